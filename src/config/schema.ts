@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * The agent's configuration: one zod schema gives the TypeScript type, the defaults, validation with every
+ * problem keyed by path, and (scripts: `iamra-agent config schema`) the JSON Schema published in config/.
+ */
+
+const duration = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration like 30s, 10m, 12h or 7d')])
+  .describe('seconds as an integer, or a string with a unit: 500ms, 30s, 10m, 12h, 7d');
+
+const dnsName = z
+  .string()
+  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a lower-case fully qualified DNS name such as host1.example.com');
+
+const arn = (kind: string, re: RegExp) => z.string().regex(re, `must be an ${kind} ARN`);
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]+$/;
+const TA_ARN = /^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\d{12}:trust-anchor\/[0-9a-f-]{36}$/;
+const PROFILE_ARN = /^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\d{12}:profile\/[0-9a-f-]{36}$/;
+
+export const configSchema = z
+  .object({
+    identity: z
+      .object({
+        name: dnsName.describe('the host identity: certificate CN and first SAN'),
+        extraNames: z.array(dnsName).default([]).describe('additional SANs'),
+      })
+      .strict(),
+    key: z
+      .object({
+        source: z.enum(['file', 'csr']).default('file').describe('file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled'),
+        algorithm: z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ec-p256'),
+        csrFile: z.string().optional().describe('PEM CSR to enrol when source is csr'),
+        rotateOnRenew: z.boolean().default(true).describe('make a new key at every renewal (file keys)'),
+      })
+      .strict()
+      .default({ source: 'file', algorithm: 'ec-p256', rotateOnRenew: true }),
+    acme: z
+      .object({
+        directory: z
+          .string()
+          .default('letsencrypt-staging')
+          .refine((v) => v === 'letsencrypt-staging' || v === 'letsencrypt' || /^https?:\/\/\S+$/.test(v), 'must be letsencrypt-staging, letsencrypt, or an https:// directory URL'),
+        email: z.string().email().optional(),
+        profile: z.string().min(1).optional().describe('ACME profile (e.g. shortlived, tlsserver, classic); sent in newOrder'),
+        termsOfServiceAgreed: z.boolean().default(true),
+        caBundle: z.string().optional().describe('PEM file trusted for the ACME server TLS (e.g. Pebble); default the system store'),
+        eab: z
+          .object({ kid: z.string().min(1), hmacKeyFile: z.string().min(1).describe('file holding the base64url HMAC key') })
+          .strict()
+          .optional(),
+        timeout: duration.default('30s').describe('per HTTP request'),
+        attempts: z.number().int().min(1).max(20).default(5),
+      })
+      .strict()
+      .default({ directory: 'letsencrypt-staging', termsOfServiceAgreed: true, timeout: '30s', attempts: 5 }),
+    dns: z
+      .object({
+        provider: z.literal('route53').default('route53'),
+        route53: z
+          .object({
+            hostedZoneId: z.string().regex(/^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, 'must look like Z…').optional(),
+            region: z.string().default('us-east-1'),
+            endpoint: z.string().url().optional().describe('override of the Route 53 API URL (sandbox, tests)'),
+            profile: z.string().optional().describe('AWS shared-config profile for the Route 53 credentials'),
+          })
+          .strict()
+          .default({ region: 'us-east-1' }),
+        ttl: z.number().int().min(1).max(86400).default(10),
+        resolvers: z.array(z.string()).default([]).describe('host:port of nameservers to check the TXT at; default the zone authoritative nameservers'),
+        propagationTimeout: duration.default('5m'),
+        pollInterval: duration.default('2s'),
+      })
+      .strict()
+      .default({ provider: 'route53', route53: { region: 'us-east-1' }, ttl: 10, resolvers: [], propagationTimeout: '5m', pollInterval: '2s' }),
+    state: z
+      .object({
+        dir: z.string().default('/var/lib/iamra-agent'),
+        runtimeDir: z.string().default('/run/iamra-agent'),
+        keepVersions: z.number().int().min(2).max(100).default(5),
+        lockTimeout: duration.default('10m'),
+      })
+      .strict()
+      .default({ dir: '/var/lib/iamra-agent', runtimeDir: '/run/iamra-agent', keepVersions: 5, lockTimeout: '10m' }),
+    trust: z
+      .object({
+        anchors: z.array(z.string()).default([]).describe('PEM files of the CAs a new identity must chain to before it goes live'),
+      })
+      .strict()
+      .default({ anchors: [] }),
+    renewal: z
+      .object({
+        maxAge: duration.default('7d').describe('renew once the certificate is this old, whatever its lifetime; 0 turns the weekly rotation off'),
+      })
+      .strict()
+      .default({ maxAge: '7d' }),
+    rolesAnywhere: z
+      .object({
+        trustAnchorArn: arn('IAM Roles Anywhere trust anchor', TA_ARN),
+        profileArn: arn('IAM Roles Anywhere profile', PROFILE_ARN),
+        roleArn: arn('IAM role', ROLE_ARN),
+        region: z.string().optional().describe('default: the trust anchor ARN region'),
+        endpoint: z.string().url().optional().describe('override of the CreateSession endpoint URL'),
+        durationSeconds: z.number().int().min(900).max(43200).default(3600),
+        roleSessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-').optional(),
+        verifyBeforeActivate: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type AgentConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Duration (number of seconds, or "30s"/"7d") to milliseconds. */
+export function durationMs(v: number | string): number {
+  if (typeof v === 'number') return v * 1000;
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v);
+  if (!m) throw new Error(`bad duration ${v}`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return n * unit;
+}
+
+export function jsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input' });
+}

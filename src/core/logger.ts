@@ -1,0 +1,71 @@
+import winston from 'winston';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFields = Record<string, unknown>;
+
+/** The port every module logs through: a constant sentence plus fields. Only this file imports winston. */
+export interface Logger {
+  error(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  debug(msg: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
+}
+
+/** Field names that may carry secrets; their values are replaced before any transport sees them. */
+const SECRET_KEY = /(secret|password|passphrase|pin|token|private|hmac|credential|authorization|signature)/i;
+
+export function redact(fields: LogFields | undefined): LogFields | undefined {
+  if (!fields) return fields;
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (SECRET_KEY.test(k) && !/(expir|file|path|arn|count)/i.test(k)) out[k] = '[redacted]';
+    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) out[k] = redact(v as LogFields);
+    else out[k] = v;
+  }
+  return out;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** json for journald/collectors; text for a person at a terminal */
+  format: 'json' | 'text';
+  /** defaults to stderr, so stdout stays clean for machine output (credential_process JSON) */
+  stream?: NodeJS.WritableStream;
+}
+
+export function createLogger(o: LoggerOptions): Logger {
+  const fmt =
+    o.format === 'json'
+      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
+      : winston.format.printf(({ level, message, timestamp: _t, ...rest }) => {
+          const extra = Object.keys(rest).length ? ' ' + Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+          return `${level}: ${String(message)}${extra}`;
+        });
+  const w = winston.createLogger({
+    level: o.level,
+    format: fmt,
+    transports: [new winston.transports.Stream({ stream: o.stream ?? process.stderr })],
+  });
+  return wrap(w);
+}
+
+function wrap(w: winston.Logger): Logger {
+  const log = (level: LogLevel) => (msg: string, fields?: LogFields) => w.log(level, msg, redact(fields) ?? {});
+  return {
+    error: log('error'),
+    warn: log('warn'),
+    info: log('info'),
+    debug: log('debug'),
+    child: (fields) => wrap(w.child(redact(fields) ?? {})),
+  };
+}
+
+/** For tests and library use: a logger that records entries. */
+export function memoryLogger(entries: { level: LogLevel; msg: string; fields: LogFields }[] = []): Logger & { entries: typeof entries } {
+  const make = (base: LogFields): Logger => {
+    const log = (level: LogLevel) => (msg: string, fields?: LogFields) => entries.push({ level, msg, fields: { ...base, ...redact(fields) } });
+    return { error: log('error'), warn: log('warn'), info: log('info'), debug: log('debug'), child: (f) => make({ ...base, ...redact(f) }) };
+  };
+  return Object.assign(make({}), { entries });
+}

@@ -1,0 +1,68 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { atomicWriteFile, readTextFile } from '../core/fs.js';
+import { AgentError } from '../core/errors.js';
+import type { KeyAlgorithm, KeyHandle } from './types.js';
+
+/** A private key in a PKCS#8 PEM file (0600). */
+export class FileKeyHandle implements KeyHandle {
+  readonly kind = 'file' as const;
+  readonly algorithm: KeyAlgorithm;
+  private readonly key: KeyObject;
+  private readonly source: string;
+
+  constructor(key: KeyObject, source: string) {
+    this.key = key;
+    this.source = source;
+    this.algorithm = algorithmOf(key, source);
+  }
+
+  static generate(alg: KeyAlgorithm): FileKeyHandle {
+    const { privateKey } =
+      alg.type === 'ec' ? generateKeyPairSync('ec', { namedCurve: alg.curve }) : generateKeyPairSync('rsa', { modulusLength: alg.bits });
+    return new FileKeyHandle(privateKey, 'generated');
+  }
+
+  static async load(file: string): Promise<FileKeyHandle> {
+    const pem = await readTextFile(file, 'private key');
+    try {
+      return new FileKeyHandle(createPrivateKey(pem), file);
+    } catch (e) {
+      throw new AgentError({ code: 'KEY_INVALID', component: 'keys', message: `${file} is not a readable private key`, hint: 'the file must hold an unencrypted PEM private key', cause: e });
+    }
+  }
+
+  async save(file: string): Promise<void> {
+    await atomicWriteFile(file, this.pem(), 0o600);
+  }
+
+  pem(): string {
+    return this.key.export({ type: 'pkcs8', format: 'pem' }).toString();
+  }
+
+  async publicKey(): Promise<KeyObject> {
+    return createPublicKey(this.key);
+  }
+
+  async sign(data: Uint8Array, hash: 'SHA-256' | 'SHA-384' = 'SHA-256'): Promise<Buffer> {
+    return nodeSign(hash === 'SHA-256' ? 'sha256' : 'sha384', data, { key: this.key, dsaEncoding: 'der' });
+  }
+
+  describe(): string {
+    const a = this.algorithm;
+    return `file key ${a.type === 'ec' ? a.curve : `RSA-${a.bits}`} (${this.source})`;
+  }
+}
+
+function algorithmOf(key: KeyObject, source: string): KeyAlgorithm {
+  const d = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec' && (d.namedCurve === 'prime256v1' || d.namedCurve === 'secp384r1')) {
+    return { type: 'ec', curve: d.namedCurve === 'prime256v1' ? 'P-256' : 'P-384' };
+  }
+  if (key.asymmetricKeyType === 'rsa' && d.modulusLength && d.modulusLength >= 2048) return { type: 'rsa', bits: d.modulusLength };
+  throw new AgentError({
+    code: 'KEY_UNSUPPORTED',
+    component: 'keys',
+    message: `${source}: unsupported key ${key.asymmetricKeyType} ${d.namedCurve ?? d.modulusLength ?? ''}`,
+    hint: 'use EC P-256/P-384 or RSA 2048-4096',
+  });
+}

@@ -1,0 +1,62 @@
+import { webcrypto } from 'node:crypto';
+import type { KeyHandle } from './types.js';
+
+/**
+ * A WebCrypto `Crypto` whose subtle.sign goes to a KeyHandle, so @peculiar/x509 can build and sign a CSR with a key
+ * it never sees (file, PKCS#11, TPM alike). Everything else is Node's own WebCrypto.
+ */
+export async function keyHandleCrypto(key: KeyHandle): Promise<{ crypto: Crypto; keys: CryptoKeyPair; signingAlgorithm: EcdsaParams | Algorithm }> {
+  const spki = (await key.publicKey()).export({ type: 'spki', format: 'der' });
+  const alg = key.algorithm;
+  const importAlg: EcKeyImportParams | RsaHashedImportParams =
+    alg.type === 'ec' ? { name: 'ECDSA', namedCurve: alg.curve } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const publicKey = await webcrypto.subtle.importKey('spki', spki, importAlg, true, ['verify']);
+  // The private CryptoKey is only a token handed back to our sign(); it carries no key material.
+  const privateKey = { type: 'private', extractable: false, algorithm: publicKey.algorithm, usages: ['sign'] } as unknown as CryptoKey;
+  const hash = alg.type === 'ec' && alg.curve === 'P-384' ? 'SHA-384' : 'SHA-256';
+  // Node's SubtleCrypto methods insist on their own `this`, so delegate with bound methods rather than a prototype.
+  const real = webcrypto.subtle as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const subtle = Object.fromEntries(
+    ['digest', 'importKey', 'exportKey', 'verify', 'generateKey', 'encrypt', 'decrypt', 'deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey'].map((m) => [m, real[m]!.bind(webcrypto.subtle)]),
+  ) as unknown as SubtleCrypto;
+  subtle.sign = async (_a: unknown, k: CryptoKey, data: BufferSource) => {
+    if (k !== privateKey) throw new Error('keyHandleCrypto: unexpected key');
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const sig = await key.sign(bytes, hash);
+    // WebCrypto ECDSA signatures are r||s (IEEE P1363); the KeyHandle port speaks DER.
+    const out = alg.type === 'ec' ? derToP1363(sig, alg.curve === 'P-256' ? 32 : 48) : sig;
+    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer;
+  };
+  const crypto = { subtle, getRandomValues: webcrypto.getRandomValues.bind(webcrypto), randomUUID: webcrypto.randomUUID.bind(webcrypto) } as unknown as Crypto;
+  const signingAlgorithm = alg.type === 'ec' ? { name: 'ECDSA', hash } : { name: 'RSASSA-PKCS1-v1_5' };
+  return { crypto, keys: { publicKey, privateKey } as CryptoKeyPair, signingAlgorithm };
+}
+
+/** ECDSA-Sig-Value DER SEQUENCE{INTEGER r, INTEGER s} → fixed-width r||s. */
+export function derToP1363(der: Uint8Array, size: number): Buffer {
+  let i = 0;
+  const expect = (tag: number) => {
+    if (der[i++] !== tag) throw new Error('bad ECDSA DER signature');
+  };
+  const readLen = () => {
+    let len = der[i++]!;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let j = 0; j < n; j++) len = (len << 8) | der[i++]!;
+    }
+    return len;
+  };
+  expect(0x30);
+  readLen();
+  const ints: Buffer[] = [];
+  for (let k = 0; k < 2; k++) {
+    expect(0x02);
+    const len = readLen();
+    let v = Buffer.from(der.subarray(i, i + len));
+    i += len;
+    while (v.length > size && v[0] === 0) v = v.subarray(1);
+    ints.push(Buffer.concat([Buffer.alloc(size - v.length), v]));
+  }
+  return Buffer.concat(ints);
+}
