@@ -101,12 +101,38 @@ export const configSchema = z
         roleArn: arn('IAM role', ROLE_ARN),
         region: z.string().optional().describe('default: the trust anchor ARN region'),
         endpoint: z.string().url().optional().describe('override of the CreateSession endpoint URL'),
+        fips: z.boolean().default(false).describe('use the FIPS endpoint of the region'),
+        dualStack: z.boolean().default(false).describe('use the dual-stack (IPv4+IPv6) endpoint'),
         durationSeconds: z.number().int().min(900).max(43200).default(3600),
         roleSessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-').optional(),
         verifyBeforeActivate: z.boolean().default(false),
       })
       .strict()
       .optional(),
+    vend: z
+      .object({
+        cache: z.boolean().default(true).describe('credential-process: reuse credentials from a 0600 cache in state.runtimeDir'),
+        refreshBefore: duration.default('5m').describe('refresh credentials this long before they expire'),
+        serve: z
+          .object({
+            listen: z.string().default('127.0.0.1:9911').describe('host:port on loopback'),
+            socket: z.string().optional().describe('unix socket path instead of TCP'),
+            socketGroup: z.string().optional(),
+            hopLimit: z.number().int().min(1).max(255).default(1).describe('IP TTL of responses, so they cannot leave the host'),
+            containerTokenFile: z.string().optional().describe('file holding the AWS_CONTAINER_AUTHORIZATION_TOKEN'),
+          })
+          .strict()
+          .default({ listen: '127.0.0.1:9911', hopLimit: 1 }),
+        update: z
+          .object({
+            file: z.string().optional().describe('default AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials'),
+            profile: z.string().default('default'),
+          })
+          .strict()
+          .default({ profile: 'default' }),
+      })
+      .strict()
+      .default({ cache: true, refreshBefore: '5m', serve: { listen: '127.0.0.1:9911', hopLimit: 1 }, update: { profile: 'default' } }),
   })
   .strict();
 

@@ -1,0 +1,92 @@
+import type { Clock } from '../../core/clock.js';
+
+/**
+ * The contract between the sandbox's one HTTP front (src/sandbox/aws/server.ts) and the AWS stand-ins plugged into
+ * it (Route 53, IAM Roles Anywhere, STS). One loopback URL serves every service; a request is routed to the first
+ * service whose matches() accepts it.
+ */
+export interface AwsHttpRequest {
+  method: string;
+  /** raw path, still percent-encoded, without the query */
+  path: string;
+  query: URLSearchParams;
+  /** lower-cased header names */
+  headers: Record<string, string>;
+  body: Buffer;
+  remoteAddress: string;
+}
+
+export interface AwsHttpResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: string | Buffer;
+}
+
+export interface PolicyDocument {
+  Version: string;
+  Statement: unknown[];
+}
+
+/** An IAM user or an assumed-role session known to the sandbox. */
+export interface Principal {
+  /** arn:aws:iam::<acct>:user/<name> or arn:aws:sts::<acct>:assumed-role/<role>/<session> */
+  arn: string;
+  accountId: string;
+  /** for assumed-role sessions: the role's ARN (arn:aws:iam::<acct>:role/<name>) */
+  roleArn?: string;
+  userId?: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
+  /** identity policies evaluated for every call this principal makes */
+  policies: PolicyDocument[];
+  sessionTags?: Record<string, string>;
+}
+
+export interface PrincipalRegistry {
+  add(p: Principal): void;
+  get(accessKeyId: string): Principal | undefined;
+  /** replace a principal's identity policies (tests scope the agent's key to one record) */
+  setPolicies(accessKeyId: string, policies: PolicyDocument[]): void;
+}
+
+export interface CallRecord {
+  time: string;
+  service: string;
+  action: string;
+  principalArn?: string;
+  resource?: string;
+  status: number;
+  errorCode?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface SandboxContext {
+  clock: Clock;
+  principals: PrincipalRegistry;
+  record(c: CallRecord): void;
+  /** verifies SigV4 (AWS4-HMAC-SHA256) for `service`, clock skew, session token, expiry; throws AwsApiError */
+  authenticate(req: AwsHttpRequest, service: string): Principal;
+  /** evaluates the principal's policies with a real IAM evaluator; throws AwsApiError AccessDenied */
+  authorize(p: Principal, action: string, resource: string, context?: Record<string, string | string[]>): void;
+}
+
+export interface AwsService {
+  readonly name: string;
+  matches(req: AwsHttpRequest): boolean;
+  handle(req: AwsHttpRequest, ctx: SandboxContext): Promise<AwsHttpResponse>;
+}
+
+/** A failure as AWS reports it; each service renders it in its own wire format (XML or JSON). */
+export class AwsApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly type: 'Sender' | 'Receiver' = status >= 500 ? 'Receiver' : 'Sender',
+  ) {
+    super(message);
+    this.name = 'AwsApiError';
+  }
+}
