@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the quickstart need on a fresh Debian 12 machine (as root): Debian packages,
+# pinned test peers (Pebble from the Go module proxy, the awslabs Roles Anywhere Python client from PyPI), and the
+# npm dependencies from the lockfile. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PEERS=${IAMRA_PEERS_DIR:-/opt/iamra-agent-peers}
+PEBBLE_VERSION=v2.10.1
+PY_ORACLE="iam-rolesanywhere-session==3.0.0"
+
+APT_PACKAGES=(
+  awscli            # AWS CLI v2 (/usr/bin/aws): a real client of credential_process, IMDS, the credentials file, STS
+  bind9-dnsutils    # dig: checks the sandbox's authoritative DNS like an operator would
+  lego              # Debian's lego 4.9.1: an independent Route 53 client for the sandbox interop test
+  openssl           # chain and signature checks in tests
+  python3-venv      # an isolated venv for the Python Roles Anywhere client used as an oracle
+  systemd           # systemd-analyze verify / security for the units
+  ca-certificates curl
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "install: apt packages: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v go >/dev/null || { echo "install: Go is required to build the pinned Pebble (go install); install Go >= 1.23" >&2; exit 1; }
+mkdir -p "$PEERS/bin"
+stamp="$PEERS/bin/.pebble-$PEBBLE_VERSION"
+if [ ! -e "$stamp" ]; then
+  echo "install: pebble $PEBBLE_VERSION"
+  GOBIN="$PEERS/bin" GOFLAGS=-mod=mod go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
+  GOBIN="$PEERS/bin" GOFLAGS=-mod=mod go install "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION"
+  touch "$stamp"
+fi
+
+if [ ! -x "$PEERS/venv/bin/python" ] || ! "$PEERS/venv/bin/python" -c 'import iam_rolesanywhere_session' 2>/dev/null; then
+  echo "install: python oracle $PY_ORACLE"
+  /usr/bin/python3 -m venv "$PEERS/venv"
+  "$PEERS/venv/bin/pip" install -q "$PY_ORACLE"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "install: npm ci"
+  npm ci --no-audit --no-fund
+fi
+echo "install: ok (peers in $PEERS)"
