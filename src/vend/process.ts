@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { AgentError, formatError } from '../core/errors.js';
+import { atomicWriteFile, ensurePrivateDir, readFileOrUndefined } from '../core/fs.js';
+import type { Logger } from '../core/logger.js';
+import type { AwsCredentials, Provider } from '../core/provider.js';
+
+/**
+ * AWS timestamps as the services send them: ISO 8601 UTC with whole seconds ("2024-01-16T00:02:43Z"). Sub-second
+ * parts are dropped (floored), so a consumer never believes credentials live longer than they do.
+ */
+export function isoSeconds(d: Date): string {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * The `credential_process` document, Version 1, in the key order the AWS credential helper prints (compact JSON,
+ * no trailing newline). Spec: https://docs.aws.amazon.com/sdkref/latest/guide/feature-process-credentials.html
+ */
+export function formatCredentialProcess(creds: AwsCredentials): string {
+  return JSON.stringify({
+    Version: 1,
+    AccessKeyId: creds.accessKeyId,
+    SecretAccessKey: creds.secretAccessKey,
+    SessionToken: creds.sessionToken,
+    Expiration: isoSeconds(creds.expiration),
+  });
+}
+
+/** What the cached credentials were issued for; any change must miss the cache. */
+export interface CacheKey {
+  /** fingerprint of the identity certificate (e.g. SHA-256 hex of its DER): a renewal invalidates the cache */
+  certFingerprint: string;
+  roleArn: string;
+  profileArn: string;
+  sessionName?: string;
+}
+
+export interface CacheOptions {
+  /** state.runtimeDir/cache; created 0700 */
+  dir: string;
+  key: CacheKey;
+  /** a cached entry is used only while it has more than this left (vend.refreshBefore) */
+  refreshBeforeMs: number;
+  clock: Clock;
+  logger?: Logger;
+}
+
+interface CacheFile {
+  v: 1;
+  certFingerprint: string;
+  roleArn: string;
+  profileArn: string;
+  sessionName: string | null;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: string;
+}
+
+/** `<sha256 of the key>.json`: the name reveals nothing about the role or the certificate. */
+export function cacheFileName(key: CacheKey): string {
+  const material = JSON.stringify([key.certFingerprint, key.roleArn, key.profileArn, key.sessionName ?? null]);
+  return createHash('sha256').update(material).digest('hex') + '.json';
+}
+
+function parseCacheFile(text: string): CacheFile | undefined {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!j || typeof j !== 'object') return undefined;
+  const o = j as Record<string, unknown>;
+  const strings = ['certFingerprint', 'roleArn', 'profileArn', 'accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration'];
+  if (o.v !== 1 || !strings.every((k) => typeof o[k] === 'string')) return undefined;
+  if (o.sessionName !== null && typeof o.sessionName !== 'string') return undefined;
+  if (Number.isNaN(new Date(o.expiration as string).getTime())) return undefined;
+  return o as unknown as CacheFile;
+}
+
+/**
+ * Cached credentials for this key, or undefined (miss). A hit requires: a well-formed file, the same certificate
+ * fingerprint, role, profile and session name as recorded (the file name is a hash of them, and the content is
+ * checked too, so a hash collision or a renamed file cannot serve foreign credentials), and more than
+ * refreshBeforeMs of validity left. Unreadable or corrupt entries are a miss, never an error: the cache is an
+ * optimisation and the provider is always the fallback.
+ */
+export async function readCache(o: CacheOptions): Promise<AwsCredentials | undefined> {
+  const file = path.join(o.dir, cacheFileName(o.key));
+  let text: string | undefined;
+  try {
+    text = await readFileOrUndefined(file);
+  } catch (e) {
+    o.logger?.debug('credential cache unreadable', { file, error: formatError(e) });
+    return undefined;
+  }
+  if (text === undefined) return undefined;
+  const c = parseCacheFile(text);
+  const k = o.key;
+  if (!c || c.certFingerprint !== k.certFingerprint || c.roleArn !== k.roleArn || c.profileArn !== k.profileArn || c.sessionName !== (k.sessionName ?? null)) {
+    o.logger?.debug('credential cache entry does not match', { file });
+    return undefined;
+  }
+  const expiration = new Date(c.expiration);
+  if (expiration.getTime() - o.clock.now().getTime() <= o.refreshBeforeMs) {
+    o.logger?.debug('credential cache entry too close to expiry', { file, expiration: c.expiration });
+    return undefined;
+  }
+  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration };
+}
+
+/**
+ * Stores credentials for this key (0600, atomic, in a 0700 directory), then removes other entries that have
+ * expired, e.g. those of a certificate that has since been renewed, so the directory stays small.
+ */
+export async function writeCache(o: CacheOptions, creds: AwsCredentials): Promise<void> {
+  await ensurePrivateDir(o.dir, 0o700);
+  const name = cacheFileName(o.key);
+  const body: CacheFile = {
+    v: 1,
+    certFingerprint: o.key.certFingerprint,
+    roleArn: o.key.roleArn,
+    profileArn: o.key.profileArn,
+    sessionName: o.key.sessionName ?? null,
+    accessKeyId: creds.accessKeyId,
+    secretAccessKey: creds.secretAccessKey,
+    sessionToken: creds.sessionToken,
+    expiration: creds.expiration.toISOString(),
+  };
+  await atomicWriteFile(path.join(o.dir, name), JSON.stringify(body), 0o600);
+  const now = o.clock.now().getTime();
+  for (const other of await fsp.readdir(o.dir).catch(() => [] as string[])) {
+    if (other === name || !/^[0-9a-f]{64}\.json$/.test(other)) continue;
+    const file = path.join(o.dir, other);
+    const c = parseCacheFile((await fsp.readFile(file, 'utf8').catch(() => '')) || '');
+    if (!c || new Date(c.expiration).getTime() <= now) await fsp.rm(file, { force: true }).catch(() => undefined);
+  }
+}
+
+export interface CredentialProcessOptions {
+  provider: Provider<AwsCredentials>;
+  clock: Clock;
+  logger: Logger;
+  /** the vend.cache flag: undefined disables the cache */
+  cache?: Omit<CacheOptions, 'clock' | 'logger'>;
+}
+
+/**
+ * What `iamra-agent credential-process` prints: cached credentials while they are fresh, otherwise the provider's
+ * (then cached). AWS tools run credential_process for every command, so the cache saves a CreateSession round trip
+ * per `aws` invocation. A cache write failure only costs that saving, so it is logged, not fatal.
+ */
+export async function credentialProcessOutput(o: CredentialProcessOptions): Promise<string> {
+  const cacheOpts = o.cache ? { ...o.cache, clock: o.clock, logger: o.logger } : undefined;
+  if (cacheOpts) {
+    const hit = await readCache(cacheOpts);
+    if (hit) {
+      o.logger.debug('credentials from cache', { expiration: hit.expiration.toISOString() });
+      return formatCredentialProcess(hit);
+    }
+  }
+  const creds = await o.provider.get();
+  assertUsable(creds, o.clock);
+  if (cacheOpts) {
+    await writeCache(cacheOpts, creds).catch((e: unknown) => o.logger.warn('credential cache not written', { dir: cacheOpts.dir, error: formatError(e) }));
+  }
+  return formatCredentialProcess(creds);
+}
+
+/** Never hand out credentials that are already expired or malformed: an error is clearer than an AWS 403 later. */
+export function assertUsable(creds: AwsCredentials, clock: Clock): void {
+  const fields = [creds.accessKeyId, creds.secretAccessKey, creds.sessionToken];
+  if (fields.some((f) => typeof f !== 'string' || f.length === 0)) {
+    throw new AgentError({ code: 'VEND_EMPTY_CREDENTIALS', component: 'vend', message: 'the credentials provider returned empty fields', hint: 'check the CreateSession response; this is a bug if it persists' });
+  }
+  const exp = creds.expiration;
+  if (!(exp instanceof Date) || Number.isNaN(exp.getTime()) || exp.getTime() <= clock.now().getTime()) {
+    throw new AgentError({
+      code: 'VEND_EXPIRED_CREDENTIALS',
+      component: 'vend',
+      message: `the credentials provider returned credentials that expired at ${exp instanceof Date && !Number.isNaN(exp.getTime()) ? exp.toISOString() : String(exp)}`,
+      hint: 'check the system clock (SNTP) and the session duration',
+    });
+  }
+}
