@@ -14,6 +14,8 @@ export interface AwsHttpRequest {
   headers: Record<string, string>;
   body: Buffer;
   remoteAddress: string;
+  /** the query string exactly as sent (no leading '?'); SigV4 canonicalizes from it, since URLSearchParams turns '+' into ' ' */
+  rawQuery?: string;
 }
 
 export interface AwsHttpResponse {
@@ -66,16 +68,32 @@ export interface SandboxContext {
   clock: Clock;
   principals: PrincipalRegistry;
   record(c: CallRecord): void;
-  /** verifies SigV4 (AWS4-HMAC-SHA256) for `service`, clock skew, session token, expiry; throws AwsApiError */
-  authenticate(req: AwsHttpRequest, service: string): Principal;
+  /**
+   * verifies SigV4 (AWS4-HMAC-SHA256) for `service`, clock skew, session token, expiry; throws AwsApiError.
+   * The credential scope must name `service` and `opts.region` (default: the front's region, us-east-1).
+   */
+  authenticate(req: AwsHttpRequest, service: string, opts?: { region?: string }): Principal;
   /** evaluates the principal's policies with a real IAM evaluator; throws AwsApiError AccessDenied */
   authorize(p: Principal, action: string, resource: string, context?: Record<string, string | string[]>): void;
+  /**
+   * Admission control, called after authenticate: the account-wide token bucket per service and injected
+   * throttle storms. Throws AwsApiError(400, 'Throttling', 'Rate exceeded'); JSON services may re-map the code.
+   */
+  admit(service: string, principal: Principal | undefined): void;
+  /** id of this request, also sent as x-amzn-RequestId; error bodies echo it */
+  readonly requestId: string;
 }
 
 export interface AwsService {
   readonly name: string;
   matches(req: AwsHttpRequest): boolean;
   handle(req: AwsHttpRequest, ctx: SandboxContext): Promise<AwsHttpResponse>;
+  /** optional admin actions, served at /_sandbox/<name>/<action> (loopback only, JSON in and out) */
+  admin?(action: string, method: string, body: unknown): Promise<unknown>;
+  /** takes the keys it understands from a POST /_sandbox/faults body and returns them */
+  applyFaults?(faults: Record<string, unknown>): string[];
+  /** current fault settings, shown by GET /_sandbox/faults */
+  faults?(): Record<string, unknown>;
 }
 
 /** A failure as AWS reports it; each service renders it in its own wire format (XML or JSON). */
