@@ -74,6 +74,11 @@ export interface ImdsServer {
  * Differences from the helper, deliberate: a missing TTL header is a 400 (as on EC2), unknown paths below
  * security-credentials/ are 404, and a provider failure is a 503 with an error body, never a 200 with empty fields
  * (an SDK would cache those).
+ *
+ * Several roles: the listing names them one per line, but the AWS CLI and SDKs take the whole listing as one role
+ * name (an EC2 instance profile has exactly one role) and the JS SDK drops any base path of
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT. So standard IMDS clients need a server with one role; for several roles on one
+ * server, point each client at its role's container URI, http://host:port/v1/credentials/<roleName>.
  */
 export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
   validateRoles(o);
