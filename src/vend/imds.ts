@@ -144,7 +144,8 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
       const auth = req.headers.authorization;
       if (auth === undefined || auth === '') return done(401, 'application/json', JSON.stringify({ Code: 'AccessDenied', Message: 'no authorization token provided' }));
       if (!sameSecret(auth, o.containerToken as string)) return done(403, 'application/json', JSON.stringify({ Code: 'AccessDenied', Message: 'invalid authorization token' }));
-      const role = p === CONTAINER_CREDENTIALS_PATH ? containerRole : decodeURIComponent(p.slice(CONTAINER_CREDENTIALS_PATH.length + 1));
+      // role names are [\w+=,.@-], which URLs carry unescaped: no decoding needed, and a malformed escape is a 404
+      const role = p === CONTAINER_CREDENTIALS_PATH ? containerRole : p.slice(CONTAINER_CREDENTIALS_PATH.length + 1);
       const provider = o.roles.get(role);
       if (!provider) return done(404, 'application/json', JSON.stringify({ Code: 'NotFound', Message: 'no such role' }));
       const got = await credentialsOf(role, provider);
