@@ -46,6 +46,8 @@ export interface LeafOptions {
   notAfter: Date;
   keyUsage?: x509.KeyUsageFlags;
   ca?: boolean;
+  /** the issuer's signature hash (SHA-1 to test rejection) */
+  hash?: 'SHA-1' | 'SHA-256';
 }
 
 export async function makeLeaf(o: LeafOptions): Promise<string> {
@@ -62,7 +64,7 @@ export async function makeLeaf(o: LeafOptions): Promise<string> {
     notAfter: o.notAfter,
     publicKey,
     signingKey: o.issuer.keys.privateKey,
-    signingAlgorithm: EC,
+    signingAlgorithm: { ...EC, hash: o.hash ?? 'SHA-256' },
     extensions: [
       new x509.BasicConstraintsExtension(o.ca ?? false, undefined, true),
       new x509.KeyUsagesExtension(o.keyUsage ?? x509.KeyUsageFlags.digitalSignature, true),
