@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AgentError } from '../core/errors.js';
 
 /**
  * SigV4 canonicalisation, shared by the AWS4-X509 signer and by verifiers (the sandbox IAM Roles Anywhere
@@ -124,7 +125,14 @@ export function canonicalHeaders(headers: HeaderInput, only?: readonly string[])
   if (only) {
     names = only.map((n) => n.toLowerCase());
     const missing = names.filter((n) => !merged.has(n));
-    if (missing.length) throw new Error(`signed header ${missing.join(', ')} is not in the request`);
+    if (missing.length) {
+      throw new AgentError({
+        code: 'SIGNED_HEADER_MISSING',
+        component: 'sigv4',
+        message: `signed header ${missing.join(', ')} is not in the request`,
+        hint: 'SignedHeaders may only list headers the request carries',
+      });
+    }
   }
   names = [...new Set(names)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return {
