@@ -303,7 +303,10 @@ describe('IAM Roles Anywhere stand-in', () => {
   it("fails on issuer names that cannot be session tags until the profile's x509Issuer mapping is removed", async () => {
     const call = { leaf: stagingLeaf, anchorArn: stagingAnchor.arn, profileArn: stagingProfile.arn };
     assertError(await createSession(call), 403, 'AccessDeniedException', 'Some attributes failed to be mapped into session tags. Issuer: [CN, O]');
-    registry.deleteAttributeMapping(stagingProfile.arn, 'x509Issuer');
+    // the sandbox admin API's equivalent of `aws rolesanywhere delete-attribute-mapping --certificate-field x509Issuer`
+    const admin = await post(url, '/_sandbox/rolesanywhere/delete-attribute-mapping', { 'content-type': 'application/json' }, JSON.stringify({ profileArn: stagingProfile.arn, certificateField: 'x509Issuer' }));
+    assert.equal(admin.status, 200, JSON.stringify(admin.json));
+    assert.deepEqual(admin.json.profile.attributeMappings.map((m: { certificateField: string }) => m.certificateField), ['x509Subject', 'x509SAN']);
     const r = await createSession(call);
     assert.equal(r.status, 201, JSON.stringify(r.json));
     const p = sandbox.principals.get(r.json.credentialSet[0].credentials.accessKeyId);
@@ -343,6 +346,14 @@ describe('IAM Roles Anywhere stand-in', () => {
       'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.',
     );
     assertError(await createSession({ roleArn: longRole.arn }), 403, 'AccessDeniedException', "Requested Role isn't one of those listed in the Profile.");
+  });
+
+  it('serves its events and registry on the sandbox admin API', async () => {
+    const events = (await (await fetch(`${url}/_sandbox/rolesanywhere/events`)).json()) as { events: { eventName: string }[] };
+    assert.equal(events.events.length, service.events.length);
+    assert.ok(events.events.every((e) => e.eventName === 'CreateSession'));
+    const spec = (await (await fetch(`${url}/_sandbox/rolesanywhere/registry`)).json()) as { profiles: { id: string }[] };
+    assert.deepEqual(spec.profiles.map((p) => p.id), registry.listProfiles().map((p) => p.id));
   });
 
   it('round-trips its spec: the registry rebuilt from toSpec() has the same ARNs', () => {

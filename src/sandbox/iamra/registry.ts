@@ -267,6 +267,7 @@ export class IamraRegistry {
 
   /** `put-attribute-mapping`: replace the rules of one certificate field. */
   putAttributeMapping(profileArn: string, certificateField: CertificateField, specifiers: string[]): void {
+    if (!FIELDS.includes(certificateField)) throw configError('certificateField', `must be one of ${FIELDS.join(', ')}, got "${certificateField}"`);
     const p = this.profiles.get(profileArn);
     if (!p) throw notFound('profile', profileArn);
     const rest = p.attributeMappings.filter((m) => m.certificateField !== certificateField);
@@ -278,6 +279,7 @@ export class IamraRegistry {
    * issuers whose names contain characters session tags cannot carry).
    */
   deleteAttributeMapping(profileArn: string, certificateField: CertificateField, specifiers?: string[]): void {
+    if (!FIELDS.includes(certificateField)) throw configError('certificateField', `must be one of ${FIELDS.join(', ')}, got "${certificateField}"`);
     const p = this.profiles.get(profileArn);
     if (!p) throw notFound('profile', profileArn);
     p.attributeMappings = p.attributeMappings.flatMap((m) => {

@@ -2,7 +2,8 @@ import { createHash, randomBytes, randomUUID, verify } from 'node:crypto';
 import { canonicalRequest, credentialScope, parseAuthorization, sha256Hex, stringToSign } from '../../signer/canonical.js';
 import { generateAccessKeyId, generateSecretAccessKey } from '../aws/principals.js';
 import { AwsApiError, type AwsHttpRequest, type AwsHttpResponse, type AwsService, type SandboxContext } from '../aws/types.js';
-import { buildChain, issuerString, leafProblem, parseCertificateDer, serialHex, subjectString, type ParsedCertificate } from './certs.js';
+import { AgentError } from '../../core/errors.js';
+import { buildChain, issuerString, leafProblem, parseCertificateDer, serialHex, subjectString, type CertificateField, type ParsedCertificate } from './certs.js';
 import { cloudTrailSink, type CreateSessionEvent } from './cloudtrail.js';
 import { mapSessionTags, sourceIdentity } from './identity.js';
 import type { IamraRegistry } from './registry.js';
@@ -315,6 +316,28 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
       return trail.events;
     },
     matches: (req) => req.method === 'POST' && req.path === '/sessions',
+    /**
+     * Loopback admin at /_sandbox/rolesanywhere/<action>: `GET events` (the CloudTrail events), `GET registry` (the
+     * spec with generated ids), `POST delete-attribute-mapping` and `POST put-attribute-mapping`
+     * ({profileArn, certificateField, specifiers?}), as the AWS CLI commands of the same names.
+     */
+    async admin(action, method, body) {
+      const b = (body ?? {}) as { profileArn?: string; certificateField?: CertificateField; specifiers?: string[] };
+      switch (`${method} ${action}`) {
+        case 'GET events':
+          return { events: trail.events };
+        case 'GET registry':
+          return registry.toSpec();
+        case 'POST delete-attribute-mapping':
+          registry.deleteAttributeMapping(String(b.profileArn), b.certificateField as CertificateField, b.specifiers);
+          return { profile: registry.profile(String(b.profileArn)) };
+        case 'POST put-attribute-mapping':
+          registry.putAttributeMapping(String(b.profileArn), b.certificateField as CertificateField, b.specifiers ?? ['*']);
+          return { profile: registry.profile(String(b.profileArn)) };
+        default:
+          throw new AgentError({ code: 'SANDBOX_ADMIN_UNKNOWN', component: 'sandbox.iamra', message: `no admin action ${method} ${action}`, hint: 'use GET events, GET registry, POST delete-attribute-mapping or POST put-attribute-mapping' });
+      }
+    },
     async handle(req, ctx): Promise<AwsHttpResponse> {
       const now = ctx.clock.now();
       const requestId = ctx.requestId;
