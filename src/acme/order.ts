@@ -213,7 +213,14 @@ export async function issueCertificate(deps: IssueDeps, s: AcmeSettings, req: Is
       ...(order.profile ? { profile: order.profile } : {}),
       ...(replaces ? { replaced: replaces } : {}),
     };
-    logger.info('certificate issued', { orderUrl: order.url, names: req.names, profile: order.profile, durationMs: clock.now().getTime() - started });
+    logger.info('certificate issued', {
+      orderUrl: order.url,
+      names: req.names,
+      profile: order.profile,
+      durationMs: clock.now().getTime() - started,
+      requests: ctx.stats.requests,
+      badNonces: ctx.stats.badNonces,
+    });
     return out;
   } finally {
     for (const p of presented) {

@@ -30,8 +30,8 @@ export interface TransportContext {
   lastError?: CapturedResponse;
   /** the most recent response of this context */
   last?: CapturedResponse;
-  /** count of requests per directory resource path, for logs and tests */
-  requests: string[];
+  /** shared by every scope of one operation: request count and badNonce answers (retried by acme-client) */
+  stats: { requests: number; badNonces: number };
 }
 
 const als = new AsyncLocalStorage<TransportContext>();
@@ -97,7 +97,7 @@ function install(): void {
       if (ctx.agent) config.httpsAgent = ctx.agent;
       config.timeout = ctx.timeoutMs;
       if (ctx.signal) config.signal = ctx.signal;
-      ctx.requests.push(`${(config.method ?? 'get').toUpperCase()} ${config.url ?? ''}`);
+      ctx.stats.requests++;
     }
     return config;
   });
@@ -124,6 +124,7 @@ function record(resp: AxiosLikeResponse): AxiosLikeResponse {
   if (ctx) {
     const c = capture(resp);
     ctx.last = c;
+    if (c.problem?.type === 'urn:ietf:params:acme:error:badNonce') ctx.stats.badNonces++;
     if (c.status >= 400) ctx.lastError = c;
     else delete ctx.lastError;
   }
@@ -142,7 +143,7 @@ export function newContext(o: TransportOptions): TransportContext {
     agent: o.caBundlePem ? new https.Agent({ ca: o.caBundlePem }) : undefined,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
-    requests: [],
+    stats: { requests: 0, badNonces: 0 },
   };
 }
 
@@ -151,7 +152,7 @@ export function newContext(o: TransportOptions): TransportContext {
  * ACME problem, status and Retry-After of the response that caused it.
  */
 export async function inContext<T>(ctx: TransportContext, step: string, fn: () => Promise<T>): Promise<T> {
-  const scoped: TransportContext = { ...ctx, requests: ctx.requests };
+  const scoped: TransportContext = { ...ctx };
   delete scoped.lastError;
   delete scoped.last;
   try {

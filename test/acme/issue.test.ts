@@ -226,9 +226,35 @@ describe('acme against Pebble rejecting 30% of nonces', () => {
 
   it('still issues (badNonce is retried with the fresh nonce)', async () => {
     assert.equal(await countInLog(env.pebble.logFile, 'Configured to reject 30% of good nonces'), 1);
+    let badNonces = 0;
     for (const name of ['nonce1.example.com', 'nonce2.example.com']) {
-      const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings(), { csrPem: await csrFor([name]), names: [name] });
+      const logger = memoryLogger();
+      const out = await issueCertificate({ clock: systemClock, logger, dns: new ChallTestDns(env.chall) }, env.settings(), { csrPem: await csrFor([name]), names: [name] });
       assert.match(out.certPem, /BEGIN CERTIFICATE/);
+      badNonces += Number(logger.entries.find((e) => e.msg === 'certificate issued')?.fields['badNonces']);
     }
+    // ~20 signed requests at 30 %: zero rejections would mean the setting did not take
+    assert.ok(badNonces > 0, `badNonces=${badNonces}`);
+  });
+});
+
+describe('acme against Pebble sending Retry-After on orders', () => {
+  let env: Env;
+  before(async () => {
+    env = await startEnv('acme-retry-after', { retryAfter: { authz: 0, order: 2 } });
+  });
+  after(async () => {
+    await env?.stop();
+  });
+
+  it('waits as the processing order says, capped at retryMaxMs', async () => {
+    const sleeps: number[] = [];
+    const clock = { now: () => systemClock.now(), sleep: (ms: number, signal?: AbortSignal) => (sleeps.push(ms), systemClock.sleep(ms, signal)) };
+    const names = ['slow.example.com'];
+    const out = await issueCertificate({ clock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ retryMaxMs: 1000 }), { csrPem: await csrFor(names), names });
+    assert.match(out.certPem, /BEGIN CERTIFICATE/);
+    // Retry-After: 2 (or an HTTP-date 1-2 s ahead) capped to 1000 ms; the validation poll used the 50 ms interval
+    assert.ok(sleeps.includes(1000), `sleeps=${sleeps.join(',')}`);
+    assert.ok(sleeps.some((ms) => ms < 1000), `sleeps=${sleeps.join(',')}`);
   });
 });
