@@ -74,9 +74,24 @@ export async function openAccount(deps: { logger: Logger; clock: Clock }, s: Acc
 
   const register = async (): Promise<{ client: AcmeClient; accountUrl: string }> => {
     const client = createClient({ directoryUrl: s.directoryUrl, accountKeyPem: keyPem, eab: s.eab });
-    await inContext(ctx, 'newAccount', () =>
-      client.createAccount({ termsOfServiceAgreed: s.termsOfServiceAgreed ?? true, ...(contact ? { contact } : {}) }),
-    );
+    try {
+      await inContext(ctx, 'newAccount', () =>
+        client.createAccount({ termsOfServiceAgreed: s.termsOfServiceAgreed ?? true, ...(contact ? { contact } : {}) }),
+      );
+    } catch (e) {
+      // newAccount answered 200: the CA already has an account for this key (RFC 8555 §7.3.1) and gave its URL.
+      // acme-client then posts an account update, which some CAs (Pebble) refuse when it changes nothing; the URL
+      // is all we need, so only a failure of that follow-up update is tolerated.
+      const known = (() => {
+        try {
+          return client.getAccountUrl();
+        } catch {
+          return undefined;
+        }
+      })();
+      if (!known || !(e instanceof AgentError) || e.details?.['url'] !== known) throw e;
+      deps.logger.debug('acme account exists for this key; its no-op update was refused', { accountUrl: known, error: e.message });
+    }
     const accountUrl = client.getAccountUrl();
     const out: Registration = { directoryUrl: s.directoryUrl, accountUrl, createdAt: deps.clock.now().toISOString(), ...(contact ? { contact } : {}), ...(s.eab ? { eabKid: s.eab.kid } : {}) };
     await atomicWriteFile(path.join(s.accountDir, REGISTRATION_FILE), JSON.stringify(out, null, 2) + '\n', 0o600);

@@ -99,7 +99,9 @@ export function defaultPeerBinary(name: 'pebble' | 'pebble-challtestsrv', logger
   if (existsSync(pinned)) return pinned;
   const debian = name === 'pebble' ? DEBIAN_PEBBLE : DEBIAN_CHALLTESTSRV;
   if (existsSync(debian)) {
-    logger?.warn('pinned Pebble not found; using Debian pebble 2.4.0, which has no ARI and no profiles', { pinned, binary: debian });
+    const msg = `pinned ${name} not found at ${pinned}; using Debian's ${debian} (2.4.0): ARI, profiles and serverAuth-only leaves are lost`;
+    if (logger) logger.warn(msg, { pinned, binary: debian });
+    else process.emitWarning(msg);
     return debian;
   }
   throw new AgentError({

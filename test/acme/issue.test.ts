@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
-import { ACCOUNT_KEY_FILE, REGISTRATION_FILE, certId, getRenewalInfo, issueCertificate } from '../../src/acme/index.js';
+import { ACCOUNT_KEY_FILE, REGISTRATION_FILE, acmeSettingsFromConfig, certId, getRenewalInfo, issueCertificate } from '../../src/acme/index.js';
+import { validateConfig } from '../../src/config/load.js';
 import { ChallTestDns, countInLog, csrFor, opensslVerify, startEnv, type Env } from './harness.js';
 
 const rejectsWith = async (p: Promise<unknown>, code: string): Promise<AgentError> => {
@@ -83,6 +84,20 @@ describe('acme against the pinned Pebble', () => {
     assert.equal(second.accountUrl, first.accountUrl);
     assert.equal(await countInLog(env.pebble.logFile, 'POST /sign-me-up'), after1, 'no newAccount on the second run');
     assert.ok(!logger.entries.some((e) => e.msg === 'acme account registered'));
+  });
+
+  it('registers the stored key again when the CA no longer knows the stored account URL', async () => {
+    const settings = env.settings({ accountDir: path.join(env.dir, 'acct-lost', 'account', 'pebble') });
+    const names = ['lost.example.com'];
+    const first = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, settings, { csrPem: await csrFor(names), names });
+    const regFile = path.join(settings.accountDir, REGISTRATION_FILE);
+    const reg = JSON.parse(await fsp.readFile(regFile, 'utf8'));
+    await fsp.writeFile(regFile, JSON.stringify({ ...reg, accountUrl: first.accountUrl.replace(/[^/]+$/, 'no-such-account') }));
+    const logger = memoryLogger();
+    const again = await issueCertificate({ clock: systemClock, logger, dns: new ChallTestDns(env.chall) }, settings, { csrPem: await csrFor(names), names });
+    assert.equal(again.accountUrl, first.accountUrl, 'newAccount with the same key finds the existing account');
+    assert.ok(logger.entries.some((e) => e.level === 'warn' && /registering the stored key again/.test(e.msg)));
+    assert.equal(JSON.parse(await fsp.readFile(regFile, 'utf8')).accountUrl, first.accountUrl);
   });
 
   it('profile shortlived gives a 160 h certificate', async () => {
@@ -197,6 +212,26 @@ describe('acme against Pebble requiring External Account Binding', () => {
     const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ eab: { kid, hmacKey } }), { csrPem: await csrFor(names), names });
     assert.match(out.certPem, /BEGIN CERTIFICATE/);
     assert.equal(await countInLog(env.pebble.logFile, `Successful newAccount Binding with CA using kid "${kid}"`), 1);
+  });
+
+  it('settings from the agent config: directory URL, acme.caBundle file, EAB key file, account dir per CA host', async () => {
+    const keyFile = path.join(env.dir, 'eab.key');
+    await fsp.writeFile(keyFile, hmacKey + '\n', { mode: 0o600 });
+    const cfg = validateConfig(
+      {
+        identity: { name: 'cfg.example.com' },
+        acme: { directory: env.pebble.directoryUrl, caBundle: env.pebble.tlsCaPemPath, eab: { kid, hmacKeyFile: keyFile }, profile: 'tlsserver', timeout: '5s', attempts: 2 },
+        state: { dir: path.join(env.dir, 'cfg-state') },
+      },
+      'test',
+    );
+    const settings = await acmeSettingsFromConfig(cfg, { logger: memoryLogger() });
+    assert.equal(settings.accountDir, path.join(env.dir, 'cfg-state', 'account', new URL(env.pebble.directoryUrl).host.replace(':', '_')));
+    assert.equal(settings.timeoutMs, 5000);
+    assert.deepEqual(settings.eab, { kid, hmacKey });
+    const names = ['cfg.example.com'];
+    const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, { ...settings, pollIntervalMs: 50 }, { csrPem: await csrFor(names), names });
+    assert.equal(out.profile, 'tlsserver');
   });
 
   it('a wrong HMAC key fails clearly as ACME_UNAUTHORIZED; no EAB at all is ACME_EAB_REQUIRED', async () => {
