@@ -297,6 +297,22 @@ describe('Route 53 sandbox throttling and faults', () => {
     }
   });
 
+  it('sends Date from the sandbox clock, so the SDK corrects its skew after RequestExpired', async () => {
+    const clock = offsetClock();
+    clock.advance(3600_000);
+    const sb = await startRoute53Sandbox({ clock, zones: [{ name: 'example.com', id: ZONE }], ratePerSec: 0 });
+    const u = sb.aws.principals.createUser({ accountId: ACCOUNT, name: 'u', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });
+    const c = new Route53Client({ region: 'us-east-1', endpoint: sb.url, credentials: u, maxAttempts: 2 });
+    try {
+      const r = await c.send(new GetHostedZoneCommand({ Id: ZONE }));
+      assert.equal(r.HostedZone?.Id, `/hostedzone/${ZONE}`);
+      assert.deepEqual(sb.aws.calls.map((x) => [x.status, x.errorCode ?? '']), [[400, 'RequestExpired'], [200, '']]);
+    } finally {
+      c.destroy();
+      await sb.close();
+    }
+  });
+
   it('injects PriorRequestNotComplete and throttle storms through the admin API', async () => {
     const sb = await startRoute53Sandbox({ zones: [{ name: 'example.com', id: ZONE }], ratePerSec: 0 });
     const u = sb.aws.principals.createUser({ accountId: ACCOUNT, name: 'u', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });

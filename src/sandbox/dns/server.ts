@@ -49,6 +49,7 @@ export interface AuthoritativeDns {
 
 const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 const MAX_CNAME_CHAIN = 8;
+const OPCODE_MASK = 0xf << 11;
 
 const canonical = (name: string) => (name === '' || name === '.' ? '.' : `${name.toLowerCase().replace(/\.$/, '')}.`);
 const within = (name: string, zone: string) => zone === '.' || name === zone || name.endsWith(`.${zone}`);
@@ -114,7 +115,8 @@ export function answer(query: Buffer, zones: DnsZoneSource, maxUdp: number | und
   }
   if (q.type !== 'query') return undefined;
   const opt = q.additionals?.find((a) => a.type === 'OPT') as { udpPayloadSize?: number } | undefined;
-  const reply: Packet = { type: 'response', id: q.id ?? 0, flags: q.flags! & dnsPacket.RECURSION_DESIRED, questions: q.questions ?? [], answers: [], authorities: [] };
+  // the reply copies the query's OPCODE and RD bits (RFC 1035 §4.1.1)
+  const reply: Packet = { type: 'response', id: q.id ?? 0, flags: q.flags! & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED), questions: q.questions ?? [], answers: [], authorities: [] };
   if (opt) reply.additionals = [{ name: '.', type: 'OPT', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as Answer];
   if (q.opcode !== 'QUERY') reply.flags! |= RCODE.NOTIMP;
   else if ((q.questions ?? []).length !== 1) reply.flags! |= RCODE.FORMERR;

@@ -52,6 +52,9 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: true,
   ignoreDeclaration: true,
+  // numeric character references are plain XML, and aws-sdk-go's encoder writes every quote as &#34; — this
+  // option is what turns on their decoding (it also accepts HTML's named entities, which no client sends)
+  htmlEntities: true,
   isArray: (name) => name === 'Change' || name === 'ResourceRecord',
 });
 
