@@ -153,6 +153,18 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
     assert.equal(noTtl.name, 'InvalidInput');
   });
 
+  it('returns wildcard names escaped as Route 53 does (\\052) and pages ListResourceRecordSets', async () => {
+    await r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '*.w.example.com', ['wild']), txt('UPSERT', 'z.example.com', ['z'])] } }));
+    const page1 = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE, StartRecordName: 'w.example.com', MaxItems: 1 }));
+    assert.deepEqual(page1.ResourceRecordSets!.map((r) => r.Name), ['\\052.w.example.com.']);
+    assert.equal(page1.IsTruncated, true);
+    assert.deepEqual([page1.NextRecordName, page1.NextRecordType], ['www.example.com.', 'A']);
+    const page2 = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE, StartRecordName: page1.NextRecordName, StartRecordType: page1.NextRecordType as 'A' }));
+    assert.deepEqual(page2.ResourceRecordSets!.map((r) => r.Name), ['www.example.com.', 'z.example.com.']);
+    assert.equal(page2.IsTruncated, false);
+    await r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', '\\052.w.example.com.', ['wild']), txt('DELETE', 'z.example.com', ['z'])] } }));
+  });
+
   it('answers NoSuchHostedZone and NoSuchChange for unknown ids', async () => {
     const e = await rejects(r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: 'ZNOSUCHZONE' })));
     assert.equal(e.name, 'NoSuchHostedZone');

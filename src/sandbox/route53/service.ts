@@ -1,5 +1,5 @@
 import { AwsApiError, type AwsHttpRequest, type AwsHttpResponse, type AwsService, type Principal } from '../aws/types.js';
-import { canonicalName, compareNames, iamName } from './names.js';
+import { canonicalName, compareNames, iamName, renderName } from './names.js';
 import type { Route53ZoneStore, ZoneConfig } from './store.js';
 import { changeInfoXml, delegationSetXml, document, el, errorDocument, hostedZoneXml, opt, parseChangeBatch, recordSetXml, text } from './xml.js';
 
@@ -79,7 +79,7 @@ export function createRoute53Service(o: { store: Route53ZoneStore }): AwsService
       opt('DNSName', dnsName) +
       opt('HostedZoneId', zoneId) +
       text('IsTruncated', next !== undefined) +
-      (next ? text('NextDNSName', next.name) + text('NextHostedZoneId', next.id) : '') +
+      (next ? text('NextDNSName', renderName(next.name)) + text('NextHostedZoneId', next.id) : '') +
       text('MaxItems', limit);
     return ok(document('ListHostedZonesByNameResponse', body));
   }
@@ -121,7 +121,7 @@ export function createRoute53Service(o: { store: Route53ZoneStore }): AwsService
     const body =
       el('ResourceRecordSets', records.slice(0, limit).map(recordSetXml).join('')) +
       text('IsTruncated', next !== undefined) +
-      (next ? text('NextRecordName', next.name) + text('NextRecordType', next.type) : '') +
+      (next ? text('NextRecordName', renderName(next.name)) + text('NextRecordType', next.type) : '') +
       text('MaxItems', limit);
     return ok(document('ListResourceRecordSetsResponse', body));
   }

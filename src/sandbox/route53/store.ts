@@ -266,6 +266,7 @@ export class Route53ZoneStore {
     }
     if (problems.length) throw invalidChangeBatch(problems);
     const now = this.clock.now();
+    this.live(z, now.getTime()); // drop versions nobody can see any more before adding one
     const seq = ++z.seq;
     const id = randomId('C', 20);
     z.versions.push({ seq, insyncAt: now.getTime() + this.insyncDelayMs, records: work });
