@@ -1,10 +1,16 @@
 import type { CommandModule } from 'yargs';
 import type { CliDeps, GlobalArgs } from './context.js';
+import { bootstrapCommand } from './bootstrap.js';
 import { configCommand } from './config.js';
 import { installUnitsCommand } from './install-units.js';
 import { policyCommand } from './policy.js';
+import { sandboxCommand } from './sandbox.js';
 
 /** One module per command; each builds its yargs definition from the shared deps. */
 export function commands(deps: CliDeps, setExit: (code: number) => void): CommandModule[] {
-  return [configCommand(deps, setExit), installUnitsCommand(deps, setExit), policyCommand(deps, setExit)];
+  return [
+    bootstrapCommand(deps, setExit),
+    configCommand(deps, setExit), installUnitsCommand(deps, setExit), policyCommand(deps, setExit),
+    sandboxCommand(deps, setExit),
+  ];
 }

@@ -222,8 +222,9 @@ async function checkKey(leaf: X509Certificate, key: VerifyInput['key'], fail: (c
   if (!ok) fail('key', `the certificate's public key does not match ${key.describe()}`);
 }
 
-function dn(s: string): string {
-  return s.split('\n').join(', ');
+/** Node gives `undefined` for an empty DN (leaves of profiles that do not promote the CN, like LE tlsserver). */
+function dn(s: string | undefined): string {
+  return s ? s.split('\n').join(', ') : '(empty subject)';
 }
 
 function hintFor(failures: VerifyFailure[]): string {

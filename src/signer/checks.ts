@@ -182,8 +182,9 @@ export function parseLeaf(pem: string, what: string): X509Certificate {
 }
 
 /** Node renders distinguished names one RDN per line; one line reads better in a message. */
-function dn(name: string): string {
-  return name.replace(/\n/g, ', ');
+/** Node gives `undefined` for an empty DN (leaves of profiles that do not promote the CN, like LE tlsserver). */
+function dn(name: string | undefined): string {
+  return name ? name.replace(/\n/g, ', ') : '(empty subject)';
 }
 
 function subjectOf(c: X509Certificate): string {

@@ -270,8 +270,9 @@ export class IdentityStore {
       serial: cert.serialNumber.toUpperCase(),
       notBefore: new Date(cert.validFrom).toISOString(),
       notAfter: new Date(cert.validTo).toISOString(),
-      issuer: cert.issuer.split('\n').join(', '),
-      subject: cert.subject.split('\n').join(', '),
+      issuer: (cert.issuer ?? '').split('\n').join(', '),
+      // empty for profiles that do not promote the CN (LE tlsserver, shortlived): Node then gives undefined
+      subject: (cert.subject ?? '').split('\n').join(', '),
       createdAt: this.deps.clock.now().toISOString(),
     };
     const tmp = path.join(this.versionsDir, `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
@@ -371,13 +372,7 @@ export class IdentityStore {
     const removed: string[] = [];
     for (const v of all) {
       if (protect.has(v.version)) continue;
-      const doomed = path.join(this.versionsDir, `${DEL_PREFIX}${v.version}-${randomBytes(4).toString('hex')}`);
-      try {
-        await fsp.rename(v.dir, doomed);
-        await fsp.rm(doomed, { recursive: true, force: true });
-      } catch (e) {
-        throw fsError('remove version', v.dir, e);
-      }
+      await this.removeVersion(v.dir);
       removed.push(v.version);
     }
     if (removed.length) {
@@ -385,6 +380,31 @@ export class IdentityStore {
       this.deps.logger.info('old identity versions pruned', { removed, kept: all.length - removed.length });
     }
     return removed;
+  }
+
+  /**
+   * Removes a staged version that never went live (it failed verification), so it can never become a rollback
+   * target. Refuses the live version.
+   */
+  async discard(v: StagedVersion | string): Promise<void> {
+    this.writable('discard');
+    const version = typeof v === 'string' ? v : v.version;
+    if ((await this.liveVersion()) === version) {
+      throw new AgentError({ code: 'STORE_DISCARD_LIVE', component: 'store', message: `version ${version} is live and cannot be discarded`, hint: 'this is a bug: only rejected staged versions are discarded' });
+    }
+    await this.removeVersion(this.versionPath(version).dir);
+    await fsyncDir(this.versionsDir);
+  }
+
+  /** rename out of the listing first, then delete, so a crash mid-delete leaves no half-version visible */
+  private async removeVersion(dir: string): Promise<void> {
+    const doomed = path.join(this.versionsDir, `${DEL_PREFIX}${path.basename(dir)}-${randomBytes(4).toString('hex')}`);
+    try {
+      await fsp.rename(dir, doomed);
+      await fsp.rm(doomed, { recursive: true, force: true });
+    } catch (e) {
+      throw fsError('remove version', dir, e);
+    }
   }
 
   /**

@@ -1,0 +1,36 @@
+import type { CommandModule } from 'yargs';
+import { identitySpec, lifecycleDeps } from '../compose.js';
+import { bootstrap } from '../renew/bootstrap.js';
+import type { CliDeps, GlobalArgs } from './context.js';
+import { runCommand, writeJson } from './run.js';
+
+interface Args extends GlobalArgs {
+  force: boolean;
+  json: boolean;
+}
+
+export function bootstrapCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
+  return {
+    command: 'bootstrap',
+    describe: 'first enrolment: key, ACME certificate over DNS-01 (Route 53), made live',
+    builder: (y) =>
+      y
+        .option('force', { type: 'boolean', default: false, describe: 're-enrol even when a valid identity is live' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+        .example('$0 bootstrap --config /etc/iamra-agent/agent.yaml', 'enrol once; later runs say the identity exists and exit 0'),
+    handler: async (a) => {
+      const args = a as unknown as Args;
+      setExit(
+        await runCommand(deps, args, async (logger) => {
+          const cfg = await deps.loadConfig(args);
+          const life = await lifecycleDeps(cfg, { clock: deps.clock, logger, signal: deps.signal });
+          const r = await bootstrap(life, identitySpec(cfg), { force: args.force, signal: deps.signal });
+          if (args.json) writeJson(deps.io.stdout, r);
+          else if (r.action === 'exists') deps.io.stdout.write(`a valid identity is already live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (--force re-enrols)\n`);
+          else deps.io.stdout.write(`identity live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (${r.durationMs} ms)\n`);
+          return 0;
+        }),
+      );
+    },
+  };
+}

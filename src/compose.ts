@@ -1,0 +1,146 @@
+/**
+ * Part of the composition root (main.ts): turns a validated config into the real collaborators of each feature —
+ * the identity store, the Route 53 DNS-01 provider, the ACME issuer, the verifier, the CreateSession signer. Commands
+ * call these factories; features receive only ports.
+ */
+import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
+import type { Clock } from './core/clock.js';
+import { durationMs, type AgentConfig } from './config/schema.js';
+import { AgentError } from './core/errors.js';
+import { readTextFile } from './core/fs.js';
+import type { Logger } from './core/logger.js';
+import { acmeSettingsFromConfig, issueCertificate } from './acme/index.js';
+import { createRoute53Provider } from './dns/index.js';
+import { FileKeyHandle } from './keys/file.js';
+import type { KeyHandle } from './keys/types.js';
+import type { LifecycleDeps, IdentitySpec } from './renew/bootstrap.js';
+import { trackedDns } from './renew/tracked-dns.js';
+import { verifyIdentity } from './renew/verify.js';
+import { createSession, resolveEndpoint } from './signer/index.js';
+import { IdentityStore, StateFile, type Identity } from './store/index.js';
+
+export interface Runtime {
+  clock: Clock;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export function identitySpec(cfg: AgentConfig): IdentitySpec {
+  return {
+    names: [cfg.identity.name, ...cfg.identity.extraNames],
+    key: {
+      source: cfg.key.source,
+      algorithm: cfg.key.algorithm,
+      ...(cfg.key.csrFile ? { csrFile: cfg.key.csrFile } : {}),
+      readCsr: (f) => readTextFile(f, 'key.csrFile'),
+    },
+  };
+}
+
+export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<LifecycleDeps> {
+  const { clock, logger } = rt;
+  const store = await IdentityStore.open(cfg.state.dir, { clock, logger });
+  const state = new StateFile(cfg.state.dir, { clock, logger });
+  const r53 = cfg.dns.route53;
+  const dns = createRoute53Provider(
+    { clock, logger },
+    {
+      ...(r53.hostedZoneId ? { hostedZoneId: r53.hostedZoneId } : {}),
+      region: r53.region,
+      ...(r53.endpoint ? { endpoint: r53.endpoint } : {}),
+      ...(r53.profile ? { profile: r53.profile } : {}),
+      ttl: cfg.dns.ttl,
+      resolvers: cfg.dns.resolvers,
+      propagationTimeoutMs: durationMs(cfg.dns.propagationTimeout),
+      pollIntervalMs: durationMs(cfg.dns.pollInterval),
+    },
+  );
+  const acme = await acmeSettingsFromConfig(cfg, { logger });
+  const tracked = trackedDns(dns, state, () => clock.now());
+  const anchorsPem = await Promise.all(cfg.trust.anchors.map((f) => readTextFile(f, 'trust anchor')));
+  return {
+    clock,
+    logger,
+    store,
+    state,
+    dns,
+    issue: (req) => issueCertificate({ clock, logger, dns: tracked }, acme, req),
+    verify: async (m, key) => {
+      const anchors = anchorsPem.length ? anchorsPem : topOfChain(m.chainPem, logger);
+      await verifyIdentity({ certPem: m.certPem, chainPem: m.chainPem, key, names: m.meta.names, anchorsPem: anchors, now: clock.now() });
+      if (cfg.rolesAnywhere && !new X509Certificate(m.certPem).subject) {
+        throw new AgentError({
+          code: 'IDENTITY_EMPTY_SUBJECT',
+          component: 'verify',
+          message: `the new certificate has an empty subject (ACME profile ${m.meta.profile ?? 'default'} puts no CN in it), which IAM Roles Anywhere does not support`,
+          hint: 'use acme.profile: classic (the Let\'s Encrypt profile that keeps the CN)',
+        });
+      }
+      if (cfg.rolesAnywhere?.verifyBeforeActivate) {
+        if (!('sign' in key)) {
+          logger.warn('verifyBeforeActivate skipped: the key lives outside the agent (key.source csr)');
+          return;
+        }
+        // A real CreateSession with the new identity: only an identity AWS accepts goes live.
+        await createSession({ clock, logger }, { ...sessionRequest(cfg), certPem: m.certPem, chainPem: m.chainPem, key }, { signal: rt.signal });
+      }
+    },
+    keepVersions: cfg.state.keepVersions,
+    lockWaitMs: durationMs(cfg.state.lockTimeout),
+  };
+}
+
+/**
+ * Without configured trust anchors the chain can still be checked to its own top (leaf → intermediates), which
+ * catches a broken or mismatched chain but not a wrong CA; say so.
+ */
+function topOfChain(chainPem: string, logger: Logger): string[] {
+  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) {
+    throw new AgentError({ code: 'TRUST_ANCHORS_MISSING', component: 'verify', message: 'no trust anchors are configured and the CA sent no chain', hint: 'set trust.anchors to the CA certificates of the IAM Roles Anywhere trust anchor' });
+  }
+  logger.warn('trust.anchors is not set: the new certificate is checked against its own chain only', {});
+  return [blocks[blocks.length - 1]! + '\n'];
+}
+
+function sessionRequest(cfg: AgentConfig) {
+  const ra = cfg.rolesAnywhere;
+  if (!ra) {
+    throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'rolesAnywhere is not configured', hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn' });
+  }
+  const ep = resolveEndpoint({
+    trustAnchorArn: ra.trustAnchorArn,
+    profileArn: ra.profileArn,
+    ...(ra.region ? { region: ra.region } : {}),
+    fips: ra.fips,
+    dualStack: ra.dualStack,
+    ...(ra.endpoint ? { endpoint: ra.endpoint } : {}),
+  });
+  return {
+    trustAnchorArn: ra.trustAnchorArn,
+    profileArn: ra.profileArn,
+    roleArn: ra.roleArn,
+    durationSeconds: ra.durationSeconds,
+    ...(ra.roleSessionName ? { roleSessionName: ra.roleSessionName } : {}),
+    endpoint: ep.url,
+    region: ep.region,
+  };
+}
+
+/** The live identity's key as a KeyHandle (file keys; hardware keys arrive with the PKCS#11/TPM work). */
+export async function liveKey(live: Identity): Promise<KeyHandle> {
+  if (!live.files.key) {
+    throw new AgentError({
+      code: 'KEY_EXTERNAL',
+      component: 'keys',
+      message: `identity ${live.version} uses a key that lives outside the agent (${String(live.keyRef?.source ?? 'external')})`,
+      hint: 'signing with hardware keys needs a PKCS#11 or TPM key source',
+    });
+  }
+  return FileKeyHandle.load(live.files.key);
+}
+
+export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {
+  return path.join(cfg.state.runtimeDir, ...parts);
+}

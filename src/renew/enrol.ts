@@ -1,0 +1,105 @@
+import { X509Certificate, createHash } from 'node:crypto';
+import { AgentError } from '../core/errors.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { buildCsr, checkExternalCsr } from '../keys/csr.js';
+import { FileKeyHandle } from '../keys/file.js';
+import { parseAlgorithm, type KeyAlgorithmName, type KeyHandle } from '../keys/types.js';
+import type { IdentityStore, StageMaterial } from '../store/index.js';
+
+/**
+ * Enrolment, shared by `bootstrap` and `renew`: key → CSR → ACME order → staged version → verified → live.
+ * Every external effect is a port, so this file is the whole decision logic and nothing else.
+ * Invariant: `live` changes only after the new identity is complete on disk and verified; any failure before that
+ * leaves the old identity live and untouched.
+ */
+
+export interface IssuedCertificate {
+  certPem: string;
+  chainPem: string;
+  fullchainPem: string;
+  orderUrl?: string;
+  profile?: string;
+}
+
+/** The narrow view of the identity store enrolment needs (IdentityStore implements it). */
+export type EnrolStore = Pick<IdentityStore, 'stage' | 'activate' | 'discard'>;
+
+export interface KeySpec {
+  source: 'file' | 'csr';
+  algorithm: KeyAlgorithmName;
+  csrFile?: string;
+  /** for `csr` mode: reads the CSR file (PEM) */
+  readCsr?: (file: string) => Promise<string>;
+  /** a key to keep instead of generating a new one (renewal with rotateOnRenew off) */
+  reuse?: KeyHandle & { pem?(): string };
+}
+
+export interface EnrolDeps {
+  clock: Clock;
+  logger: Logger;
+  store: EnrolStore;
+  issue(req: { csrPem: string; names: string[]; replaces?: string; signal?: AbortSignal }): Promise<IssuedCertificate>;
+  /** throws an AgentError naming what failed (chain, key match, names, validity, keyUsage, CreateSession) */
+  verify(m: StageMaterial, key: KeyHandle | { publicKeyDer: Buffer }): Promise<void>;
+}
+
+export interface EnrolResult {
+  version: string;
+  serial: string;
+  notAfter: string;
+  durationMs: number;
+}
+
+export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: { replaces?: string; signal?: AbortSignal } = {}): Promise<EnrolResult> {
+  const started = deps.clock.now().getTime();
+  let csrPem: string;
+  let keyHandle: (KeyHandle & { pem?(): string }) | undefined;
+  let externalKey: { publicKeyDer: Buffer } | undefined;
+  if (key.source === 'csr') {
+    if (!key.csrFile || !key.readCsr) {
+      throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'key.source is csr but key.csrFile is not set', hint: 'set key.csrFile to the PEM CSR made by the hardware key' });
+    }
+    csrPem = await key.readCsr(key.csrFile);
+    externalKey = await checkExternalCsr(csrPem, key.csrFile, names);
+  } else {
+    keyHandle = key.reuse ?? FileKeyHandle.generate(parseAlgorithm(key.algorithm));
+    csrPem = await buildCsr(keyHandle, names);
+  }
+  o.signal?.throwIfAborted();
+
+  deps.logger.info('requesting certificate', { names, keySource: key.source, ...(o.replaces ? { replaces: o.replaces } : {}) });
+  const issued = await deps.issue({ csrPem, names, ...(o.replaces ? { replaces: o.replaces } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const material: StageMaterial = {
+    certPem: issued.certPem,
+    chainPem: issued.chainPem,
+    fullchainPem: issued.fullchainPem,
+    ...(keyHandle?.pem ? { keyPem: keyHandle.pem() } : {}),
+    ...(externalKey
+      ? { keyRef: { source: 'csr', csrFile: key.csrFile!, publicKeySha256: createHash('sha256').update(externalKey.publicKeyDer).digest('hex') } }
+      : {}),
+    // the store adds serial, validity, issuer and createdAt from the certificate itself
+    meta: {
+      names,
+      keySource: key.source,
+      keyAlgorithm: key.algorithm,
+      ...(issued.profile ? { profile: issued.profile } : {}),
+      ...(issued.orderUrl ? { orderUrl: issued.orderUrl } : {}),
+      ...(o.replaces ? { replaces: o.replaces } : {}),
+    },
+  };
+
+  const staged = await deps.store.stage(material);
+  try {
+    await deps.verify(material, keyHandle ?? externalKey!);
+  } catch (e) {
+    // The staged version never went live; drop it so a later rollback cannot pick an identity that failed checks.
+    await deps.store.discard(staged).catch((d) => deps.logger.warn('could not discard a rejected version', { version: staged.version, error: String(d) }));
+    throw e;
+  }
+  await deps.store.activate(staged);
+  const leaf = new X509Certificate(issued.certPem);
+  const result = { version: staged.version, serial: leaf.serialNumber.toLowerCase(), notAfter: new Date(leaf.validTo).toISOString(), durationMs: deps.clock.now().getTime() - started };
+  deps.logger.info('identity live', result);
+  return result;
+}

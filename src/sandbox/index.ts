@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import type { Clock } from '../core/clock.js';
+import { AgentError } from '../core/errors.js';
+import { atomicWriteFile, ensurePrivateDir } from '../core/fs.js';
+import type { Logger } from '../core/logger.js';
+import { route53Policy } from '../policy/index.js';
+import { IamraRegistry } from './iamra/registry.js';
+import { createIamraService } from './iamra/service.js';
+import { startPebble, type PebbleInstance } from './pebble.js';
+import { startRoute53Sandbox, type Route53Sandbox } from './route53/index.js';
+import { createStsService } from './sts/service.js';
+
+/**
+ * The sandbox: the product's offline stand-in for everything the agent talks to, on loopback — Pebble (a real ACME
+ * CA), and one HTTP front serving Route 53, IAM Roles Anywhere and STS, plus the zone's authoritative DNS server.
+ * `sandbox run` is this process; `sandbox up` starts it in the background and waits for sandbox.json.
+ */
+
+export const SANDBOX_ACCOUNT = '111122223333';
+export const SANDBOX_REGION = 'us-east-1';
+export const SANDBOX_ZONE_ID = 'Z0SANDBOX0EXAMPLE0001';
+/** the Route 53 writer's test key: in the sandbox only, written to D/aws/credentials (0600) */
+const DNS_USER = 'iamra-agent-dns';
+
+export interface SandboxOptions {
+  dir: string;
+  /** the identity the generated agent.yaml enrols */
+  name: string;
+  /** hosted zone (default: the name's parent) */
+  zone?: string;
+  /** how long Route 53 changes stay PENDING */
+  insyncDelayMs: number;
+  /** Route 53 account-wide rate limit (AWS: 5/s); 0 = off */
+  ratePerSec: number;
+  /** extra Pebble environment (PEBBLE_WFE_NONCEREJECT=…) */
+  pebbleEnv: Record<string, string>;
+  /** the command that runs the agent, for the AWS config's credential_process line */
+  agentCommand: string[];
+}
+
+/** What a running sandbox publishes in D/sandbox.json (tests read it). */
+export interface SandboxInfo {
+  pid: number;
+  pebblePid: number;
+  awsUrl: string;
+  dnsServer: string;
+  directoryUrl: string;
+  managementUrl: string;
+  zone: string;
+  zoneId: string;
+  name: string;
+  accountId: string;
+  dnsUser: { arn: string; accessKeyId: string };
+  trustAnchorArn: string;
+  profileArn: string;
+  roleArn: string;
+  startedAt: string;
+}
+
+export interface RunningSandbox {
+  info: SandboxInfo;
+  route53: Route53Sandbox;
+  pebble: PebbleInstance;
+  close(): Promise<void>;
+}
+
+export function files(dir: string) {
+  return {
+    info: path.join(dir, 'sandbox.json'),
+    log: path.join(dir, 'sandbox.log'),
+    agentYaml: path.join(dir, 'agent.yaml'),
+    env: path.join(dir, 'env'),
+    roots: path.join(dir, 'pebble-roots.pem'),
+    intermediates: path.join(dir, 'pebble-intermediates.pem'),
+    awsCredentials: path.join(dir, 'aws', 'credentials'),
+    awsConfig: path.join(dir, 'aws', 'config'),
+    calls: path.join(dir, 'calls.jsonl'),
+    cloudTrail: path.join(dir, 'cloudtrail.jsonl'),
+    iamra: path.join(dir, 'iamra.json'),
+    state: path.join(dir, 'state'),
+    run: path.join(dir, 'run'),
+  };
+}
+
+export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger: Logger }): Promise<RunningSandbox> {
+  const f = files(o.dir);
+  await ensurePrivateDir(o.dir);
+  await ensurePrivateDir(path.dirname(f.awsCredentials));
+  const zone = o.zone ?? o.name.split('.').slice(1).join('.');
+  if (!zone) {
+    throw new AgentError({ code: 'SANDBOX_BAD_NAME', component: 'sandbox', message: `cannot derive a zone from ${o.name}`, hint: 'pass --zone' });
+  }
+
+  const route53 = await startRoute53Sandbox({
+    clock: deps.clock,
+    zones: [{ name: zone, id: SANDBOX_ZONE_ID }],
+    insyncDelayMs: o.insyncDelayMs,
+    ratePerSec: o.ratePerSec,
+    logger: deps.logger,
+    callLog: f.calls,
+  });
+  let pebble: PebbleInstance | undefined;
+  try {
+    pebble = await startPebble({ dir: path.join(o.dir, 'pebble'), dnsServer: `127.0.0.1:${route53.dnsPort}`, env: o.pebbleEnv, logger: deps.logger });
+    await atomicWriteFile(f.roots, pebble.rootsPem, 0o644);
+    await atomicWriteFile(f.intermediates, pebble.intermediatesPem, 0o644);
+
+    // The agent's Route 53 writer may do exactly what `policy route53` prints, nothing more.
+    const secret = randomBytes(30).toString('base64');
+    const accessKeyId = 'AKIA' + randomBytes(8).toString('hex').toUpperCase();
+    const dnsUserArn = `arn:aws:iam::${SANDBOX_ACCOUNT}:user/${DNS_USER}`;
+    route53.aws.principals.add({
+      arn: dnsUserArn,
+      accountId: SANDBOX_ACCOUNT,
+      userId: 'AIDA' + randomBytes(8).toString('hex').toUpperCase(),
+      accessKeyId,
+      secretAccessKey: secret,
+      policies: [route53Policy({ zoneId: SANDBOX_ZONE_ID, names: [o.name] })],
+    });
+
+    const registry = new IamraRegistry(SANDBOX_ACCOUNT, SANDBOX_REGION);
+    const anchor = registry.addTrustAnchor({ name: 'sandbox-pebble-root', certificateBundlePem: pebble.rootsPem });
+    const role = registry.addRole({
+      name: 'iamra-agent-sandbox',
+      trustPolicy: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'rolesanywhere.amazonaws.com' },
+            Action: ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'],
+            // Bind the host name from the certificate and the trust anchor, as the README recommends for real use.
+            Condition: { StringEquals: { 'aws:PrincipalTag/x509SAN/DNS': o.name }, ArnEquals: { 'aws:SourceArn': anchor.arn } },
+          },
+        ],
+      },
+      permissionPolicies: [
+        {
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Action: ['route53:ListHostedZonesByName', 'route53:ListResourceRecordSets'], Resource: '*' }],
+        },
+      ],
+    });
+    const profile = registry.addProfile({ name: 'iamra-agent-sandbox', roleArns: [role.arn], durationSeconds: 3600 });
+    route53.aws.addService(createIamraService({ registry, cloudTrailFile: f.cloudTrail }));
+    route53.aws.addService(createStsService());
+    await atomicWriteFile(f.iamra, JSON.stringify(registry.toSpec(), null, 2) + '\n', 0o600);
+
+    const info: SandboxInfo = {
+      pid: process.pid,
+      pebblePid: pebble.pid,
+      awsUrl: route53.url,
+      dnsServer: `127.0.0.1:${route53.dnsPort}`,
+      directoryUrl: pebble.directoryUrl,
+      managementUrl: pebble.managementUrl,
+      zone,
+      zoneId: SANDBOX_ZONE_ID,
+      name: o.name,
+      accountId: SANDBOX_ACCOUNT,
+      dnsUser: { arn: dnsUserArn, accessKeyId },
+      trustAnchorArn: anchor.arn,
+      profileArn: profile.arn,
+      roleArn: role.arn,
+      startedAt: deps.clock.now().toISOString(),
+    };
+    await atomicWriteFile(f.awsCredentials, `[${DNS_USER}]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n`, 0o600);
+    await atomicWriteFile(f.awsConfig, awsConfig(o, f.agentYaml), 0o600);
+    await atomicWriteFile(f.agentYaml, agentYaml(o, info, pebble.tlsCaPemPath, f), 0o600);
+    await atomicWriteFile(f.env, envFile(info, f), 0o600);
+    // Last: its presence means "ready" to `sandbox up`.
+    await atomicWriteFile(f.info, JSON.stringify(info, null, 2) + '\n', 0o600);
+    const p = pebble;
+    return {
+      info,
+      route53,
+      pebble: p,
+      close: async () => {
+        await Promise.allSettled([route53.close(), p.stop()]);
+        await fsp.rm(f.info, { force: true });
+      },
+    };
+  } catch (e) {
+    await Promise.allSettled([route53.close(), pebble?.stop()]);
+    throw e;
+  }
+}
+
+function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: ReturnType<typeof files>): string {
+  const cfg = {
+    identity: { name: o.name },
+    key: { source: 'file', algorithm: 'ec-p256' },
+    // classic: LE's default, and the only LE profile whose leaves have a CN (IAMRA rejects empty subjects)
+    acme: { directory: info.directoryUrl, caBundle: tlsCa, email: 'sandbox@example.com', profile: 'classic' },
+    dns: {
+      provider: 'route53',
+      route53: { hostedZoneId: info.zoneId, region: SANDBOX_REGION, endpoint: info.awsUrl, profile: DNS_USER },
+      ttl: 10,
+      // Pebble and the agent both ask the sandbox's authoritative server
+      resolvers: [info.dnsServer],
+      propagationTimeout: '60s',
+      pollInterval: '200ms',
+    },
+    state: { dir: f.state, runtimeDir: f.run },
+    trust: { anchors: [f.roots] },
+    rolesAnywhere: {
+      trustAnchorArn: info.trustAnchorArn,
+      profileArn: info.profileArn,
+      roleArn: info.roleArn,
+      endpoint: info.awsUrl,
+      durationSeconds: 3600,
+    },
+  };
+  return `# Written by \`iamra-agent sandbox up\`: an agent config pointing at the local sandbox.\n${toYaml(cfg)}`;
+}
+
+function awsConfig(o: SandboxOptions, agentYamlPath: string): string {
+  const cmd = [...o.agentCommand, '--config', agentYamlPath, 'credential-process'].map(quoteIni).join(' ');
+  return `[profile iamra]\ncredential_process = ${cmd}\nregion = ${SANDBOX_REGION}\n\n[profile ${DNS_USER}]\nregion = ${SANDBOX_REGION}\n`;
+}
+
+function quoteIni(s: string): string {
+  return /[\s"]/.test(s) ? `"${s.replace(/"/g, '\\"')}"` : s;
+}
+
+function envFile(info: SandboxInfo, f: ReturnType<typeof files>): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const vars: Record<string, string> = {
+    IAMRA_AGENT_CONFIG: f.agentYaml,
+    IAMRA_SANDBOX_AWS_URL: info.awsUrl,
+    IAMRA_SANDBOX_DNS: info.dnsServer,
+    IAMRA_SANDBOX_ACME_DIRECTORY: info.directoryUrl,
+    // the Route 53 writer's key (profile iamra-agent-dns) and the `iamra` credential_process profile
+    AWS_SHARED_CREDENTIALS_FILE: f.awsCredentials,
+    AWS_CONFIG_FILE: f.awsConfig,
+    AWS_REGION: SANDBOX_REGION,
+    // the CA of Pebble's HTTPS listener, for curl and other clients of the ACME server
+    IAMRA_SANDBOX_CA_BUNDLE: path.join(path.dirname(f.info), 'pebble', 'tls-ca.pem'),
+  };
+  return `# iamra-agent sandbox: source this file (. ${f.env})\n${Object.entries(vars).map(([k, v]) => `export ${k}=${q(v)}`).join('\n')}\n`;
+}
