@@ -91,9 +91,26 @@ export const configSchema = z
     renewal: z
       .object({
         maxAge: duration.default('7d').describe('renew once the certificate is this old, whatever its lifetime; 0 turns the weekly rotation off'),
+        ari: z.boolean().default(true).describe('ask the CA for ACME Renewal Information (RFC 9773) when it offers it'),
       })
       .strict()
-      .default({ maxAge: '7d' }),
+      .default({ maxAge: '7d', ari: true }),
+    hooks: z
+      .object({
+        afterRenew: z
+          .array(z.array(z.string().min(1)).min(1))
+          .default([])
+          .describe('commands run after a new identity goes live, each an argv array (no shell); IAMRA_AGENT_CERT, _CHAIN, _FULLCHAIN, _KEY, _VERSION in env'),
+        timeout: duration.default('60s').describe('per hook; a hook that fails or times out is reported, not fatal'),
+      })
+      .strict()
+      .default({ afterRenew: [], timeout: '60s' }),
+    status: z
+      .object({
+        prometheusFile: z.string().optional().describe('default target of status --prometheus (node_exporter textfile collector)'),
+      })
+      .strict()
+      .default({}),
     rolesAnywhere: z
       .object({
         trustAnchorArn: arn('IAM Roles Anywhere trust anchor', TA_ARN),
