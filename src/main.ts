@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { hideBin } from 'yargs/helpers';
 import { systemClock } from './core/clock.js';
 import { createLogger } from './core/logger.js';
 import { loadConfig } from './config/load.js';
@@ -36,7 +35,7 @@ async function main(): Promise<void> {
     selfCommand: [process.execPath, realpathSync(fileURLToPath(import.meta.url))],
     signal: abort.signal,
   };
-  const code = await runCli(hideBin(process.argv), deps);
+  const code = await runCli(process.argv.slice(2), deps);
   process.exitCode = code;
   // long-running commands (serve, update) keep the loop alive themselves; one-shot commands end here
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole lifecycle against the local sandbox, as a user runs it: install, build, start the sandbox (Pebble +
+# Route 53/IAM Roles Anywhere/STS stand-ins), enrol, get AWS credentials, call STS with the AWS CLI, renew, check
+# health, stop. Usage: bash examples/quickstart.sh [DIR]   (run as root on Debian 12)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${1:-/tmp/iamra-quickstart}
+
+bash test/setup/install.sh
+npm run build --silent
+agent() { node dist/src/main.js "$@"; }
+
+trap 'agent sandbox down --dir "$DIR" >/dev/null' EXIT
+rm -rf "$DIR"
+agent sandbox up --dir "$DIR"
+# shellcheck disable=SC1091
+. "$DIR/env"            # IAMRA_AGENT_CONFIG, the sandbox endpoints, the Route 53 writer's test key
+
+echo "== policy: what the agent's Route 53 key may do"
+agent policy route53 --from-config
+echo "== bootstrap: key, ACME DNS-01 through Route 53, verified, live"
+agent bootstrap
+openssl verify -CAfile "$DIR/pebble-roots.pem" -untrusted "$DIR/state/live/chain.pem" "$DIR/state/live/cert.pem"
+echo "== credentials: IAM Roles Anywhere CreateSession, used by the AWS CLI v2 (credential_process)"
+/usr/bin/aws --profile iamra sts get-caller-identity --endpoint-url "$IAMRA_SANDBOX_AWS_URL"
+echo "== renew: forced rotation, verified before it goes live"
+agent renew --force
+echo "== status"
+agent status
+echo "quickstart: ok"
