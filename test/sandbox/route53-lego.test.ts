@@ -2,73 +2,29 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { startPebble, type PebbleInstance } from '../../src/sandbox/pebble.js';
 import { startRoute53Sandbox, type Route53Sandbox } from '../../src/sandbox/route53/index.js';
 import type { Principal } from '../../src/sandbox/aws/types.js';
+import { interceptingProxy, LEGO, type InterceptingProxy } from '../helpers/lego.js';
 import { tempDir } from '../helpers/paths.js';
 
 /**
  * lego 4.9.1 (Debian) obtains a certificate from Pebble with its built-in `route53` DNS-01 provider, i.e. aws-sdk-go
  * v1 signing and parsing the Route 53 XML, against the sandbox; Pebble validates the TXT record at the sandbox's
- * authoritative DNS server. aws-sdk-go v1 has no endpoint override for lego, so the test runs a loopback HTTPS
- * proxy (HTTPS_PROXY) that terminates TLS for route53.amazonaws.com with a throwaway certificate (AWS_CA_BUNDLE)
- * and forwards the decrypted requests, Host header and all, to the sandbox front.
+ * authoritative DNS server, reaching the sandbox through the intercepting HTTPS proxy of test/helpers/lego.ts.
+ * test/e2e/enrol-lego.test.ts runs lego against `sandbox up` with exactly the policy `policy route53` prints.
  */
 
 const run = promisify(execFile);
-const LEGO = '/usr/bin/lego';
 const ZONE = 'Z0SANDBOXLEGO0001';
-
-async function interceptingProxy(dir: string, target: URL): Promise<{ url: string; caPath: string; hosts: string[]; close(): Promise<void> }> {
-  const key = path.join(dir, 'r53.key');
-  const cert = path.join(dir, 'r53.pem');
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=route53.amazonaws.com', '-addext', 'subjectAltName=DNS:route53.amazonaws.com', '-keyout', key, '-out', cert]);
-  const hosts: string[] = [];
-  const inner = http.createServer((req, res) => {
-    const fwd = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
-  });
-  const sockets = new Set<Socket>();
-  const proxy = http.createServer((_req, res) => res.writeHead(405).end());
-  const context = tls.createSecureContext({ key: readFileSync(key), cert: readFileSync(cert) });
-  proxy.on('connect', (req, socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    hosts.push(req.url ?? '');
-    if (req.url !== 'route53.amazonaws.com:443') {
-      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-      return;
-    }
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    inner.emit('connection', new tls.TLSSocket(socket, { isServer: true, secureContext: context }));
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    caPath: cert,
-    hosts,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      inner.closeAllConnections();
-      await new Promise<void>((r) => proxy.close(() => r()));
-    },
-  };
-}
 
 describe('lego (aws-sdk-go v1) route53 provider against the sandbox', () => {
   let dir: string;
   let sb: Route53Sandbox;
   let pebble: PebbleInstance | undefined;
-  let proxy: Awaited<ReturnType<typeof interceptingProxy>> | undefined;
+  let proxy: InterceptingProxy | undefined;
   let agent: Principal;
 
   before(async () => {

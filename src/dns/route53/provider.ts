@@ -122,7 +122,7 @@ export function createRoute53Provider(deps: Route53ProviderDeps, cfg: Route53Pro
     const aws = messageOf(e);
     const details = { action: site.action, zoneId: site.zoneId, record: site.record, awsCode: code };
     if (code === 'AccessDenied' || code === 'AccessDeniedException' || code === 'NotAuthorizedException') {
-      return new AgentError({ code: 'ROUTE53_ACCESS_DENIED', component: COMPONENT, message: `not allowed to ${site.doing}: ${aws}`, hint: POLICY_HINT, cause: e, details });
+      return new AgentError({ code: 'ROUTE53_ACCESS_DENIED', component: COMPONENT, message: `${code}: not allowed to ${site.doing}: ${aws}`, hint: POLICY_HINT, cause: e, details });
     }
     if (code === 'NoSuchHostedZone') {
       return new AgentError({
