@@ -104,7 +104,7 @@ function topOfChain(chainPem: string, logger: Logger): string[] {
   return [blocks[blocks.length - 1]! + '\n'];
 }
 
-function sessionRequest(cfg: AgentConfig) {
+export function sessionRequest(cfg: AgentConfig) {
   const ra = cfg.rolesAnywhere;
   if (!ra) {
     throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'rolesAnywhere is not configured', hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn' });

@@ -5,6 +5,7 @@ import { configCommand } from './config.js';
 import { installUnitsCommand } from './install-units.js';
 import { policyCommand } from './policy.js';
 import { sandboxCommand } from './sandbox.js';
+import { statusCommand } from './status.js';
 
 /** One module per command; each builds its yargs definition from the shared deps. */
 export function commands(deps: CliDeps, setExit: (code: number) => void): CommandModule[] {
@@ -12,5 +13,6 @@ export function commands(deps: CliDeps, setExit: (code: number) => void): Comman
     bootstrapCommand(deps, setExit),
     configCommand(deps, setExit), installUnitsCommand(deps, setExit), policyCommand(deps, setExit),
     sandboxCommand(deps, setExit),
+    statusCommand(deps, setExit),
   ];
 }

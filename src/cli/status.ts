@@ -1,0 +1,63 @@
+import type { CommandModule } from 'yargs';
+import { atomicWriteFile } from '../core/fs.js';
+import { formatError } from '../core/errors.js';
+import { evaluate, gatherStatus, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES } from '../status/index.js';
+import type { CliDeps, GlobalArgs } from './context.js';
+import { runCommand, writeJson } from './run.js';
+
+interface Args extends GlobalArgs {
+  json: boolean;
+  prometheus?: string;
+  probe: boolean;
+  schema: boolean;
+}
+
+export function statusCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
+  return {
+    command: 'status',
+    describe: 'health of the whole chain (config, identity, key, trust anchors, renewal, CreateSession); Nagios exit codes',
+    builder: (y) =>
+      y
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON (config/status.schema.json)' })
+        .option('prometheus', { type: 'string', describe: 'also write node_exporter textfile metrics to FILE (default status.prometheusFile)' })
+        .option('probe', { type: 'boolean', default: false, describe: 'make a live CreateSession instead of reporting the recorded one' })
+        .option('schema', { type: 'boolean', default: false, describe: 'print the JSON Schema of --json output and exit' })
+        .example('$0 status', 'table of checks; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+        .example('$0 status --json --prometheus /var/lib/node_exporter/textfile/iamra-agent.prom', 'for monitoring: JSON on stdout, metrics file for node_exporter'),
+    handler: async (a) => {
+      const args = a as unknown as Args;
+      // An unexpected failure means the health could not be determined: UNKNOWN (3), not 1.
+      setExit(
+        await runCommand(
+          deps,
+          args,
+          async (logger) => {
+            if (args.schema) {
+              writeJson(deps.io.stdout, statusJsonSchemaDocument());
+              return 0;
+            }
+            const g = await gatherStatus(
+              { clock: deps.clock, logger, signal: deps.signal },
+              { configFile: args.config, loadConfig: () => deps.loadConfig(args), probe: args.probe },
+            );
+            const report = evaluate(g.input);
+            if (args.json) writeJson(deps.io.stdout, toStatusJson(report));
+            else deps.io.stdout.write(renderText(report));
+            const prom = args.prometheus ?? g.config?.status.prometheusFile;
+            if (prom) {
+              try {
+                // metrics hold no secrets; node_exporter usually runs as another user, so world-readable
+                await atomicWriteFile(prom, renderPrometheus(report), 0o644);
+              } catch (e) {
+                deps.io.stderr.write(`iamra-agent: ${formatError(e)}\n`);
+                return EXIT_CODES[worst([report.overall, 'UNKNOWN'])];
+              }
+            }
+            return report.exitCode;
+          },
+          EXIT_CODES.UNKNOWN,
+        ),
+      );
+    },
+  };
+}
