@@ -3,6 +3,8 @@ import { identitySpec, lifecycleDeps } from '../compose.js';
 import { bootstrap } from '../renew/bootstrap.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand, writeJson } from './run.js';
+import { afterRenewHooks } from './renew.js';
+import { hookWarnings } from '../renew/hooks.js';
 
 interface Args extends GlobalArgs {
   force: boolean;
@@ -25,9 +27,11 @@ export function bootstrapCommand(deps: CliDeps, setExit: (c: number) => void): C
           const cfg = await deps.loadConfig(args);
           const life = await lifecycleDeps(cfg, { clock: deps.clock, logger, signal: deps.signal });
           const r = await bootstrap(life, identitySpec(cfg), { force: args.force, signal: deps.signal });
-          if (args.json) writeJson(deps.io.stdout, r);
+          const hooks = r.action === 'enrolled' ? await afterRenewHooks(cfg, deps, logger, life, r.version) : [];
+          if (args.json) writeJson(deps.io.stdout, { ...r, hooks });
           else if (r.action === 'exists') deps.io.stdout.write(`a valid identity is already live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (--force re-enrols)\n`);
           else deps.io.stdout.write(`identity live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (${r.durationMs} ms)\n`);
+          for (const w of hookWarnings(hooks)) (args.json ? deps.io.stderr : deps.io.stdout).write(w + '\n');
           return 0;
         }),
       );

@@ -6,6 +6,8 @@ import { installUnitsCommand } from './install-units.js';
 import { policyCommand } from './policy.js';
 import { sandboxCommand } from './sandbox.js';
 import { statusCommand } from './status.js';
+import { renewCommand } from './renew.js';
+import { rollbackCommand } from './rollback.js';
 
 /** One module per command; each builds its yargs definition from the shared deps. */
 export function commands(deps: CliDeps, setExit: (code: number) => void): CommandModule[] {
@@ -14,5 +16,6 @@ export function commands(deps: CliDeps, setExit: (code: number) => void): Comman
     configCommand(deps, setExit), installUnitsCommand(deps, setExit), policyCommand(deps, setExit),
     sandboxCommand(deps, setExit),
     statusCommand(deps, setExit),
+    renewCommand(deps, setExit), rollbackCommand(deps, setExit),
   ];
 }
