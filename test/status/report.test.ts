@@ -132,7 +132,7 @@ test('the exposition parser rejects what promtool rejects', () => {
     '# TYPE a nonsense\na 1\n',
     'a 1\n# TYPE a gauge\n',
   ];
-  for (const t of bad) assert.throws(() => parseExposition(t), undefined, JSON.stringify(t));
+  for (const t of bad) assert.throws(() => parseExposition(t), Error, JSON.stringify(t));
   const ok = parseExposition('# HELP a x\\ny \\\\\n# TYPE a gauge\na{l="q\\"\\\\\\n",m="2"} -1.5e3 1700000000000\nb +Inf\n');
   assert.deepEqual(ok.get('a'), { name: 'a', help: 'x\ny \\', type: 'gauge', samples: [{ name: 'a', labels: { l: 'q"\\\n', m: '2' }, value: -1500, timestamp: 1700000000000 }] });
 });
