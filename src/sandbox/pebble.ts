@@ -22,6 +22,8 @@ const COMPONENT = 'sandbox.pebble';
 const PEERS_DIR = '/opt/iamra-agent-peers/bin';
 const DEBIAN_PEBBLE = '/usr/bin/pebble';
 const DEBIAN_CHALLTESTSRV = '/usr/bin/pebble-challtestsrv';
+/** ready in ~0.2 s on an idle machine; generous because CI machines run many tests on 2 cores */
+const READY_TIMEOUT_MS = 30_000;
 
 export interface PebbleProfile {
   description: string;
@@ -336,7 +338,7 @@ export async function startPebble(o: PebbleOptions): Promise<PebbleInstance> {
     `pebble (${binary})`,
     s,
     async () => (await request(directoryUrl, { ca: tls.caPem, timeoutMs: 1000 })).status === 200 && (await request(`${managementUrl}/roots/0`, { ca: tls.caPem, timeoutMs: 1000 })).status === 200,
-    o.readyTimeoutMs ?? 10_000,
+    o.readyTimeoutMs ?? READY_TIMEOUT_MS,
   );
   const fetchPem = async (kind: 'roots' | 'intermediates'): Promise<string> => {
     const r = await request(`${managementUrl}/${kind}/0`, { ca: tls.caPem });
@@ -423,7 +425,7 @@ export async function startChallTestSrv(o: ChallTestSrvOptions): Promise<ChallTe
     const r = await request(`${managementUrl}${endpoint}`, { method: 'POST', body: JSON.stringify(body) });
     if (r.status !== 200) throw new AgentError({ code: 'SANDBOX_CHALLTESTSRV', component: 'sandbox.challtestsrv', message: `${endpoint} returned ${r.status}: ${r.body.trim()}` });
   };
-  await waitReady('pebble-challtestsrv', s, async () => (await request(`${managementUrl}/clear-txt`, { method: 'POST', body: '{"host":"ready.invalid."}', timeoutMs: 1000 })).status === 200, o.readyTimeoutMs ?? 10_000);
+  await waitReady('pebble-challtestsrv', s, async () => (await request(`${managementUrl}/clear-txt`, { method: 'POST', body: '{"host":"ready.invalid."}', timeoutMs: 1000 })).status === 200, o.readyTimeoutMs ?? READY_TIMEOUT_MS);
   const dotted = (n: string) => (n.endsWith('.') ? n : n + '.');
   return {
     dnsServer,

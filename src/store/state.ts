@@ -73,6 +73,16 @@ export class StateFile {
 
   /** Applies fn to the current state and writes the result atomically (0600). Returns what was written. */
   async update(fn: (s: AgentState) => AgentState | void): Promise<AgentState> {
+    // Updates from this process queue in memory; the file lock only arbitrates between processes (serve, renew,
+    // status). Polling the file lock against ourselves would also spin with a test clock whose sleep() is instant.
+    const run = this.queue.then(() => this.updateLocked(fn));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private async updateLocked(fn: (s: AgentState) => AgentState | void): Promise<AgentState> {
     const lock = await acquireLock(this.lockFile, { clock: this.deps.clock, waitMs: 10_000, pollMs: 20 });
     try {
       const current = await this.read();
