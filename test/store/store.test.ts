@@ -42,6 +42,8 @@ interface LockerArgs {
   dir: string;
   waitMs: number;
   holdMs: number;
+  /** when set, hold until this file exists (then holdMs is ignored): immune to slow process start under load */
+  releaseWhen?: string;
 }
 
 async function reader(a: ReaderArgs): Promise<void> {
@@ -78,7 +80,8 @@ async function locker(a: LockerArgs): Promise<void> {
   try {
     const lock = await store.lock({ waitMs: a.waitMs });
     process.stdout.write(`HELD ${Date.now()}\n`);
-    await new Promise((r) => setTimeout(r, a.holdMs));
+    if (a.releaseWhen) while (!existsSync(a.releaseWhen)) await new Promise((r) => setTimeout(r, 20));
+    else await new Promise((r) => setTimeout(r, a.holdMs));
     process.stdout.write(`RELEASING ${Date.now()}\n`);
     await lock.release();
   } catch (e) {
@@ -310,10 +313,15 @@ if (process.env[CHILD]) {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     let held!: () => void;
     const isHeld = new Promise<void>((r) => (held = r));
-    const a = run({ role: 'locker', dir, waitMs: 0, holdMs: 1500 }, (l) => l.startsWith('HELD') && held());
+    const go = path.join(dir, 'release-now');
+    const a = run({ role: 'locker', dir, waitMs: 0, holdMs: 0, releaseWhen: go }, (l) => l.startsWith('HELD') && held());
     await isHeld;
-    const [b, c] = await Promise.all([run({ role: 'locker', dir, waitMs: 0, holdMs: 0 }), run({ role: 'locker', dir, waitMs: 20_000, holdMs: 0 })]);
-    const linesA = await a;
+    const bDone = run({ role: 'locker', dir, waitMs: 0, holdMs: 0 });
+    const cDone = run({ role: 'locker', dir, waitMs: 60_000, holdMs: 0 });
+    const b = await bDone; // refused while a holds it, however slowly b started
+    await new Promise((r) => setTimeout(r, 300)); // c is polling by now (or starts polling right after)
+    writeFileSync(go, '');
+    const [linesA, c] = await Promise.all([a, cDone]);
     assert.deepEqual(b, ['ERROR LOCKED']);
     const releasedAt = Number(linesA.find((l) => l.startsWith('RELEASING'))!.split(' ')[1]);
     const cHeldAt = Number(c.find((l) => l.startsWith('HELD'))!.split(' ')[1]);
