@@ -137,10 +137,26 @@ function admit(ctx: SandboxContext): void {
   }
 }
 
+/**
+ * Injected failures (POST /_sandbox/faults), so clients' handling of a failing service can be shown against the
+ * real protocol: an outage answering 5xx, a service too slow to answer before the client's timeout, and sessions
+ * that end within seconds instead of the 15-minute minimum, so "the last good credentials have expired" happens in
+ * test time with the real clock rather than a faked one.
+ */
+interface IamraFaults {
+  /** the next n authenticated CreateSession calls answer 500 InternalServerException; -1: every call until reset */
+  iamraServerErrors: number;
+  /** every CreateSession waits this long before it is processed */
+  iamraDelayMs: number;
+  /** issued credentials expire this many seconds after issue instead of after the session duration; 0: off */
+  iamraCredentialTtlSeconds: number;
+}
+
 export function createIamraService(o: IamraServiceOptions): IamraService {
   const { registry } = o;
   const skewMs = o.maxClockSkewMs ?? 5 * 60_000;
   const trail = cloudTrailSink(o.cloudTrailFile);
+  const faults: IamraFaults = { iamraServerErrors: 0, iamraDelayMs: 0, iamraCredentialTtlSeconds: 0 };
 
   /** Authorization, X-Amz-Date, certificate headers and the signature: who is calling. */
   function authenticate(req: AwsHttpRequest, now: Date): { leaf: ParsedCertificate; intermediates: ParsedCertificate[] } {
@@ -269,7 +285,8 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
     const accessKeyId = generateAccessKeyId('ASIA');
     const secretAccessKey = generateSecretAccessKey();
     const sessionToken = randomBytes(192).toString('base64');
-    const expiration = new Date(Math.floor(now.getTime() / 1000) * 1000 + duration * 1000);
+    const lifetime = faults.iamraCredentialTtlSeconds > 0 ? faults.iamraCredentialTtlSeconds : duration;
+    const expiration = new Date(Math.floor(now.getTime() / 1000) * 1000 + lifetime * 1000);
     const principalArn = `arn:aws:sts::${registry.accountId}:assumed-role/${role.name}/${sessionName}`;
     const assumedRoleId = `${role.roleId}:${sessionName}`;
     ctx.principals.add({
@@ -316,6 +333,17 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
       return trail.events;
     },
     matches: (req) => req.method === 'POST' && req.path === '/sessions',
+    applyFaults(f) {
+      const taken: string[] = [];
+      for (const k of Object.keys(faults) as (keyof IamraFaults)[]) {
+        if (!(k in f)) continue;
+        const v = Number(f[k]);
+        faults[k] = Number.isFinite(v) ? v : 0;
+        taken.push(k);
+      }
+      return taken;
+    },
+    faults: () => ({ ...faults }),
     /**
      * Loopback admin at /_sandbox/rolesanywhere/<action>: `GET events` (the CloudTrail events), `GET registry` (the
      * spec with generated ids), `POST delete-attribute-mapping` and `POST put-attribute-mapping`
@@ -339,6 +367,7 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
       }
     },
     async handle(req, ctx): Promise<AwsHttpResponse> {
+      if (faults.iamraDelayMs > 0) await ctx.clock.sleep(faults.iamraDelayMs);
       const now = ctx.clock.now();
       const requestId = ctx.requestId;
       let params: SessionParams | null = null;
@@ -349,6 +378,10 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
       try {
         const who = authenticate(req, now);
         leaf = who.leaf;
+        if (faults.iamraServerErrors !== 0) {
+          if (faults.iamraServerErrors > 0) faults.iamraServerErrors--;
+          throw new CreateSessionError(500, 'InternalServerException', 'An internal error has occurred.', 'sandbox fault iamraServerErrors');
+        }
         admit(ctx);
         params = readParams(req);
         issued = await createSession(req, ctx, now, params, who.leaf, who.intermediates);

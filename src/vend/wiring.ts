@@ -1,0 +1,220 @@
+/**
+ * Composition for the vending commands (credential-process, serve, update): config + the identity store → one
+ * memoised Provider<AwsCredentials> that signs CreateSession with the live identity, follows identity changes
+ * (hot reload) and records each CreateSession outcome in state.json. The vending modules beside this file know only
+ * the provider; this is the one place that knows where credentials come from.
+ */
+import { createHash } from 'node:crypto';
+import { durationMs, type AgentConfig } from '../config/schema.js';
+import { liveKey, runtimeDir, sessionRequest } from '../compose.js';
+import type { Clock } from '../core/clock.js';
+import { AgentError, formatError, isAgentError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { AwsCredentials } from '../core/provider.js';
+import type { KeyHandle } from '../keys/types.js';
+import { checkArns, createSession, credentialsProvider, type CredentialsProvider } from '../signer/index.js';
+import { IdentityStore, StateFile, type Identity } from '../store/index.js';
+import type { CacheKey, CacheOptions } from './process.js';
+
+/** Command-line overrides, as the AWS credential helper takes them. */
+export interface VendOverrides {
+  roleArn?: string;
+  profileArn?: string;
+  trustAnchorArn?: string;
+  /** CreateSession endpoint URL; wins over rolesAnywhere.endpoint and the region's endpoint */
+  endpoint?: string;
+}
+
+export interface VendDeps {
+  clock: Clock;
+  logger: Logger;
+  /** aborts a CreateSession in flight (SIGTERM) */
+  signal?: AbortSignal;
+}
+
+/** The identity credentials are currently signed with. */
+export interface LoadedIdentity {
+  version: string;
+  serial: string;
+  /** SHA-256 (hex) of the leaf certificate's DER: the credential cache key, so a renewal misses the cache */
+  fingerprint: string;
+  certPem: string;
+  chainPem: string;
+  key: KeyHandle;
+}
+
+export interface Vend {
+  provider: CredentialsProvider;
+  roleArn: string;
+  profileArn: string;
+  /** the role ARN's last path segment: the role name IMDS lists */
+  roleName: string;
+  stateDir: string;
+  identity(): LoadedIdentity;
+  /** the credential-process cache settings for the current identity and role (vend.cache decides whether to use it) */
+  cache(): Omit<CacheOptions, 'clock' | 'logger'>;
+  /**
+   * Re-reads the live identity; when it changed, signs with the new one from now on and drops the cached
+   * credentials (requests already in flight finish with the old ones). Resolves true when it changed. A version that
+   * cannot be loaded is reported and the current identity kept.
+   */
+  reload(): Promise<boolean>;
+}
+
+/**
+ * Builds the vending provider from the config. Every mistake that can be seen locally (no rolesAnywhere section,
+ * malformed ARNs, a trust anchor and profile in different regions, a bad endpoint, no live identity) fails here,
+ * before any network call; the key/certificate/chain checks run in createSession before its request.
+ */
+export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: VendOverrides = {}): Promise<Vend> {
+  const { clock, logger } = deps;
+  const req = sessionRequest(withOverrides(cfg, overrides));
+  // sessionRequest checked the trust anchor and profile; the role ARN too is checked here, before anything else
+  checkArns({ trustAnchorArn: req.trustAnchorArn, profileArn: req.profileArn, roleArn: req.roleArn, region: req.region });
+  const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
+  const state = new StateFile(cfg.state.dir, { clock, logger });
+  let current = await load(await store.live(), cfg.state.dir);
+
+  const record = async (entry: { ok: boolean; error?: string; expiration?: string }) => {
+    try {
+      await state.update((s) => {
+        s.lastCreateSession = { at: clock.now().toISOString(), ...entry };
+      });
+    } catch (e) {
+      // A reader without write access to the state directory still vends credentials; status just knows less.
+      logger.debug('CreateSession outcome not recorded in state.json', { error: formatError(e) });
+    }
+  };
+
+  const fetchCreds = async () => {
+    const id = current;
+    try {
+      const creds = await createSession({ clock, logger }, { ...req, certPem: id.certPem, chainPem: id.chainPem, key: id.key }, deps.signal ? { signal: deps.signal } : {});
+      await record({ ok: true, expiration: creds.expiration.toISOString() });
+      return creds;
+    } catch (e) {
+      await record({ ok: false, error: isAgentError(e) ? `${e.code}: ${formatError(e)}` : formatError(e) });
+      throw e;
+    }
+  };
+  const provider = credentialsProvider({ clock, logger }, fetchCreds, { refreshBeforeMs: durationMs(cfg.vend.refreshBefore) });
+  const refreshBeforeMs = durationMs(cfg.vend.refreshBefore);
+
+  let reloading: Promise<boolean> | undefined;
+  const reloadOnce = async (): Promise<boolean> => {
+    let version: string | undefined;
+    try {
+      version = await store.liveVersion();
+      if (version === undefined || version === current.version) return false;
+      const next = await load(await store.read(version), cfg.state.dir);
+      current = next;
+      provider.invalidate();
+      logger.info('identity reloaded', { version: next.version, serial: next.serial });
+      return true;
+    } catch (e) {
+      logger.warn('identity not reloaded; keeping the current one', { version, current: current.version, error: formatError(e) });
+      return false;
+    }
+  };
+
+  return {
+    provider,
+    roleArn: req.roleArn,
+    profileArn: req.profileArn,
+    roleName: req.roleArn.slice(req.roleArn.lastIndexOf('/') + 1),
+    stateDir: cfg.state.dir,
+    identity: () => current,
+    cache: () => {
+      const key: CacheKey = { certFingerprint: current.fingerprint, roleArn: req.roleArn, profileArn: req.profileArn, ...(req.roleSessionName ? { sessionName: req.roleSessionName } : {}) };
+      return { dir: runtimeDir(cfg, 'cache'), key, refreshBeforeMs };
+    },
+    // Serialised: two change events in a row must not load the same version twice or race each other.
+    reload: async () => {
+      while (reloading) await reloading;
+      reloading = reloadOnce().finally(() => (reloading = undefined));
+      return reloading;
+    },
+  };
+}
+
+/** --role-arn/--profile-arn/--trust-anchor-arn/--endpoint over rolesAnywhere (which they can also stand in for). */
+function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
+  const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as VendOverrides;
+  if (Object.keys(given).length === 0) return cfg;
+  const ra = cfg.rolesAnywhere;
+  if (!ra) {
+    const { trustAnchorArn, profileArn, roleArn } = given;
+    if (!trustAnchorArn || !profileArn || !roleArn) {
+      throw new AgentError({
+        code: 'CONFIG_INVALID',
+        component: 'config',
+        message: 'rolesAnywhere is not configured and the command line does not name all of trust anchor, profile and role',
+        hint: 'set rolesAnywhere in the config, or pass --trust-anchor-arn, --profile-arn and --role-arn',
+      });
+    }
+    return { ...cfg, rolesAnywhere: { trustAnchorArn, profileArn, roleArn, fips: false, dualStack: false, durationSeconds: 3600, verifyBeforeActivate: false, ...(given.endpoint ? { endpoint: given.endpoint } : {}) } };
+  }
+  return { ...cfg, rolesAnywhere: { ...ra, ...given } };
+}
+
+async function load(id: Identity | undefined, dir: string): Promise<LoadedIdentity> {
+  if (!id) {
+    throw new AgentError({ code: 'IDENTITY_MISSING', component: 'store', message: `no live identity in ${dir}`, hint: 'enrol first: iamra-agent bootstrap' });
+  }
+  return {
+    version: id.version,
+    serial: id.serial,
+    fingerprint: createHash('sha256').update(id.certificate.raw).digest('hex'),
+    certPem: id.certPem,
+    chainPem: id.chainPem,
+    key: await liveKey(id),
+  };
+}
+
+/**
+ * For IMDS clients: they give up after about a second (AWS CLI metadata_service_timeout and the JS SDK's IMDS
+ * timeout both default to 1 s), while a refresh inside the refresh window may wait for a slow or retrying
+ * CreateSession far longer. So once a refresh has taken `waitMs`, the last good credentials are answered while they
+ * are still valid, and the refresh goes on in the background (the provider is single-flight: later requests join
+ * it). With nothing valid to fall back on, the request waits for the provider, which fails rather than hand out
+ * expired credentials.
+ */
+export function lastGoodWhileRefreshing(inner: CredentialsProvider, deps: { clock: Clock }, waitMs: number): CredentialsProvider {
+  let lastGood: AwsCredentials | undefined;
+  let generation = 0;
+  const usable = (c: AwsCredentials | undefined): c is AwsCredentials => c !== undefined && c.expiration.getTime() > deps.clock.now().getTime();
+  return {
+    ...inner,
+    async get() {
+      const gen = generation;
+      const fresh = inner.get().then((c) => {
+        if (gen === generation) lastGood = c;
+        return c;
+      });
+      const fallback = lastGood;
+      if (!usable(fallback)) return fresh;
+      const timer = new AbortController();
+      const waited = deps.clock.sleep(waitMs, timer.signal).then(
+        () => 'timeout' as const,
+        () => 'cancelled' as const,
+      );
+      try {
+        const first = await Promise.race([fresh.then((c) => ({ c }), (e: unknown) => ({ e })), waited]);
+        if (first === 'timeout' || first === 'cancelled') {
+          fresh.catch(() => undefined); // its failure is logged by the provider
+          return usable(lastGood) ? lastGood : fresh;
+        }
+        if ('c' in first) return first.c;
+        if (usable(lastGood)) return lastGood;
+        throw first.e;
+      } finally {
+        timer.abort();
+      }
+    },
+    invalidate() {
+      generation++;
+      lastGood = undefined;
+      inner.invalidate();
+    },
+  };
+}
