@@ -143,9 +143,14 @@ test('renewal overdue: renewal.maxAge of 1 s → WARNING "renewal overdue", exit
   assert.deepEqual(notOk(r.json), ['validity=WARNING', 'renewal=WARNING']);
   assert.match(check(r.json, 'validity').reason, /^renewal overdue: valid until /);
   assert.deepEqual([r.json.renewal?.reason, r.json.renewal?.due], ['max-age', true]);
-  const text = await sb.cli(['status', '--set', 'renewal.maxAge=1s']);
+  // text output, with the metrics file taken from the config (status.prometheusFile)
+  const prom = path.join(scratch, 'from-config.prom');
+  const text = await sb.cli(['status', '--set', 'renewal.maxAge=1s', '--set', `status.prometheusFile=${prom}`]);
   assert.equal(text.code, 1);
   assert.match(text.stdout.split('\n')[0]!, /^IAMRA-AGENT WARNING: validity: renewal overdue: /);
+  const fams = parseExposition(await fsp.readFile(prom, 'utf8'));
+  assert.equal(metric(fams, 'iamra_agent_renewal_overdue'), 1);
+  assert.equal(metric(fams, 'iamra_agent_check_status', { check: 'validity' }), 1);
 });
 
 test('renewal overdue: an ARI window in the past, recorded in state.json as renew records it → exit 1', async () => {
