@@ -37,8 +37,20 @@ before(async () => {
 
 after(async () => {
   await sb?.stop();
-  await Promise.all([sb?.dir, scratch].filter(Boolean).map((d) => fsp.rm(d!, { recursive: true, force: true })));
+  // The sandbox directory holds its pid file: remove it only once the sandbox is really gone, so a failed
+  // `sandbox down` can still be repeated by hand instead of leaving an orphan nobody can find.
+  const gone = !sb || !alive(sb.info.pid);
+  await Promise.all([gone ? sb?.dir : undefined, scratch].filter(Boolean).map((d) => fsp.rm(d!, { recursive: true, force: true })));
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 interface StatusRun extends CliResult {
   json: StatusJson;
