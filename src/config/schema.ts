@@ -108,9 +108,10 @@ export const configSchema = z
     status: z
       .object({
         prometheusFile: z.string().optional().describe('default target of status --prometheus (node_exporter textfile collector)'),
+        overdueGrace: duration.default('1d').describe('how long past its renewal point a certificate may stay before status warns; covers the twice-daily timer and its random delay'),
       })
       .strict()
-      .default({}),
+      .default({ overdueGrace: '1d' }),
     rolesAnywhere: z
       .object({
         trustAnchorArn: arn('IAM Roles Anywhere trust anchor', TA_ARN),

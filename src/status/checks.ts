@@ -62,6 +62,11 @@ export interface ConfigFacts {
   rolesAnywhere: boolean;
   /** a TXT record younger than this may belong to a run in progress, so it is not a leftover yet */
   pendingGraceMs: number;
+  /**
+   * how long past the renewal point before "overdue" is a WARNING: the twice-daily timer with its randomized delay
+   * renews within about 13 h of the point, so a fleet would otherwise warn on every routine renewal
+   */
+  overdueGraceMs: number;
 }
 
 export interface ConfigFailure {
@@ -220,11 +225,16 @@ export function evaluate(input: StatusInput): StatusReport {
       decisionError = e instanceof Error ? e.message : String(e);
     }
 
+    // For a passed ARI window the policy says "renew now" (renewAt = now); lateness counts from the window's end.
+    const overdue = (renewAt: Date) => {
+      const dueSince = decision?.reason === 'ari-window-passed' && ari ? new Date(ari.windowEnd) : renewAt;
+      return now.getTime() - dueSince.getTime() >= cfg.overdueGraceMs;
+    };
     // validity
     const left = live.notAfter.getTime() - now.getTime();
     if (now < live.notBefore) set('validity', 'CRITICAL', `not valid before ${iso(live.notBefore)} (in ${human(live.notBefore.getTime() - now.getTime())})`, secs(left));
     else if (left <= 0) set('validity', 'CRITICAL', `expired at ${iso(live.notAfter)} (${human(-left)} ago)`, secs(left));
-    else if (decision?.due) set('validity', 'WARNING', `renewal overdue: valid until ${iso(live.notAfter)} (${human(left)} left) but the renewal point ${iso(decision.renewAt)} passed ${human(now.getTime() - decision.renewAt.getTime())} ago`, secs(left));
+    else if (decision?.due && overdue(decision.renewAt)) set('validity', 'WARNING', `renewal overdue: valid until ${iso(live.notAfter)} (${human(left)} left) but the renewal point ${iso(decision.renewAt)} passed ${human(now.getTime() - decision.renewAt.getTime())} ago`, secs(left));
     else set('validity', 'OK', `valid until ${iso(live.notAfter)} (${human(left)} left)`, secs(left));
 
     // renewal
@@ -234,7 +244,8 @@ export function evaluate(input: StatusInput): StatusReport {
       const lastCheck = state?.lastCheck?.at;
       const checked = lastCheck ? `; last checked ${iso(new Date(lastCheck))}` : '';
       if (decision.reason === 'expired') set('renewal', 'CRITICAL', `the certificate expired at ${iso(live.notAfter)} and was not renewed${checked}`, secs(until));
-      else if (decision.due) set('renewal', 'WARNING', `renewal overdue since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule})${checked}`, secs(until));
+      else if (decision.due && overdue(decision.renewAt)) set('renewal', 'WARNING', `renewal overdue since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule})${checked}`, secs(until));
+      else if (decision.due) set('renewal', 'OK', `renewal due since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule}); the renewal timer will act within the ${human(cfg.overdueGraceMs)} grace${checked}`, secs(until));
       else set('renewal', 'OK', `renews at ${iso(decision.renewAt)} (in ${human(until)}; ${rule})${checked}`, secs(until));
       extra.renewal = {
         renewAt: decision.renewAt.toISOString(),

@@ -56,6 +56,7 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
     rolesAnywhere: !!cfg.rolesAnywhere,
     // A record younger than this can belong to a renewal that is waiting for DNS propagation right now.
     pendingGraceMs: Math.max(15 * 60_000, 2 * durationMs(cfg.dns.propagationTimeout)),
+    overdueGraceMs: durationMs(cfg.status.overdueGrace),
   };
 
   const store = await IdentityStore.open(cfg.state.dir, { clock: deps.clock, logger: deps.logger }, { readOnly: true });

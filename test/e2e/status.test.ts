@@ -150,14 +150,14 @@ test('renewal overdue: renewal.maxAge of 1 s → WARNING "renewal overdue", exit
   const notBefore = Date.parse((await status([])).json.identity!.notBefore);
   const wait = notBefore + 1500 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  const r = await status(['--set', 'renewal.maxAge=1s']);
+  const r = await status(['--set', 'renewal.maxAge=1s', '--set', 'status.overdueGrace=0s']);
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(notOk(r.json), ['validity=WARNING', 'renewal=WARNING']);
   assert.match(check(r.json, 'validity').reason, /^renewal overdue: valid until /);
   assert.deepEqual([r.json.renewal?.reason, r.json.renewal?.due], ['max-age', true]);
   // text output, with the metrics file taken from the config (status.prometheusFile)
   const prom = path.join(scratch, 'from-config.prom');
-  const text = await sb.cli(['status', '--set', 'renewal.maxAge=1s', '--set', `status.prometheusFile=${prom}`]);
+  const text = await sb.cli(['status', '--set', 'renewal.maxAge=1s', '--set', 'status.overdueGrace=0s', '--set', `status.prometheusFile=${prom}`]);
   assert.equal(text.code, 1);
   assert.match(text.stdout.split('\n')[0]!, /^IAMRA-AGENT WARNING: validity: renewal overdue: /);
   const fams = parseExposition(await fsp.readFile(prom, 'utf8'));
@@ -165,14 +165,15 @@ test('renewal overdue: renewal.maxAge of 1 s → WARNING "renewal overdue", exit
   assert.equal(metric(fams, 'iamra_agent_check_status', { check: 'validity' }), 1);
 });
 
-test('renewal overdue: an ARI window in the past, recorded in state.json as renew records it → exit 1', async () => {
+test('renewal overdue: an ARI window two days in the past, recorded in state.json as renew records it → exit 1', async () => {
   const state = new StateFile(stateDir, deps);
   const live = (await (await IdentityStore.open(stateDir, deps, { readOnly: true })).live())!;
   const now = Date.now();
   await state.update((s) => {
     s.ari = {
-      windowStart: new Date(now - 2 * 3600_000).toISOString(),
-      windowEnd: new Date(now - 3600_000).toISOString(),
+      // past the 1-day default status.overdueGrace: a day and more behind the window
+      windowStart: new Date(now - 50 * 3600_000).toISOString(),
+      windowEnd: new Date(now - 49 * 3600_000).toISOString(),
       checkedAt: new Date(now - 60_000).toISOString(),
       retryAfter: new Date(now + 6 * 3600_000).toISOString(),
       certId: certId(live.certPem),

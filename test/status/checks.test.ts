@@ -13,7 +13,7 @@ const CERT_ID = 'aki.serial';
 function base(now = at(1 * D), state: AgentState = emptyState()): StatusInput {
   return {
     now,
-    config: { file: '/etc/iamra-agent/agent.yaml', names: ['host1.example.com'], maxAgeMs: 7 * D, ari: true, rolesAnywhere: true, pendingGraceMs: 15 * 60_000 },
+    config: { file: '/etc/iamra-agent/agent.yaml', names: ['host1.example.com'], maxAgeMs: 7 * D, ari: true, rolesAnywhere: true, pendingGraceMs: 15 * 60_000, overdueGraceMs: 0 },
     identity: {
       version: '0003',
       serial: '0A1B',
@@ -270,4 +270,19 @@ test('worst: CRITICAL > UNKNOWN > WARNING > OK; durations read like a person wri
   assert.equal(worst(['WARNING', 'UNKNOWN']), 'UNKNOWN');
   assert.equal(worst(['UNKNOWN', 'CRITICAL', 'WARNING']), 'CRITICAL');
   assert.deepEqual([human(42_000), human(7 * 60_000 + 3000), human(5 * H + 12 * 60_000), human(3 * D + 4 * H + 59_000)], ['42s', '7m 3s', '5h 12m', '3d 4h']);
+});
+
+test('a renewal due within status.overdueGrace is OK (the timer will act); past it, WARNING', () => {
+  // maxAge 7 d → renewal point issued + 7 d
+  const graced = (now: Date) => {
+    const input = base(now);
+    return evaluate({ ...input, config: { ...(input.config as Extract<StatusInput['config'], { maxAgeMs: number }>), overdueGraceMs: D } });
+  };
+  const within = graced(at(7 * D + 10 * H));
+  assert.equal(check(within, 'renewal').status, 'OK');
+  assert.match(check(within, 'renewal').reason, /renewal due since .* grace/);
+  assert.equal(within.exitCode, 0);
+  const late = graced(at(8 * D + H));
+  assert.equal(check(late, 'renewal').status, 'WARNING');
+  assert.equal(late.exitCode, 1);
 });

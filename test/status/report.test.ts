@@ -24,7 +24,7 @@ function fullInput(): StatusInput {
   state.counters = { renewals: 3, renewal_failures: 1, 'odd-name.x': 2 };
   return {
     now: at(D + 60_000),
-    config: { file: '/etc/iamra-agent/agent.yaml', names: ['host1.example.com', 'alt.example.com'], maxAgeMs: 7 * D, ari: true, rolesAnywhere: true, pendingGraceMs: 900_000 },
+    config: { file: '/etc/iamra-agent/agent.yaml', names: ['host1.example.com', 'alt.example.com'], maxAgeMs: 7 * D, ari: true, rolesAnywhere: true, pendingGraceMs: 900_000, overdueGraceMs: 0 },
     identity: { version: '0002', serial: '7F01', notBefore: issued, notAfter: at(90 * D), names: ['host1.example.com', 'alt.example.com'], subject: 'CN=host1.example.com', issuer: 'CN=CA "x"', createdAt: at(120_000), certId: 'a.b' },
     key: { present: true, describe: 'file key P-256' },
     verify: { failures: [] },
