@@ -4,7 +4,6 @@
  * call these factories; features receive only ports.
  */
 import { X509Certificate } from 'node:crypto';
-import path from 'node:path';
 import type { Clock } from './core/clock.js';
 import { durationMs, type AgentConfig } from './config/schema.js';
 import { AgentError } from './core/errors.js';
@@ -12,13 +11,12 @@ import { readTextFile } from './core/fs.js';
 import type { Logger } from './core/logger.js';
 import { acmeSettingsFromConfig, issueCertificate } from './acme/index.js';
 import { createRoute53Provider } from './dns/index.js';
-import { FileKeyHandle } from './keys/file.js';
-import type { KeyHandle } from './keys/types.js';
 import type { LifecycleDeps, IdentitySpec } from './renew/bootstrap.js';
 import { trackedDns } from './renew/tracked-dns.js';
 import { verifyIdentity } from './renew/verify.js';
-import { createSession, resolveEndpoint } from './signer/index.js';
-import { IdentityStore, StateFile, type Identity } from './store/index.js';
+import { createSession } from './signer/index.js';
+import { sessionRequest } from './compose-signing.js';
+import { IdentityStore, StateFile } from './store/index.js';
 
 export interface Runtime {
   clock: Clock;
@@ -102,45 +100,4 @@ function topOfChain(chainPem: string, logger: Logger): string[] {
   }
   logger.warn('trust.anchors is not set: the new certificate is checked against its own chain only', {});
   return [blocks[blocks.length - 1]! + '\n'];
-}
-
-export function sessionRequest(cfg: AgentConfig) {
-  const ra = cfg.rolesAnywhere;
-  if (!ra) {
-    throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'rolesAnywhere is not configured', hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn' });
-  }
-  const ep = resolveEndpoint({
-    trustAnchorArn: ra.trustAnchorArn,
-    profileArn: ra.profileArn,
-    ...(ra.region ? { region: ra.region } : {}),
-    fips: ra.fips,
-    dualStack: ra.dualStack,
-    ...(ra.endpoint ? { endpoint: ra.endpoint } : {}),
-  });
-  return {
-    trustAnchorArn: ra.trustAnchorArn,
-    profileArn: ra.profileArn,
-    roleArn: ra.roleArn,
-    durationSeconds: ra.durationSeconds,
-    ...(ra.roleSessionName ? { roleSessionName: ra.roleSessionName } : {}),
-    endpoint: ep.url,
-    region: ep.region,
-  };
-}
-
-/** The live identity's key as a KeyHandle (file keys; hardware keys arrive with the PKCS#11/TPM work). */
-export async function liveKey(live: Identity): Promise<KeyHandle> {
-  if (!live.files.key) {
-    throw new AgentError({
-      code: 'KEY_EXTERNAL',
-      component: 'keys',
-      message: `identity ${live.version} uses a key that lives outside the agent (${String(live.keyRef?.source ?? 'external')})`,
-      hint: 'signing with hardware keys needs a PKCS#11 or TPM key source',
-    });
-  }
-  return FileKeyHandle.load(live.files.key);
-}
-
-export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {
-  return path.join(cfg.state.runtimeDir, ...parts);
 }

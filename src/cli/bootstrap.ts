@@ -1,10 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { identitySpec, lifecycleDeps } from '../compose.js';
-import { bootstrap } from '../renew/bootstrap.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand, writeJson } from './run.js';
-import { afterRenewHooks } from './renew.js';
-import { hookWarnings } from '../renew/hooks.js';
 
 interface Args extends GlobalArgs {
   force: boolean;
@@ -25,6 +21,13 @@ export function bootstrapCommand(deps: CliDeps, setExit: (c: number) => void): C
       setExit(
         await runCommand(deps, args, async (logger) => {
           const cfg = await deps.loadConfig(args);
+          // features load on use, so every command starts fast (credential-process runs once per AWS CLI call)
+          const [{ identitySpec, lifecycleDeps }, { bootstrap }, { afterRenewHooks }, { hookWarnings }] = await Promise.all([
+            import('../compose.js'),
+            import('../renew/bootstrap.js'),
+            import('./renew-support.js'),
+            import('../renew/hooks.js'),
+          ]);
           const life = await lifecycleDeps(cfg, { clock: deps.clock, logger, signal: deps.signal });
           const r = await bootstrap(life, identitySpec(cfg), { force: args.force, signal: deps.signal });
           const hooks = r.action === 'enrolled' ? await afterRenewHooks(cfg, deps, logger, life, r.version) : [];

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import type { CliDeps, GlobalArgs } from './context.js';
+import type { CliDeps } from './context.js';
 import { bootstrapCommand } from './bootstrap.js';
 import { configCommand } from './config.js';
 import { installUnitsCommand } from './install-units.js';

@@ -1,6 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { openVend } from '../vend/wiring.js';
-import { credentialProcessOutput } from '../vend/process.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand } from './run.js';
 
@@ -33,6 +31,7 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
       setExit(
         await runCommand(deps, args, async (logger) => {
           const cfg = await deps.loadConfig(args);
+          const [{ openVend }, { credentialProcessOutput }] = await Promise.all([import('../vend/wiring.js'), import('../vend/process.js')]);
           const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, {
             ...(args.roleArn !== undefined ? { roleArn: args.roleArn } : {}),
             ...(args.profileArn !== undefined ? { profileArn: args.profileArn } : {}),

@@ -1,9 +1,7 @@
 import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
 import { AgentError } from '../core/errors.js';
-import { CONTAINER_CREDENTIALS_PATH, readContainerToken, startImdsServer, type ImdsListen } from '../vend/imds.js';
-import { watchLive } from '../vend/reload.js';
-import { lastGoodWhileRefreshing, openVend } from '../vend/wiring.js';
+import type { ImdsListen } from '../vend/imds.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand } from './run.js';
 
@@ -30,6 +28,11 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
+          const [{ CONTAINER_CREDENTIALS_PATH, readContainerToken, startImdsServer }, { watchLive }, { lastGoodWhileRefreshing, openVend }] = await Promise.all([
+            import('../vend/imds.js'),
+            import('../vend/reload.js'),
+            import('../vend/wiring.js'),
+          ]);
           const cfg = await deps.loadConfig(args);
           const s = cfg.vend.serve;
           const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, args.endpoint !== undefined ? { endpoint: args.endpoint } : {});

@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { atomicWriteFile } from '../core/fs.js';
 import { formatError } from '../core/errors.js';
-import { evaluate, gatherStatus, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES } from '../status/index.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand, writeJson } from './run.js';
 
@@ -32,6 +31,7 @@ export function statusCommand(deps: CliDeps, setExit: (c: number) => void): Comm
           deps,
           args,
           async (logger) => {
+            const { evaluate, gatherStatus, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES } = await import('../status/index.js');
             if (args.schema) {
               writeJson(deps.io.stdout, statusJsonSchemaDocument());
               return 0;
@@ -55,7 +55,7 @@ export function statusCommand(deps: CliDeps, setExit: (c: number) => void): Comm
             }
             return report.exitCode;
           },
-          EXIT_CODES.UNKNOWN,
+          3, // UNKNOWN (Nagios), for anything unexpected
         ),
       );
     },

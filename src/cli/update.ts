@@ -1,8 +1,5 @@
 import type { CommandModule } from 'yargs';
 import { durationMs } from '../config/schema.js';
-import { defaultCredentialsFile, runUpdater } from '../vend/credfile.js';
-import { watchLive } from '../vend/reload.js';
-import { openVend } from '../vend/wiring.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand } from './run.js';
 
@@ -28,6 +25,7 @@ export function updateCommand(deps: CliDeps, setExit: (c: number) => void): Comm
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
+          const [{ defaultCredentialsFile, runUpdater }, { watchLive }, { openVend }] = await Promise.all([import('../vend/credfile.js'), import('../vend/reload.js'), import('../vend/wiring.js')]);
           const cfg = await deps.loadConfig(args);
           const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, args.endpoint !== undefined ? { endpoint: args.endpoint } : {});
           const options = {

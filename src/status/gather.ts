@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import { liveKey, sessionRequest } from '../compose.js';
+import { liveKey, sessionRequest } from '../compose-signing.js';
 import { durationMs, type AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { durationMs, type AgentConfig } from '../config/schema.js';
-import { liveKey, runtimeDir, sessionRequest } from '../compose.js';
+import { liveKey, runtimeDir, sessionRequest } from '../compose-signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError, isAgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

@@ -229,7 +229,7 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
     return { leaf, intermediates };
   }
 
-  async function createSession(req: AwsHttpRequest, ctx: SandboxContext, now: Date, params: SessionParams, leaf: ParsedCertificate, intermediates: ParsedCertificate[]): Promise<Issued> {
+  async function createSession(ctx: SandboxContext, now: Date, params: SessionParams, leaf: ParsedCertificate, intermediates: ParsedCertificate[]): Promise<Issued> {
     if (params.profileArn === undefined) throw constraint(null, 'profileArn', 'not be null');
     if (params.roleArn === undefined) throw constraint(null, 'roleArn', 'not be null');
     if (params.trustAnchorArn === undefined) throw constraint(null, 'trustAnchorArn', 'not be null');
@@ -384,7 +384,7 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
         }
         admit(ctx);
         params = readParams(req);
-        issued = await createSession(req, ctx, now, params, who.leaf, who.intermediates);
+        issued = await createSession(ctx, now, params, who.leaf, who.intermediates);
         response = { status: 201, headers: { 'content-type': 'application/json', 'x-amzn-requestid': requestId }, body: JSON.stringify(issued.body) };
       } catch (e) {
         failure = e instanceof CreateSessionError ? e : new CreateSessionError(500, 'InternalServerException', 'Internal server error', (e as Error).message);

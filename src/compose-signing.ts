@@ -1,0 +1,52 @@
+/**
+ * Part of the composition root: what signing CreateSession needs from the config and the store. Kept apart from
+ * compose.ts (ACME, Route 53) so the credential commands, which run once per AWS CLI call, load only this.
+ */
+import path from 'node:path';
+import type { AgentConfig } from './config/schema.js';
+import { AgentError } from './core/errors.js';
+import { FileKeyHandle } from './keys/file.js';
+import type { KeyHandle } from './keys/types.js';
+import { resolveEndpoint } from './signer/index.js';
+import type { Identity } from './store/index.js';
+
+export function sessionRequest(cfg: AgentConfig) {
+  const ra = cfg.rolesAnywhere;
+  if (!ra) {
+    throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'rolesAnywhere is not configured', hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn' });
+  }
+  const ep = resolveEndpoint({
+    trustAnchorArn: ra.trustAnchorArn,
+    profileArn: ra.profileArn,
+    ...(ra.region ? { region: ra.region } : {}),
+    fips: ra.fips,
+    dualStack: ra.dualStack,
+    ...(ra.endpoint ? { endpoint: ra.endpoint } : {}),
+  });
+  return {
+    trustAnchorArn: ra.trustAnchorArn,
+    profileArn: ra.profileArn,
+    roleArn: ra.roleArn,
+    durationSeconds: ra.durationSeconds,
+    ...(ra.roleSessionName ? { roleSessionName: ra.roleSessionName } : {}),
+    endpoint: ep.url,
+    region: ep.region,
+  };
+}
+
+/** The live identity's key as a KeyHandle (file keys; hardware keys arrive with the PKCS#11/TPM work). */
+export async function liveKey(live: Identity): Promise<KeyHandle> {
+  if (!live.files.key) {
+    throw new AgentError({
+      code: 'KEY_EXTERNAL',
+      component: 'keys',
+      message: `identity ${live.version} uses a key that lives outside the agent (${String(live.keyRef?.source ?? 'external')})`,
+      hint: 'signing with hardware keys needs a PKCS#11 or TPM key source',
+    });
+  }
+  return FileKeyHandle.load(live.files.key);
+}
+
+export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {
+  return path.join(cfg.state.runtimeDir, ...parts);
+}
