@@ -56,7 +56,8 @@ export async function fetchDirectory(ctx: TransportContext, directoryUrl: string
       code: r.status >= 500 ? 'ACME_SERVER_ERROR' : 'ACME_DIRECTORY_INVALID',
       component: 'acme',
       message: `GET ${directoryUrl} returned ${r.status} and no ACME directory`,
-      hint: 'check acme.directory: it must be the directory URL of an RFC 8555 server',
+      // a 5xx says the CA (or a proxy before it) is down, not that the URL is wrong
+      hint: r.status >= 500 ? 'the CA is failing or overloaded; the agent retried with backoff: retry later' : 'check acme.directory: it must be the directory URL of an RFC 8555 server',
       details: { status: r.status, retryable: r.status >= 500 },
     });
   }

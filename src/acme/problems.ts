@@ -51,7 +51,7 @@ export function problemError(r: CapturedResponse, step: string, cause?: unknown)
   const short = problemShortType(r.problem?.type);
   const known = short ? PROBLEMS[short] : undefined;
   const code = known?.code ?? (r.status >= 500 ? 'ACME_SERVER_ERROR' : r.status === 429 ? 'ACME_RATE_LIMITED' : 'ACME_PROBLEM');
-  const detail = r.problem?.detail ?? (typeof r.body === 'string' && r.body.length < 300 ? r.body : `HTTP ${r.status}`);
+  const detail = r.problem?.detail ?? plainBody(r.body) ?? `HTTP ${r.status}`;
   const sub = r.problem?.subproblems?.map((s) => `${s.identifier?.value ?? '?'}: ${s.detail ?? s.type}`).join('; ');
   const hint =
     known?.hint ?? (r.status >= 500 ? 'the CA is failing or overloaded; the agent retries with backoff, or retry later' : 'see the problem detail; run with --log-level debug for the request');
@@ -70,6 +70,16 @@ export function problemError(r: CapturedResponse, step: string, cause?: unknown)
       retryable: known?.retryable ?? r.status >= 500,
     },
   });
+}
+
+/**
+ * A body that is not a problem document (RFC 7807) — typically a proxy's or load balancer's HTML error page — as one
+ * short line of text for the message, or undefined when it says nothing useful.
+ */
+function plainBody(body: unknown): string | undefined {
+  if (typeof body !== 'string') return undefined;
+  const text = body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return text && text.length < 200 ? text : undefined;
 }
 
 const TLS_CODES = new Set([

@@ -1,8 +1,6 @@
 import { once } from 'node:events';
 import type { Argv, CommandModule } from 'yargs';
 import { readTextFile } from '../core/fs.js';
-import { files, runSandbox } from '../sandbox/index.js';
-import { sandboxDown, sandboxUp } from '../sandbox/control.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand } from './run.js';
 
@@ -14,6 +12,7 @@ interface Args extends GlobalArgs {
   insyncDelay: number;
   rate: number;
   pebbleEnv?: string[];
+  eab?: string;
 }
 
 export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
@@ -29,15 +28,19 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
         .option('insync-delay', { type: 'number', default: 500, describe: 'ms a Route 53 change stays PENDING' })
         .option('rate', { type: 'number', default: 5, describe: 'Route 53 requests per second before Throttling (0 = off)' })
         .option('pebble-env', { type: 'string', array: true, describe: 'extra Pebble environment, e.g. PEBBLE_WFE_NONCEREJECT=30' })
+        .option('eab', { type: 'string', describe: 'make Pebble require External Account Binding with this key id (HMAC key written to D/eab.key, agent.yaml sets acme.eab)' })
         .example('$0 sandbox up --dir /tmp/sb && . /tmp/sb/env && $0 bootstrap', 'start, then enrol against it')
+        .example('$0 sandbox up --dir /tmp/sb --eab kid-1', 'a CA that requires External Account Binding')
         .example('$0 sandbox down --dir /tmp/sb', 'stop what up started'),
     handler: async (a) => {
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
+          const [{ files, runSandbox }, { sandboxDown, sandboxUp }] = await Promise.all([import('../sandbox/index.js'), import('../sandbox/control.js')]);
           const runArgs = ['--name', args.name, '--insync-delay', String(args.insyncDelay), '--rate', String(args.rate)];
           if (args.zone) runArgs.push('--zone', args.zone);
           for (const e of args.pebbleEnv ?? []) runArgs.push('--pebble-env', e);
+          if (args.eab) runArgs.push('--eab', args.eab);
           switch (args.action) {
             case 'up': {
               const info = await sandboxUp({ dir: args.dir, runArgs: [...runArgs, '--log-format', 'json'], command: deps.selfCommand, clock: deps.clock, readyTimeoutMs: 60_000 });
@@ -56,7 +59,7 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
             case 'run': {
               const pebbleEnv = Object.fromEntries((args.pebbleEnv ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
               const sb = await runSandbox(
-                { dir: args.dir, name: args.name, ...(args.zone ? { zone: args.zone } : {}), insyncDelayMs: args.insyncDelay, ratePerSec: args.rate, pebbleEnv, agentCommand: deps.selfCommand },
+                { dir: args.dir, name: args.name, ...(args.zone ? { zone: args.zone } : {}), insyncDelayMs: args.insyncDelay, ratePerSec: args.rate, pebbleEnv, agentCommand: deps.selfCommand, ...(args.eab ? { eabKid: args.eab } : {}) },
                 { clock: deps.clock, logger },
               );
               logger.info('sandbox ready', { ...sb.info });

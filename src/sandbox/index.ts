@@ -37,6 +37,8 @@ export interface SandboxOptions {
   ratePerSec: number;
   /** extra Pebble environment (PEBBLE_WFE_NONCEREJECT=…) */
   pebbleEnv: Record<string, string>;
+  /** when set, Pebble requires External Account Binding with this key id; the HMAC key is made here (D/eab.key) */
+  eabKid?: string;
   /** the command that runs the agent, for the AWS config's credential_process line */
   agentCommand: string[];
 }
@@ -82,6 +84,7 @@ export function files(dir: string) {
     iamra: path.join(dir, 'iamra.json'),
     state: path.join(dir, 'state'),
     run: path.join(dir, 'run'),
+    eabKey: path.join(dir, 'eab.key'),
   };
 }
 
@@ -104,7 +107,16 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
   });
   let pebble: PebbleInstance | undefined;
   try {
-    pebble = await startPebble({ dir: path.join(o.dir, 'pebble'), dnsServer: `127.0.0.1:${route53.dnsPort}`, env: o.pebbleEnv, logger: deps.logger });
+    // EAB (RFC 8555 §7.3.4): a fresh HMAC key per sandbox, handed to the agent as a 0600 file, never on argv
+    const eab = o.eabKid ? { kid: o.eabKid, hmacKey: randomBytes(32).toString('base64url') } : undefined;
+    if (eab) await atomicWriteFile(f.eabKey, eab.hmacKey + '\n', 0o600);
+    pebble = await startPebble({
+      dir: path.join(o.dir, 'pebble'),
+      dnsServer: `127.0.0.1:${route53.dnsPort}`,
+      env: o.pebbleEnv,
+      logger: deps.logger,
+      ...(eab ? { eabKeys: { [eab.kid]: eab.hmacKey } } : {}),
+    });
     await atomicWriteFile(f.roots, pebble.rootsPem, 0o644);
     await atomicWriteFile(f.intermediates, pebble.intermediatesPem, 0o644);
 
@@ -193,7 +205,13 @@ function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: Retur
     identity: { name: o.name },
     key: { source: 'file', algorithm: 'ec-p256' },
     // classic: LE's default, and the only LE profile whose leaves have a CN (IAMRA rejects empty subjects)
-    acme: { directory: info.directoryUrl, caBundle: tlsCa, email: 'sandbox@example.com', profile: 'classic' },
+    acme: {
+      directory: info.directoryUrl,
+      caBundle: tlsCa,
+      email: 'sandbox@example.com',
+      profile: 'classic',
+      ...(o.eabKid ? { eab: { kid: o.eabKid, hmacKeyFile: f.eabKey } } : {}),
+    },
     dns: {
       provider: 'route53',
       route53: { hostedZoneId: info.zoneId, region: SANDBOX_REGION, endpoint: info.awsUrl, profile: DNS_USER },
