@@ -116,3 +116,21 @@ test('clampRetryAfter keeps 60..86400 s and maps invalid values to 6 h', () => {
   assert.equal(clampRetryAfter(Number.NaN), 21600);
   assert.equal(clampRetryAfter(undefined), 21600);
 });
+
+test('exactly 6 days (144 h): half-life with and without maxAge; ARI window passed renews now; the 10-day boundary', () => {
+  const c = cert(6 * D);
+  for (const maxAgeMs of [DEFAULT_MAX_AGE_MS, 0]) {
+    const d = renewalDecision(c, { now: at(3 * D - 1), maxAgeMs });
+    assert.deepEqual([d.due, d.reason, d.renewAt.toISOString()], [false, 'lifetime', at(3 * D).toISOString()]);
+    assert.equal(renewalDecision(c, { now: at(3 * D), maxAgeMs }).due, true);
+  }
+  const w = { windowStart: at(2 * D), windowEnd: at(2 * D + 12 * H) };
+  const before = renewalDecision(c, { now: at(1 * D), maxAgeMs: DEFAULT_MAX_AGE_MS, ari: w, random: () => 0.5 });
+  assert.deepEqual([before.due, before.reason, before.renewAt.toISOString()], [false, 'ari-window', at(2 * D + 6 * H).toISOString()]);
+  const passed = renewalDecision(c, { now: at(2 * D + 12 * H), maxAgeMs: DEFAULT_MAX_AGE_MS, ari: w });
+  assert.deepEqual([passed.due, passed.reason], [true, 'ari-window-passed']);
+  // the rule is read from the lifetime, not assumed: 10 days uses 1/2, a millisecond more uses 1/3
+  assert.equal(renewalDecision(cert(10 * D), { now: issued, maxAgeMs: 0 }).renewAt.toISOString(), at(5 * D).toISOString());
+  const over = cert(10 * D + 3);
+  assert.equal(renewalDecision(over, { now: issued, maxAgeMs: 0 }).renewAt.getTime(), over.notAfter.getTime() - Math.floor((10 * D + 3) / 3));
+});
