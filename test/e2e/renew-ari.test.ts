@@ -37,6 +37,15 @@ async function cli(args: string[]) {
 }
 
 test('ARI: window ahead → nothing to do (exit 0, JSON not-due) and --needed says 1; window passed → renewed at once with replaces, --needed says 0', async () => {
+  // before any identity: due (so the timer's renew enrols one); an unreadable config is an error (255), which
+  // systemd's ExecCondition= treats as a failure rather than "skip"
+  const none = await cli(['renew', '--needed', '--json']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.deepEqual(JSON.parse(none.stdout), { due: true, reason: 'no-identity' });
+  const broken = await sb.cli(['renew', '--needed', '--config', path.join(sb.dir, 'missing.yaml')]);
+  assert.equal(broken.code, 255);
+  assert.match(broken.stderr, /^iamra-agent: config: cannot read .*missing\.yaml: ENOENT/m);
+
   const boot = await cli(['bootstrap', '--json']);
   assert.equal(boot.code, 0, boot.stderr);
   const v1 = readLive(state);

@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { readLive, readState, stateDir } from '../renew/e2e.js';
@@ -100,12 +100,18 @@ test('rollback: after two good renewals the previous serial is live again; nothi
   assert.notEqual(newest.serial, prev.serial);
   assert.equal(readState(state).lastRenewal?.ok, true);
 
-  const rb = await sb.cli(['rollback', '--json']);
+  // consumers follow live back: hooks.afterRenew runs for the version rolled back to
+  const seen = path.join(sb.dir, 'rollback-hook.txt');
+  const hook = path.join(sb.dir, 'rollback-hook.sh');
+  writeFileSync(hook, `#!/bin/sh\necho "$IAMRA_AGENT_VERSION $IAMRA_AGENT_CERT" > ${seen}\n`, { mode: 0o755 });
+  const rb = await sb.cli(['rollback', '--json', '--set', `hooks.afterRenew=[[${hook}]]`]);
   assert.equal(rb.code, 0, rb.stderr);
   const r = JSON.parse(rb.stdout);
   assert.deepEqual([r.from, r.to, r.serial], [newest.version, prev.version, prev.serial]);
   const live = readLive(state);
   assert.deepEqual([live.version, live.serial], [prev.version, prev.serial]);
+  assert.equal(readFileSync(seen, 'utf8'), `${prev.version} ${path.join(live.dir, 'cert.pem')}\n`);
+  assert.deepEqual(r.hooks.map((h: { ok: boolean }) => h.ok), [true]);
   const text = await sb.cli(['rollback']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^rolled back: version \d{4} → \d{4} is live \(serial [0-9A-F]+, expires /);
