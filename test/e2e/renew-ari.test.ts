@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { certId } from '../../src/acme/index.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
@@ -30,6 +30,7 @@ before(async () => {
 });
 after(async () => {
   await sb?.stop();
+  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 async function cli(args: string[]) {

@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
@@ -22,6 +22,7 @@ before(async () => {
 });
 after(async () => {
   await sb?.stop();
+  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 const versions = () => readdirSync(path.join(state, 'versions')).filter((n) => /^\d{4}$/.test(n)).sort();

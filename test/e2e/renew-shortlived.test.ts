@@ -1,7 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { certId } from '../../src/acme/index.js';
@@ -39,6 +39,7 @@ before(async () => {
 });
 after(async () => {
   await sb?.stop();
+  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 const cli = (args: string[]) => sb.cli([...args, '--config', config]);

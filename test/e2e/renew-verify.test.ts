@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { readLive, readState, stateDir } from '../renew/e2e.js';
@@ -27,6 +27,7 @@ before(async () => {
 });
 after(async () => {
   await sb?.stop();
+  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 const versions = () => readdirSync(path.join(state, 'versions')).filter((n) => /^\d{4}$/.test(n)).sort();
