@@ -35,5 +35,10 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     .version();
   for (const c of commands(deps, (code) => (exitCode = code))) parser.command(c as CommandModule);
   await parser.parseAsync();
-  return failed ? (argv.includes('status') ? 3 : 1) : exitCode;
+  // A usage error keeps each command's error convention: Nagios UNKNOWN for status, and 255 for renew --needed,
+  // whose 1 would tell systemd's ExecCondition= "not due, skip" instead of "broken".
+  if (!failed) return exitCode;
+  if (argv.includes('status')) return 3;
+  if (argv.includes('--needed')) return 255;
+  return 1;
 }

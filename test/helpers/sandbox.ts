@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { SandboxInfo } from '../../src/sandbox/index.js';
 import { cliPath, tempDir } from './paths.js';
@@ -80,6 +80,7 @@ export async function startSandbox(o: { name?: string; args?: string[] } = {}): 
     },
     stop: async () => {
       spawnSync(process.execPath, [cliPath, 'sandbox', 'down', '--dir', dir], { env: base });
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
