@@ -99,7 +99,12 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
   }
   await deps.store.activate(staged);
   const leaf = new X509Certificate(issued.certPem);
-  const result = { version: staged.version, serial: leaf.serialNumber.toUpperCase(), // as the store, meta.json and openssl print it notAfter: new Date(leaf.validTo).toISOString(), durationMs: deps.clock.now().getTime() - started };
+  const result = {
+    version: staged.version,
+    serial: leaf.serialNumber.toUpperCase(), // as the store, meta.json and openssl print it
+    notAfter: new Date(leaf.validTo).toISOString(),
+    durationMs: deps.clock.now().getTime() - started,
+  };
   deps.logger.info('identity live', result);
   return result;
 }
