@@ -102,4 +102,12 @@ test('shortlived: 160 h certificate, renewal point at half-life, rotated with a 
   // and the fresh certificate is not due
   const again = await cli(['renew', '--needed']);
   assert.equal(again.code, 1, again.stdout + again.stderr);
+
+  // status sees the rotated 160 h identity as healthy, with its half-life renewal point
+  const status = await cli(['status', '--json']);
+  assert.equal(status.code, 0, status.stdout + status.stderr);
+  const report = JSON.parse(status.stdout);
+  assert.equal(report.overall, 'OK');
+  assert.equal(report.identity.serial, v2.serial);
+  assert.ok(Date.parse(report.renewal.renewAt) < Date.parse(c2.validTo), 'renews well before expiry');
 });
