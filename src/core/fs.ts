@@ -37,9 +37,32 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** mkdir -p with a private mode; an existing directory is narrowed to the mode when it is ours to fix. */
+/**
+ * `mkdir -p` that always terminates. Node's own `mkdir(…, { recursive: true })` loops forever (Node 20) when a
+ * component cannot be created although its parent exists — e.g. anything under /proc, where mkdir says ENOENT —
+ * so a state directory configured there would hang the agent instead of failing. Each level is tried once.
+ */
+export async function mkdirp(dir: string, mode: number): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await fsp.stat(dir)).isDirectory()) return;
+      throw e;
+    }
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw e;
+    await mkdirp(parent, mode);
+    await fsp.mkdir(dir, { mode }).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+  }
+}
+
 export async function ensurePrivateDir(dir: string, mode = 0o700): Promise<void> {
   try {
-    await fsp.mkdir(dir, { recursive: true, mode });
+    await mkdirp(dir, mode);
     const st = await fsp.stat(dir);
     if ((st.mode & 0o777 & ~mode) !== 0) await fsp.chmod(dir, mode);
   } catch (e) {

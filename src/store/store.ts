@@ -3,7 +3,7 @@ import { constants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError, messageOf } from '../core/errors.js';
-import { fsError, fsyncDir } from '../core/fs.js';
+import { fsError, fsyncDir, mkdirp } from '../core/fs.js';
 import { acquireLock, type Lock } from '../core/lock.js';
 import type { Logger } from '../core/logger.js';
 
@@ -135,7 +135,7 @@ export class IdentityStore {
     if (s.readOnly) return s;
     try {
       for (const d of [s.dir, s.versionsDir]) {
-        await fsp.mkdir(d, { recursive: true, mode: 0o700 });
+        await mkdirp(d, 0o700);
         const st = await fsp.stat(d);
         if ((st.mode & 0o077) !== 0) await fsp.chmod(d, 0o700);
       }

@@ -1,0 +1,30 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ensurePrivateDir, mkdirp } from '../../src/core/fs.js';
+import { AgentError } from '../../src/core/errors.js';
+import { tempDir } from '../helpers/paths.js';
+
+const dir = tempDir('mkdirp');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('mkdirp', () => {
+  it('creates missing levels with the mode, and accepts an existing directory', async () => {
+    const deep = path.join(dir, 'a', 'b', 'c');
+    await mkdirp(deep, 0o700);
+    await mkdirp(deep, 0o700);
+    assert.ok(statSync(deep).isDirectory());
+    assert.equal(statSync(path.join(dir, 'a')).mode & 0o777, 0o700);
+  });
+
+  it('fails (does not hang) where a level cannot be created: under /proc, under a file, on a file', async () => {
+    // node's fs.mkdir(..., { recursive: true }) never settles for the /proc case
+    await assert.rejects(mkdirp('/proc/iamra-agent-mkdirp/x/y', 0o700), { code: 'ENOENT' });
+    const file = path.join(dir, 'file');
+    writeFileSync(file, '');
+    await assert.rejects(mkdirp(path.join(file, 'x'), 0o700), { code: 'ENOTDIR' });
+    await assert.rejects(mkdirp(file, 0o700), { code: 'EEXIST' });
+    await assert.rejects(ensurePrivateDir('/proc/iamra-agent-mkdirp/state'), (e) => e instanceof AgentError && /\/proc\/iamra-agent-mkdirp\/state/.test(e.message));
+  });
+});
