@@ -61,7 +61,9 @@ export interface IssueDeps {
 
 const DEFAULT_RETRY_BASE_MS = 1000;
 const DEFAULT_RETRY_MAX_MS = 30_000;
-const DEFAULT_POLL_INTERVAL_MS = 1000;
+// First poll soon, then doubling to the cap: a CA that validates or issues within a few hundred ms (Pebble, and
+// often Let's Encrypt) is seen at once, a slow one costs a few extra GETs at most; Retry-After overrides both.
+const DEFAULT_POLL_INTERVAL_MS = 250;
 const POLL_INTERVAL_CAP_MS = 5000;
 const DEFAULT_POLL_TIMEOUT_MS = 5 * 60_000;
 

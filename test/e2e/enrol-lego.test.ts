@@ -41,6 +41,7 @@ describe('lego 4.9.1 route53 provider against `sandbox up`', () => {
       domain: sb.info.name,
       credentials: dnsUserCredentials(sb),
       hostedZoneId: sb.info.zoneId,
+      pollingIntervalSec: 1,
     });
     assert.equal(r.code, 0, r.stderr);
     const crt = path.join(dir, 'lego', 'certificates', `${sb.info.name}.crt`);

@@ -79,7 +79,7 @@ export interface LegoRunOptions {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** AWS_HOSTED_ZONE_ID: then lego needs no ListHostedZonesByName */
   hostedZoneId?: string;
-  /** AWS_POLLING_INTERVAL seconds (GetChange polling); lego's default is 4 */
+  /** AWS_POLLING_INTERVAL seconds (GetChange polling); unset: lego's default (4 s in 4.9.1) */
   pollingIntervalSec?: number;
   timeoutMs?: number;
 }
@@ -105,7 +105,7 @@ export function legoRun(o: LegoRunOptions): Promise<LegoResult> {
     AWS_CONFIG_FILE: '/dev/null',
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_POLLING_INTERVAL: String(o.pollingIntervalSec ?? 1),
+    ...(o.pollingIntervalSec === undefined ? {} : { AWS_POLLING_INTERVAL: String(o.pollingIntervalSec) }),
     AWS_PROPAGATION_TIMEOUT: '60',
     ...(o.hostedZoneId ? { AWS_HOSTED_ZONE_ID: o.hostedZoneId } : {}),
     LEGO_CA_CERTIFICATES: o.acmeCaPath,
