@@ -149,22 +149,35 @@ async function resolveHost(host: string): Promise<string> {
   return (await lookup(host)).address;
 }
 
-function udpExchange(msg: Buffer, address: string, port: number, id: number, timeoutMs: number, signal?: AbortSignal): Promise<dnsPacket.DecodedPacket> {
+type Settle = (err: Error | null, p?: dnsPacket.DecodedPacket) => void;
+
+/**
+ * One query on one socket: the first of answer, error, timeout or abort settles it, and the socket is released
+ * exactly once. `open` starts the exchange and returns how to release its socket.
+ */
+function exchange(proto: 'UDP' | 'TCP', address: string, port: number, timeoutMs: number, signal: AbortSignal | undefined, open: (done: Settle) => () => void): Promise<dnsPacket.DecodedPacket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
     let finished = false;
-    const done = (err: Error | null, p?: dnsPacket.DecodedPacket) => {
+    let release = () => {};
+    const done: Settle = (err, p) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      sock.close();
+      release();
       if (err) reject(err);
       else resolve(p!);
     };
     const onAbort = () => done(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    const timer = setTimeout(() => done(new Error(`no UDP answer from ${address}:${port} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new Error(`no ${proto} answer from ${address}:${port} within ${timeoutMs} ms`)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
+    release = open(done);
+  });
+}
+
+function udpExchange(msg: Buffer, address: string, port: number, id: number, timeoutMs: number, signal?: AbortSignal): Promise<dnsPacket.DecodedPacket> {
+  return exchange('UDP', address, port, timeoutMs, signal, (done) => {
+    const sock = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
     sock.on('error', (e) => done(e));
     sock.on('message', (buf, rinfo) => {
       // Only the server we asked, with our id, may answer (RFC 5452 §9.1); anything else is ignored.
@@ -178,26 +191,14 @@ function udpExchange(msg: Buffer, address: string, port: number, id: number, tim
       if (p.id === id && p.type === 'response') done(null, p);
     });
     sock.connect(port, address, () => sock.send(msg));
+    return () => sock.close();
   });
 }
 
 function tcpExchange(msg: Buffer, address: string, port: number, id: number, timeoutMs: number, signal?: AbortSignal): Promise<dnsPacket.DecodedPacket> {
-  return new Promise((resolve, reject) => {
+  return exchange('TCP', address, port, timeoutMs, signal, (done) => {
     const sock = net.connect({ host: address, port });
     let buf = Buffer.alloc(0);
-    let finished = false;
-    const done = (err: Error | null, p?: dnsPacket.DecodedPacket) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(p!);
-    };
-    const onAbort = () => done(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    const timer = setTimeout(() => done(new Error(`no TCP answer from ${address}:${port} within ${timeoutMs} ms`)), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
     sock.on('error', (e) => done(e));
     sock.on('connect', () => sock.write(msg));
     sock.on('data', (chunk) => {
@@ -213,5 +214,6 @@ function tcpExchange(msg: Buffer, address: string, port: number, id: number, tim
       }
     });
     sock.on('end', () => done(new Error(`${address}:${port} closed the TCP connection before answering`)));
+    return () => sock.destroy();
   });
 }
