@@ -6,8 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-/tmp/iamra-quickstart}
 
-bash test/setup/install.sh
-npm run build --silent
+# (the test suite runs this script with IAMRA_QUICKSTART_SKIP_SETUP=1: CI has just installed and built)
+if [ -z "${IAMRA_QUICKSTART_SKIP_SETUP:-}" ]; then
+  bash test/setup/install.sh
+  npm run build --silent
+fi
 agent() { node dist/src/main.js "$@"; }
 
 trap 'agent sandbox down --dir "$DIR" >/dev/null' EXIT
