@@ -1,6 +1,5 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { liveProblem, logLines, readLive, readState, startCli, stateDir, zoneTxt } from '../renew/e2e.js';
@@ -22,14 +21,11 @@ const RUNS = Number(process.env.IAMRA_CRASH_RUNS ?? 100);
 let sb: E2eSandbox;
 let state: string;
 before(async () => {
-  sb = await startSandbox({ args: ['--insync-delay', '100'] });
+  sb = await startSandbox({ args: ['--insync-delay', '100'], bootstrap: true });
   state = stateDir(sb);
-  const boot = await sb.cli(['bootstrap']);
-  assert.equal(boot.code, 0, boot.stderr);
 });
 after(async () => {
   await sb?.stop();
-  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 test(`crash loop: ${RUNS} renewals killed with SIGKILL at random moments never leave a broken live identity, and no TXT record survives the next run`, { timeout: 20 * 60_000 }, async (t) => {

@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
@@ -15,14 +15,11 @@ import { liveProblem, logLines, readLive, readState, startCli, stateDir, type Ru
 let sb: E2eSandbox;
 let state: string;
 before(async () => {
-  sb = await startSandbox({ args: ['--insync-delay', '100'] });
+  sb = await startSandbox({ args: ['--insync-delay', '100'], bootstrap: true });
   state = stateDir(sb);
-  const boot = await sb.cli(['bootstrap']);
-  assert.equal(boot.code, 0, boot.stderr);
 });
 after(async () => {
   await sb?.stop();
-  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 const versions = () => readdirSync(path.join(state, 'versions')).filter((n) => /^\d{4}$/.test(n)).sort();

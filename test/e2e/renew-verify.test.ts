@@ -1,6 +1,6 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { readLive, readState, stateDir } from '../renew/e2e.js';
@@ -20,14 +20,11 @@ import { readLive, readState, stateDir } from '../renew/e2e.js';
 let sb: E2eSandbox;
 let state: string;
 before(async () => {
-  sb = await startSandbox();
+  sb = await startSandbox({ bootstrap: true });
   state = stateDir(sb);
-  const boot = await sb.cli(['bootstrap']);
-  assert.equal(boot.code, 0, boot.stderr);
 });
 after(async () => {
   await sb?.stop();
-  if (sb) rmSync(sb.dir, { recursive: true, force: true });
 });
 
 const versions = () => readdirSync(path.join(state, 'versions')).filter((n) => /^\d{4}$/.test(n)).sort();

@@ -29,28 +29,14 @@ let scratch: string;
 
 before(async () => {
   scratch = tempDir('status');
-  sb = await startSandbox();
+  sb = await startSandbox({ bootstrap: true });
   stateDir = path.join(sb.dir, 'state');
-  const boot = await sb.cli(['bootstrap']);
-  assert.equal(boot.code, 0, boot.stderr);
 });
 
 after(async () => {
-  await sb?.stop();
-  // The sandbox directory holds its pid file: remove it only once the sandbox is really gone, so a failed
-  // `sandbox down` can still be repeated by hand instead of leaving an orphan nobody can find.
-  const gone = !sb || !alive(sb.info.pid);
-  await Promise.all([gone ? sb?.dir : undefined, scratch].filter(Boolean).map((d) => fsp.rm(d!, { recursive: true, force: true })));
+  await sb?.stop(); // removes the sandbox directory once the sandbox is gone
+  await fsp.rm(scratch, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface StatusRun extends CliResult {
   json: StatusJson;

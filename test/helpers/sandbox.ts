@@ -60,14 +60,15 @@ export function parseEnvFile(text: string): Record<string, string> {
   return out;
 }
 
-export async function startSandbox(o: { name?: string; args?: string[] } = {}): Promise<E2eSandbox> {
+/** `bootstrap: true` also enrols the identity (and fails the caller's setup with bootstrap's stderr if it cannot). */
+export async function startSandbox(o: { name?: string; args?: string[]; bootstrap?: boolean } = {}): Promise<E2eSandbox> {
   const dir = tempDir('sandbox');
   const base = cleanEnv();
   const up = spawnSync(process.execPath, [cliPath, 'sandbox', 'up', '--dir', dir, ...(o.name ? ['--name', o.name] : []), ...(o.args ?? [])], { env: base, encoding: 'utf8' });
   if (up.status !== 0) throw new Error(`sandbox up failed (${up.status}): ${up.stderr}${up.stdout}`);
   const info = JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
   const env = { ...base, ...parseEnvFile(readFileSync(path.join(dir, 'env'), 'utf8')) };
-  return {
+  const sb: E2eSandbox = {
     dir,
     info,
     env,
@@ -80,7 +81,26 @@ export async function startSandbox(o: { name?: string; args?: string[] } = {}): 
     },
     stop: async () => {
       spawnSync(process.execPath, [cliPath, 'sandbox', 'down', '--dir', dir], { env: base });
-      rmSync(dir, { recursive: true, force: true });
+      // The directory holds the pid file: keep it while the sandbox still runs, so a failed `sandbox down` can be
+      // repeated by hand instead of leaving an orphan nobody can find.
+      if (!alive(info.pid)) rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (o.bootstrap) {
+    const boot = await sb.cli(['bootstrap']);
+    if (boot.code !== 0) {
+      await sb.stop();
+      throw new Error(`bootstrap against the sandbox failed (${boot.code}): ${boot.stderr}`);
+    }
+  }
+  return sb;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
