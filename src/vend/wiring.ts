@@ -97,8 +97,8 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
       throw e;
     }
   };
-  const provider = credentialsProvider({ clock, logger }, fetchCreds, { refreshBeforeMs: durationMs(cfg.vend.refreshBefore) });
   const refreshBeforeMs = durationMs(cfg.vend.refreshBefore);
+  const provider = credentialsProvider({ clock, logger }, fetchCreds, { refreshBeforeMs });
 
   let reloading: Promise<boolean> | undefined;
   const reloadOnce = async (): Promise<boolean> => {
