@@ -230,11 +230,18 @@ function request(url: string, o: { method?: string; body?: string; ca?: string; 
 interface Spawned {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** resolves once everything the process printed is in the log file */
+  logged: Promise<void>;
   logFile: string;
 }
 
+/** Each launch starts its own log, so a retried launch's log is not mixed with the failed one's. */
 function spawnLogged(binary: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Spawned {
-  const out = createWriteStream(logFile, { flags: 'a' });
+  const out = createWriteStream(logFile, { flags: 'w' });
+  const logged = new Promise<void>((resolve) => {
+    out.once('finish', resolve);
+    out.once('error', () => resolve());
+  });
   const child = spawn(binary, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(out, { end: false });
   child.stderr!.pipe(out, { end: false });
@@ -251,7 +258,7 @@ function spawnLogged(binary: string, args: string[], env: NodeJS.ProcessEnv, log
     });
     child.once('error', () => resolve(null));
   });
-  return { child, exited, logFile };
+  return { child, exited, logged, logFile };
 }
 
 async function logTail(file: string): Promise<string> {
@@ -288,15 +295,37 @@ async function waitReady(what: string, s: Spawned, probe: () => Promise<boolean>
   }
   const exited = died;
   await stopProcess(s);
+  if (exited) await Promise.race([s.logged, delay(1000)]);
+  const tail = await logTail(s.logFile);
+  // The ports were free when picked but a child process binds them later (it cannot report a port 0 back), so
+  // another process may take one in between: say so with its own code, and the launchers pick new ports.
+  if (exited && /address already in use/i.test(tail)) {
+    throw new AgentError({ code: 'SANDBOX_PORT_TAKEN', component: COMPONENT, message: `${what} could not bind a port (taken after it was picked)`, hint: `see ${s.logFile}` });
+  }
   throw new AgentError({
     code: 'SANDBOX_START_FAILED',
     component: COMPONENT,
     message: `${what} did not become ready${exited ? ' (it exited)' : ` within ${timeoutMs} ms`}${last ? `: ${messageOf(last)}` : ''}`,
-    hint: `see ${s.logFile}:\n${await logTail(s.logFile)}`,
+    hint: `see ${s.logFile}:\n${tail}`,
   });
 }
 
-export async function startPebble(o: PebbleOptions): Promise<PebbleInstance> {
+/** Runs a launcher again with new ports while its child lost a port race (SANDBOX_PORT_TAKEN), a bounded number of times. */
+async function retryPortRace<T>(launch: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch();
+    } catch (e) {
+      if (!(e instanceof AgentError && e.code === 'SANDBOX_PORT_TAKEN') || attempt >= 5) throw e;
+    }
+  }
+}
+
+export function startPebble(o: PebbleOptions): Promise<PebbleInstance> {
+  return retryPortRace(() => launchPebble(o));
+}
+
+async function launchPebble(o: PebbleOptions): Promise<PebbleInstance> {
   await fsp.mkdir(o.dir, { recursive: true, mode: 0o700 });
   const binary = o.binary ?? defaultPeerBinary('pebble', o.logger);
   const tls = await makeListenerTls(o.dir);
@@ -387,7 +416,11 @@ export async function startPebble(o: PebbleOptions): Promise<PebbleInstance> {
 }
 
 /** pebble-challtestsrv serving DNS only (every other listener disabled), on loopback ephemeral ports. */
-export async function startChallTestSrv(o: ChallTestSrvOptions): Promise<ChallTestSrvInstance> {
+export function startChallTestSrv(o: ChallTestSrvOptions): Promise<ChallTestSrvInstance> {
+  return retryPortRace(() => launchChallTestSrv(o));
+}
+
+async function launchChallTestSrv(o: ChallTestSrvOptions): Promise<ChallTestSrvInstance> {
   await fsp.mkdir(o.dir, { recursive: true, mode: 0o700 });
   const binary = o.binary ?? defaultPeerBinary('pebble-challtestsrv', o.logger);
   const dnsPort = await freePort(true);

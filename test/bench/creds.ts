@@ -19,11 +19,10 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { cliPath, tempDir } from '../helpers/paths.js';
+import { cliPath, peerPython, tempDir } from '../helpers/paths.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { startServe } from '../e2e/credentials-support.js';
 
-const PEER_PYTHON = '/opt/iamra-agent-peers/venv/bin/python';
 
 interface Options {
   runs: number;
@@ -195,7 +194,7 @@ export default async function creds(args: string[]): Promise<void> {
     );
     const peerScript = path.join(work, 'peer-credential-process.py');
     writeFileSync(peerScript, PEER_SCRIPT);
-    const peer = await series(o.runs, () => timeProcess(PEER_PYTHON, [peerScript, peerConfig], env));
+    const peer = await series(o.runs, () => timeProcess(peerPython, [peerScript, peerConfig], env));
 
     const serve = await startServe(['--listen', '127.0.0.1:0'], env);
     let serveResult: Awaited<ReturnType<typeof load>>;

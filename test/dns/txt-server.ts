@@ -34,18 +34,15 @@ export async function startTxtServer(): Promise<TxtServer> {
     };
   };
 
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (msg, rinfo) => {
+  const onMessage = (udp: dgram.Socket) => (msg: Buffer, rinfo: dgram.RemoteInfo) => {
     counts.udp++;
     if (mode.udp === 'drop') return;
     const q = dnsPacket.decode(msg);
     udp.send(dnsPacket.encode(reply(q, mode.udp === 'truncate', mode.udp === 'refuse')), rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-  const port = udp.address().port;
+  };
 
   const sockets = new Set<net.Socket>();
-  const tcp = net.createServer((s) => {
+  const onConnection = (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     let buf = Buffer.alloc(0);
@@ -57,12 +54,35 @@ export async function startTxtServer(): Promise<TxtServer> {
       s.end(dnsPacket.streamEncode(reply(q, false, false)));
     });
     s.on('error', () => undefined);
-  });
-  // The same port number for TCP, as a real nameserver has; if it is taken, the test fails loudly.
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, '127.0.0.1', resolve);
-  });
+  };
+
+  // One port number for both transports, as a real nameserver has: UDP takes an ephemeral port (bound, never
+  // released), then TCP binds the same number. Another process may hold that TCP port: close both and try a new
+  // pair (bounded), so a busy machine never fails with EADDRINUSE and a failed start leaves no socket open.
+  const { udp, tcp, port } = await (async () => {
+    let last: unknown;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const u = dgram.createSocket('udp4');
+      u.on('message', onMessage(u));
+      await new Promise<void>((resolve) => u.bind(0, '127.0.0.1', resolve));
+      const p = u.address().port;
+      const t = net.createServer(onConnection);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          t.once('error', reject);
+          t.listen(p, '127.0.0.1', () => {
+            t.off('error', reject);
+            resolve();
+          });
+        });
+        return { udp: u, tcp: t, port: p };
+      } catch (e) {
+        last = e;
+        await new Promise<void>((r) => u.close(() => r()));
+      }
+    }
+    throw last;
+  })();
 
   return {
     port,

@@ -124,12 +124,20 @@ describe('Pebble rejecting half of all nonces (PEBBLE_WFE_NONCEREJECT=50)', () =
   });
 
   it('retries badNonce answers and enrols', async () => {
-    const r = await sb.cli(['bootstrap', '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    const issued = r.stderr.split('\n').filter((l) => l.includes('"certificate issued"')).map((l) => JSON.parse(l) as { badNonces: number });
-    assert.equal(issued.length, 1);
-    assert.ok(issued[0]!.badNonces > 0, 'Pebble rejected some nonces');
-    assert.ok(exists(path.join(sb.dir, 'state', 'live', 'cert.pem')));
-    await assertNoTxt(sb);
+    const log = readFileSync(path.join(sb.dir, 'pebble', 'pebble.log'), 'utf8');
+    assert.match(log, /Configured to reject 50% of good nonces/, 'Pebble took the setting');
+    // Pebble rejects each nonce with probability 1/2, so a run of ~9 signed requests sees none about once in 500.
+    // Enrol again (bounded) until a run met a rejection; every run must enrol, the one that met rejections included.
+    const runs: number[] = [];
+    for (let attempt = 0; attempt < 8 && !runs.some((n) => n > 0); attempt++) {
+      const r = await sb.cli(['bootstrap', '--json', ...(attempt > 0 ? ['--force'] : [])]);
+      assert.equal(r.code, 0, r.stderr);
+      const issued = r.stderr.split('\n').filter((l) => l.includes('"certificate issued"')).map((l) => JSON.parse(l) as { badNonces: number });
+      assert.equal(issued.length, 1);
+      runs.push(issued[0]!.badNonces);
+      assert.ok(exists(path.join(sb.dir, 'state', 'live', 'cert.pem')));
+      await assertNoTxt(sb);
+    }
+    assert.ok(runs.some((n) => n > 0), `Pebble rejected no nonce in ${runs.length} enrolments (badNonces per run: ${runs.join(', ')})`);
   });
 });

@@ -17,8 +17,12 @@ function findRoot(): string {
 export const repoRoot = findRoot();
 /** the built CLI, as a user runs it */
 export const cliPath = path.join(repoRoot, 'dist', 'src', 'main.js');
-/** test peers installed by test/setup/install.sh (pinned Pebble etc.) */
-export const peersBin = process.env.IAMRA_PEERS_BIN ?? '/opt/iamra-agent-peers/bin';
+/** where test/setup/install.sh installs the test peers (its IAMRA_PEERS_DIR); tests call peers only from here */
+export const peersDir = process.env.IAMRA_PEERS_DIR ?? '/opt/iamra-agent-peers';
+/** pinned Go peers (Pebble etc.) */
+export const peersBin = process.env.IAMRA_PEERS_BIN ?? path.join(peersDir, 'bin');
+/** the venv's interpreter, which has the awslabs Roles Anywhere client (never `python3` from PATH) */
+export const peerPython = path.join(peersDir, 'venv', 'bin', 'python');
 export const sharedReference = path.join(repoRoot, '..', 'shared', 'reference');
 
 export function tempDir(prefix: string): string {

@@ -99,10 +99,28 @@ interface ZoneRecord {
   values: string[];
 }
 
-/** TXT records of the sandbox zone, from the admin API (what Route 53 holds, and what its DNS serves) */
-export async function zoneTxt(sb: E2eSandbox): Promise<ZoneRecord[]> {
+/**
+ * TXT records of the sandbox zone, from the admin API: `records` is what Route 53's API holds
+ * (ListResourceRecordSets reflects a change at once), `live` what its name servers serve (a change only once INSYNC).
+ */
+export async function zoneTxtViews(sb: E2eSandbox): Promise<{ records: ZoneRecord[]; live: ZoneRecord[] }> {
   const zones = await sb.admin<{ records: ZoneRecord[]; live: ZoneRecord[] }[]>('route53/zones');
-  return zones.flatMap((z) => [...z.records, ...z.live]).filter((r) => r.type === 'TXT');
+  const txt = (rs: ZoneRecord[]) => rs.filter((r) => r.type === 'TXT');
+  return { records: zones.flatMap((z) => txt(z.records)), live: zones.flatMap((z) => txt(z.live)) };
+}
+
+/**
+ * Waits (bounded) until the name servers serve no TXT record: a DELETE the agent submitted is PENDING for the
+ * sandbox's INSYNC delay before the served zone drops it, as with Route 53. Returns what is still served at the end.
+ */
+export async function servedTxtAfterInsync(sb: E2eSandbox, o: { timeoutMs: number; pollMs?: number }): Promise<{ live: ZoneRecord[]; waitedMs: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const { live } = await zoneTxtViews(sb);
+    const waitedMs = Date.now() - t0;
+    if (live.length === 0 || waitedMs >= o.timeoutMs) return { live, waitedMs };
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 50));
+  }
 }
 
 /** A CLI run that the test controls (kill, concurrent runs): spawned with the sandbox env, output collected. */

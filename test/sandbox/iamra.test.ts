@@ -17,7 +17,7 @@ import { IamraRegistry, type Profile, type Role, type TrustAnchor } from '../../
 import { createIamraService, type IamraService } from '../../src/sandbox/iamra/service.js';
 import { createStsService } from '../../src/sandbox/sts/service.js';
 import { signCreateSession } from '../../src/signer/sign.js';
-import { tempDir } from '../helpers/paths.js';
+import { peerPython, tempDir } from '../helpers/paths.js';
 
 /**
  * The IAM Roles Anywhere stand-in against clients: the agent's own signer (src/signer/sign.ts) for every refusal
@@ -423,7 +423,7 @@ print(json.dumps({"accessKeyId": c.access_key, "secretAccessKey": c.secret_key, 
     /** Runs the Python client with its inputs (PEMs included) on stdin, never on argv. */
     function python(input: Record<string, unknown>): Promise<{ code: number; stdout: string; stderr: string }> {
       return new Promise((resolve, reject) => {
-        const child = spawn('python3', ['-c', PY], { stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(peerPython, ['-c', PY], { stdio: ['pipe', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d));
