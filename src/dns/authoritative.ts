@@ -24,7 +24,7 @@ export function parseServer(s: string): NameServer {
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
   const m = v6 ?? /^([^:\s]+)(?::(\d+))?$/.exec(s) ?? (net.isIPv6(s) ? [s, s, undefined] : null);
   const port = m?.[2] === undefined ? 53 : Number(m[2]);
-  if (!m || !m[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
+  if (!m?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new AgentError({
       code: 'DNS_BAD_SERVER',
       component: 'dns',

@@ -38,7 +38,7 @@ export async function checkExternalCsr(pem: string, file: string, expected: stri
   let ok = false;
   try {
     ok = await csr.verify(webcrypto as unknown as Crypto);
-  } catch (e) {
+  } catch {
     ok = false;
   }
   if (!ok) {

@@ -204,7 +204,7 @@ export function parseAuthorization(header: string): ParsedAuthorization | undefi
   const cred = fields.get('Credential')?.split('/');
   const signedHeaders = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
-  if (!cred || cred.length !== 5 || cred[4] !== 'aws4_request' || !signedHeaders || !signature) return undefined;
+  if (cred?.length !== 5 || cred[4] !== 'aws4_request' || !signedHeaders || !signature) return undefined;
   const [credential, date, region, service] = cred as [string, string, string, string, string];
   return {
     algorithm: m[1]!,

@@ -119,7 +119,7 @@ function explicitEndpoint(value: string): URL {
   const invalid = (why: string, hint: string) => new AgentError({ code: 'ENDPOINT_INVALID', component, message: `endpoint ${value} ${why}`, hint, details: { endpoint: value } });
   try {
     url = new URL(value);
-  } catch (e) {
+  } catch {
     throw invalid('is not a URL', 'give an absolute URL such as https://rolesanywhere.eu-west-1.amazonaws.com');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(`uses ${url.protocol}`, 'use https://');

@@ -72,6 +72,7 @@ export class StateFile {
   }
 
   /** Applies fn to the current state and writes the result atomically (0600). Returns what was written. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a mutating callback returns nothing, a replacing one the new state
   async update(fn: (s: AgentState) => AgentState | void): Promise<AgentState> {
     // Updates from this process queue in memory; the file lock only arbitrates between processes (serve, renew,
     // status). Polling the file lock against ourselves would also spin with a test clock whose sleep() is instant.
@@ -82,6 +83,7 @@ export class StateFile {
 
   private queue: Promise<unknown> = Promise.resolve();
 
+  // biome-ignore lint/suspicious/noConfusingVoidType: as update()
   private async updateLocked(fn: (s: AgentState) => AgentState | void): Promise<AgentState> {
     const lock = await acquireLock(this.lockFile, { clock: this.deps.clock, waitMs: 10_000, pollMs: 20 });
     try {

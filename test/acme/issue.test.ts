@@ -288,7 +288,11 @@ describe('acme against Pebble sending Retry-After on orders', () => {
 
   it('waits as the processing order says, capped at retryMaxMs', async () => {
     const sleeps: number[] = [];
-    const clock = { now: () => systemClock.now(), sleep: (ms: number, signal?: AbortSignal) => (sleeps.push(ms), systemClock.sleep(ms, signal)) };
+    const clock = { now: () => systemClock.now(), sleep: (ms: number, signal?: AbortSignal) => {
+        sleeps.push(ms);
+        return systemClock.sleep(ms, signal);
+      },
+    };
     const names = ['slow.example.com'];
     const out = await issueCertificate({ clock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ retryMaxMs: 1000 }), { csrPem: await csrFor(names), names });
     assert.match(out.certPem, /BEGIN CERTIFICATE/);

@@ -132,7 +132,7 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
     assert.equal(e.apiValues(), undefined);
     const changes = callsOf(e, agent).filter((c) => c.action === 'ChangeResourceRecordSets');
     assert.deepEqual(
-      changes.map((c) => (c.detail?.['changes'] as string[])[0]),
+      changes.map((c) => (c.detail!['changes'] as string[])[0]),
       [`UPSERT TXT ${REC}.`, `UPSERT TXT ${REC}.`, `UPSERT TXT ${REC}.`, `DELETE TXT ${REC}.`],
     );
     // a second cleanup finds nothing and changes nothing

@@ -77,7 +77,9 @@ export function dnsUserCredentials(sb: E2eSandbox): { accessKeyId: string; secre
 }
 
 /** a copy of the sandbox's agent.yaml, changed by `edit`; returns its path (for --config) */
+// biome-ignore lint/suspicious/noExplicitAny: tests edit the parsed YAML document freely, any depth, any shape
 export function editedConfig(sb: E2eSandbox, file: string, edit: (cfg: Record<string, any>) => void): string {
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   const cfg = parseYaml(readFileSync(path.join(sb.dir, 'agent.yaml'), 'utf8')) as Record<string, any>;
   edit(cfg);
   const out = path.join(sb.dir, file);

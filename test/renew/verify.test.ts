@@ -122,7 +122,7 @@ test('several failures are reported together, in one AgentError with details', a
     (x: unknown) => x,
   );
   assert.ok(e instanceof AgentError);
-  const checks = (e.details?.failures as { check: string }[]).map((f) => f.check).sort();
+  const checks = (e.details!.failures as { check: string }[]).map((f) => f.check).sort();
   assert.deepEqual(checks, ['chain', 'key', 'key-usage', 'names', 'validity']);
   for (const c of checks) assert.ok(e.message.includes(`${c}: `), c);
   assert.ok(e.message.includes(e.details?.serial as string));

@@ -49,7 +49,7 @@ function offsetClock(): Clock & { offsetMs: number } {
   return c;
 }
 
-const escape = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+const pctEncode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
 
 interface Creds {
   accessKeyId: string;
@@ -74,7 +74,7 @@ async function call(
   const { host: _host, ...send } = headers;
   if (o.dropToken) delete send['x-amz-security-token'];
   const qs = Object.entries(query)
-    .map(([k, v]) => `${escape(k)}=${escape(v)}`)
+    .map(([k, v]) => `${pctEncode(k)}=${pctEncode(v)}`)
     .join('&');
   const res = await fetch(`${base}/probe/x${qs ? `?${qs}` : ''}`, { method, headers: send, body: o.sendBody ?? o.body });
   return { status: res.status, json: (await res.json()) as Record<string, string>, headers: res.headers };

@@ -99,6 +99,7 @@ async function makeLeaf(issuer: Ca, o: { cn: string; dns: string; rsa?: boolean;
 interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies of several shapes, read field by field
   json: Record<string, any>;
 }
 

@@ -68,7 +68,7 @@ describe('credentialsProvider', () => {
     advanceTo(HOUR - 4 * MIN);
     assert.equal(await p.get(), first);
     assert.equal(src.calls(), 2);
-    assert.equal((p.lastError()?.error as AgentError).code, 'CREATE_SESSION_SERVER_ERROR');
+    assert.equal((p.lastError()!.error as AgentError).code, 'CREATE_SESSION_SERVER_ERROR');
     assert.deepEqual(p.lastError()?.at, new Date(T0.getTime() + HOUR - 4 * MIN));
     assert.equal(p.status().consecutiveFailures, 1);
     const warn = logger.entries.find((e) => e.msg === 'credentials refresh failed; serving cached credentials');
@@ -161,6 +161,6 @@ describe('credentialsProvider', () => {
     await p.get();
     const s = p.status();
     assert.equal(s.state, 'refresh-due');
-    assert.equal((s.lastError?.error as AgentError).code, 'CREATE_SESSION_SERVER_ERROR');
+    assert.equal((s.lastError!.error as AgentError).code, 'CREATE_SESSION_SERVER_ERROR');
   });
 });

@@ -101,8 +101,7 @@ if (process.env[CHILD]) {
       let buf = '';
       p.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
           const l = buf.slice(0, i);
           buf = buf.slice(i + 1);
           lines.push(l);

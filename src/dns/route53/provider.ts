@@ -250,7 +250,7 @@ export function createRoute53Provider(deps: Route53ProviderDeps, cfg: Route53Pro
     );
     const rr = out.ResourceRecordSets?.[0];
     // The listing starts at (name, TXT) but returns whatever comes next when that set does not exist.
-    if (!rr || rr.Type !== 'TXT' || normName(rr.Name ?? '') !== name || rr.SetIdentifier !== undefined) return undefined;
+    if (rr?.Type !== 'TXT' || normName(rr.Name ?? '') !== name || rr.SetIdentifier !== undefined) return undefined;
     return {
       Name: rr.Name!,
       Type: 'TXT',

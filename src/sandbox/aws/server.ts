@@ -122,7 +122,10 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
     const key = `${service}:${p?.accountId ?? 'anonymous'}`;
     const now = clock.now().getTime();
     let b = buckets.get(key);
-    if (!b) buckets.set(key, (b = new TokenBucket(rate, burst ?? rate, now)));
+    if (!b) {
+      b = new TokenBucket(rate, burst ?? rate, now);
+      buckets.set(key, b);
+    }
     if (!b.take(now)) throw new AwsApiError(400, 'Throttling', 'Rate exceeded');
   };
 
@@ -145,7 +148,7 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
   async function admin(req: AwsHttpRequest): Promise<AwsHttpResponse> {
     if (!isLoopback(req.remoteAddress)) return json(403, { error: 'Forbidden', message: 'the sandbox admin API answers loopback peers only' });
     const route = req.path.slice('/_sandbox/'.length).replace(/\/$/, '');
-    let body: unknown = undefined;
+    let body: unknown ;
     if (req.body.length) {
       try {
         body = JSON.parse(req.body.toString('utf8'));

@@ -27,8 +27,11 @@ export function mapSessionTags(leaf: ParsedCertificate, mappings: AttributeMappi
     const specifiers = new Set(m.mappingRules.map((r) => r.specifier));
     for (const [key, value] of attributes[m.certificateField]) {
       if (!specifiers.has('*') && !specifiers.has(key)) continue;
-      if (!TAG_VALUE.test(value) || value.length > TAG_VALUE_MAX) (failed[m.certificateField] ??= []).push(key);
-      else tags[`${m.certificateField}/${key}`] = value;
+      if (!TAG_VALUE.test(value) || value.length > TAG_VALUE_MAX) {
+        const list = failed[m.certificateField] ?? [];
+        list.push(key);
+        failed[m.certificateField] = list;
+      } else tags[`${m.certificateField}/${key}`] = value;
     }
   }
   const bad = (Object.keys(failed) as CertificateField[]).map((f) => `${FIELD_LABEL[f]}: [${failed[f]!.join(', ')}]`);

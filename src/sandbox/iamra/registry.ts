@@ -127,9 +127,9 @@ export class IamraRegistry {
   /** Builds the registry; roles first so profiles can name them. Errors name the spec path (`profiles[0].roleArns`). */
   static fromSpec(spec: IamraRegistrySpec): IamraRegistry {
     const r = new IamraRegistry(spec.accountId, spec.region);
-    (spec.roles ?? []).forEach((s, i) => r.addRole(s, `roles[${i}]`));
-    (spec.trustAnchors ?? []).forEach((s, i) => r.addTrustAnchor(s, `trustAnchors[${i}]`));
-    (spec.profiles ?? []).forEach((s, i) => r.addProfile(s, `profiles[${i}]`));
+    for (const [i, s] of (spec.roles ?? []).entries()) r.addRole(s, `roles[${i}]`);
+    for (const [i, s] of (spec.trustAnchors ?? []).entries()) r.addTrustAnchor(s, `trustAnchors[${i}]`);
+    for (const [i, s] of (spec.profiles ?? []).entries()) r.addProfile(s, `profiles[${i}]`);
     return r;
   }
 
