@@ -13,7 +13,12 @@ import type { Identity } from './store/index.js';
 export function sessionRequest(cfg: AgentConfig) {
   const ra = cfg.rolesAnywhere;
   if (!ra) {
-    throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'rolesAnywhere is not configured', hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn' });
+    throw new AgentError({
+      code: 'CONFIG_INVALID',
+      component: 'config',
+      message: 'rolesAnywhere is not configured',
+      hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn',
+    });
   }
   const ep = resolveEndpoint({
     trustAnchorArn: ra.trustAnchorArn,

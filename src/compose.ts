@@ -72,7 +72,7 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
           code: 'IDENTITY_EMPTY_SUBJECT',
           component: 'verify',
           message: `the new certificate has an empty subject (ACME profile ${m.meta.profile ?? 'default'} puts no CN in it), which IAM Roles Anywhere does not support`,
-          hint: 'use acme.profile: classic (the Let\'s Encrypt profile that keeps the CN)',
+          hint: "use acme.profile: classic (the Let's Encrypt profile that keeps the CN)",
         });
       }
       if (cfg.rolesAnywhere?.verifyBeforeActivate) {
@@ -96,7 +96,12 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
 function topOfChain(chainPem: string, logger: Logger): string[] {
   const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (!blocks.length) {
-    throw new AgentError({ code: 'TRUST_ANCHORS_MISSING', component: 'verify', message: 'no trust anchors are configured and the CA sent no chain', hint: 'set trust.anchors to the CA certificates of the IAM Roles Anywhere trust anchor' });
+    throw new AgentError({
+      code: 'TRUST_ANCHORS_MISSING',
+      component: 'verify',
+      message: 'no trust anchors are configured and the CA sent no chain',
+      hint: 'set trust.anchors to the CA certificates of the IAM Roles Anywhere trust anchor',
+    });
   }
   logger.warn('trust.anchors is not set: the new certificate is checked against its own chain only', {});
   return [blocks[blocks.length - 1]! + '\n'];

@@ -49,7 +49,13 @@ function layers(which: string): Layer[] {
 }
 
 function run(layer: Layer): Promise<number> {
-  const args = ['--test', `--test-concurrency=${layer.concurrency}`, `--test-timeout=${layer.timeoutMs}`, '--test-force-exit', ...layer.files.map((f) => path.join(here, f))];
+  const args = [
+    '--test',
+    `--test-concurrency=${layer.concurrency}`,
+    `--test-timeout=${layer.timeoutMs}`,
+    '--test-force-exit',
+    ...layer.files.map((f) => path.join(here, f)),
+  ];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: 'inherit' });
     child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));

@@ -75,9 +75,7 @@ export async function openAccount(deps: { logger: Logger; clock: Clock }, s: Acc
   const register = async (): Promise<{ client: AcmeClient; accountUrl: string }> => {
     const client = createClient({ directoryUrl: s.directoryUrl, accountKeyPem: keyPem, eab: s.eab });
     try {
-      await inContext(ctx, 'newAccount', () =>
-        client.createAccount({ termsOfServiceAgreed: s.termsOfServiceAgreed ?? true, ...(contact ? { contact } : {}) }),
-      );
+      await inContext(ctx, 'newAccount', () => client.createAccount({ termsOfServiceAgreed: s.termsOfServiceAgreed ?? true, ...(contact ? { contact } : {}) }));
     } catch (e) {
       // newAccount answered 200: the CA already has an account for this key (RFC 8555 §7.3.1) and gave its URL.
       // acme-client then posts an account update, which some CAs (Pebble) refuse when it changes nothing; the URL
@@ -93,7 +91,13 @@ export async function openAccount(deps: { logger: Logger; clock: Clock }, s: Acc
       deps.logger.debug('acme account exists for this key; its no-op update was refused', { accountUrl: known, error: e.message });
     }
     const accountUrl = client.getAccountUrl();
-    const out: Registration = { directoryUrl: s.directoryUrl, accountUrl, createdAt: deps.clock.now().toISOString(), ...(contact ? { contact } : {}), ...(s.eab ? { eabKid: s.eab.kid } : {}) };
+    const out: Registration = {
+      directoryUrl: s.directoryUrl,
+      accountUrl,
+      createdAt: deps.clock.now().toISOString(),
+      ...(contact ? { contact } : {}),
+      ...(s.eab ? { eabKid: s.eab.kid } : {}),
+    };
     await atomicWriteFile(path.join(s.accountDir, REGISTRATION_FILE), JSON.stringify(out, null, 2) + '\n', 0o600);
     deps.logger.info('acme account registered', { accountUrl, directoryUrl: s.directoryUrl, eab: s.eab ? s.eab.kid : false });
     return { client, accountUrl };

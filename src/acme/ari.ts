@@ -24,7 +24,13 @@ export function certId(certPem: string): string {
   try {
     cert = new x509.X509Certificate(certPem);
   } catch (e) {
-    throw new AgentError({ code: 'ACME_ARI_CERT_INVALID', component: 'acme.ari', message: 'cannot parse the certificate for its ARI CertID', hint: 'pass the leaf certificate PEM', cause: e });
+    throw new AgentError({
+      code: 'ACME_ARI_CERT_INVALID',
+      component: 'acme.ari',
+      message: 'cannot parse the certificate for its ARI CertID',
+      hint: 'pass the leaf certificate PEM',
+      cause: e,
+    });
   }
   const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
   if (!aki?.keyId) {
@@ -116,8 +122,16 @@ export async function getRenewalInfo(
       code: r.status >= 500 ? 'ACME_SERVER_ERROR' : r.status === 404 ? 'ACME_ARI_NOT_FOUND' : 'ACME_ARI_FAILED',
       component: 'acme.ari',
       message: `GET ${url} returned ${r.status}`,
-      hint: r.status === 404 ? 'the CA does not know this certificate (another CA, or a test CA that restarted)' : 'renewal falls back to the lifetime rule; ARI is asked again later',
-      details: { status: r.status, certId: id, retryAfterSec: clampRetryAfterSec(wait === undefined ? ARI_RETRY_DEFAULT_SEC : wait / 1000), retryable: r.status >= 500 },
+      hint:
+        r.status === 404
+          ? 'the CA does not know this certificate (another CA, or a test CA that restarted)'
+          : 'renewal falls back to the lifetime rule; ARI is asked again later',
+      details: {
+        status: r.status,
+        certId: id,
+        retryAfterSec: clampRetryAfterSec(wait === undefined ? ARI_RETRY_DEFAULT_SEC : wait / 1000),
+        retryable: r.status >= 500,
+      },
     });
   }
   const body = r.body as { suggestedWindow?: { start?: unknown; end?: unknown }; explanationURL?: unknown } | undefined;

@@ -26,7 +26,7 @@ export function resolveDirectoryUrl(directory: string | undefined, logger: Logge
   const d = directory ?? 'letsencrypt-staging';
   if (d === 'letsencrypt-staging') return LETSENCRYPT_STAGING;
   if (d === 'letsencrypt') {
-    logger.warn('acme.directory is production Let\'s Encrypt: AWS does not accept public-CA certificates as IAM Roles Anywhere trust anchors', {
+    logger.warn("acme.directory is production Let's Encrypt: AWS does not accept public-CA certificates as IAM Roles Anywhere trust anchors", {
       directory: LETSENCRYPT_PRODUCTION,
     });
     return LETSENCRYPT_PRODUCTION;
@@ -35,10 +35,21 @@ export function resolveDirectoryUrl(directory: string | undefined, logger: Logge
   try {
     u = new URL(d);
   } catch (e) {
-    throw new AgentError({ code: 'ACME_DIRECTORY_INVALID', component: 'acme', message: `acme.directory ${d} is not a URL`, hint: 'use letsencrypt-staging, letsencrypt, or an https:// directory URL', cause: e });
+    throw new AgentError({
+      code: 'ACME_DIRECTORY_INVALID',
+      component: 'acme',
+      message: `acme.directory ${d} is not a URL`,
+      hint: 'use letsencrypt-staging, letsencrypt, or an https:// directory URL',
+      cause: e,
+    });
   }
   if (u.protocol !== 'https:') {
-    throw new AgentError({ code: 'ACME_DIRECTORY_INVALID', component: 'acme', message: `acme.directory ${d} is not https`, hint: 'RFC 8555 §6.1 requires HTTPS for ACME' });
+    throw new AgentError({
+      code: 'ACME_DIRECTORY_INVALID',
+      component: 'acme',
+      message: `acme.directory ${d} is not https`,
+      hint: 'RFC 8555 §6.1 requires HTTPS for ACME',
+    });
   }
   return u.toString();
 }
@@ -57,7 +68,10 @@ export async function fetchDirectory(ctx: TransportContext, directoryUrl: string
       component: 'acme',
       message: `GET ${directoryUrl} returned ${r.status} and no ACME directory`,
       // a 5xx says the CA (or a proxy before it) is down, not that the URL is wrong
-      hint: r.status >= 500 ? 'the CA is failing or overloaded; the agent retried with backoff: retry later' : 'check acme.directory: it must be the directory URL of an RFC 8555 server',
+      hint:
+        r.status >= 500
+          ? 'the CA is failing or overloaded; the agent retried with backoff: retry later'
+          : 'check acme.directory: it must be the directory URL of an RFC 8555 server',
       details: { status: r.status, retryable: r.status >= 500 },
     });
   }
@@ -76,7 +90,7 @@ export function chooseProfile(dir: AcmeDirectory, wanted: string | undefined, di
       code: 'ACME_PROFILES_UNSUPPORTED',
       component: 'acme',
       message: `acme.profile is ${wanted} but the directory ${directoryUrl} advertises no profiles (meta.profiles)`,
-      hint: 'remove acme.profile, or use a CA that implements ACME profiles (Let\'s Encrypt, Pebble >= 2.7)',
+      hint: "remove acme.profile, or use a CA that implements ACME profiles (Let's Encrypt, Pebble >= 2.7)",
     });
   }
   if (!(wanted in profiles)) {

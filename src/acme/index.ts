@@ -1,6 +1,17 @@
 /** ACME (RFC 8555) for the agent: account, profiles, ARI (RFC 9773) and the DNS-01 order flow. */
 export { issueCertificate, type AcmeSettings, type IssueRequest, type IssuedCertificate, type IssueDeps } from './order.js';
-export { certId, certIdFromParts, serialContentOctets, getRenewalInfo, clampRetryAfterSec, type RenewalInfo, type AriConnection, ARI_RETRY_DEFAULT_SEC, ARI_RETRY_MIN_SEC, ARI_RETRY_MAX_SEC } from './ari.js';
+export {
+  certId,
+  certIdFromParts,
+  serialContentOctets,
+  getRenewalInfo,
+  clampRetryAfterSec,
+  type RenewalInfo,
+  type AriConnection,
+  ARI_RETRY_DEFAULT_SEC,
+  ARI_RETRY_MIN_SEC,
+  ARI_RETRY_MAX_SEC,
+} from './ari.js';
 export { resolveDirectoryUrl, accountDirFor, chooseProfile, type AcmeDirectory } from './directory.js';
 export { acmeSettingsFromConfig } from './settings.js';
 export { ACCOUNT_KEY_FILE, REGISTRATION_FILE, type Registration } from './account.js';

@@ -68,7 +68,13 @@ const POLL_INTERVAL_CAP_MS = 5000;
 const DEFAULT_POLL_TIMEOUT_MS = 5 * 60_000;
 
 function aborted(signal: AbortSignal | undefined, where: string): AgentError {
-  return new AgentError({ code: 'ACME_ABORTED', component: 'acme', message: `certificate order aborted during ${where}`, cause: signal?.reason, details: { step: where, retryable: false } });
+  return new AgentError({
+    code: 'ACME_ABORTED',
+    component: 'acme',
+    message: `certificate order aborted during ${where}`,
+    cause: signal?.reason,
+    details: { step: where, retryable: false },
+  });
 }
 
 function splitPem(pem: string): string[] {
@@ -124,7 +130,11 @@ export async function issueCertificate(deps: IssueDeps, s: AcmeSettings, req: Is
   }
 
   const account = await step('account', () =>
-    openAccount({ logger, clock }, { directoryUrl: s.directoryUrl, accountDir: s.accountDir, email: s.email, termsOfServiceAgreed: s.termsOfServiceAgreed, eab: s.eab }, ctx),
+    openAccount(
+      { logger, clock },
+      { directoryUrl: s.directoryUrl, accountDir: s.accountDir, email: s.email, termsOfServiceAgreed: s.termsOfServiceAgreed, eab: s.eab },
+      ctx,
+    ),
   );
   const identifiers = req.names.map((value) => ({ type: 'dns' as const, value }));
   const payload = { identifiers, ...(profile ? { profile } : {}), ...(replaces ? { replaces } : {}) };
@@ -148,11 +158,22 @@ export async function issueCertificate(deps: IssueDeps, s: AcmeSettings, req: Is
       if (authz.status === 'valid') continue; // reused authorization (RFC 8555 §7.1.4)
       const name = `${authz.wildcard ? '*.' : ''}${authz.identifier.value}`;
       if (authz.status !== 'pending') {
-        throw new AgentError({ code: 'ACME_AUTHZ_INVALID', component: 'acme', message: `authorization for ${name} is ${authz.status}`, hint: 'order again; the CA gave up on this authorization', details: { authzUrl: authz.url } });
+        throw new AgentError({
+          code: 'ACME_AUTHZ_INVALID',
+          component: 'acme',
+          message: `authorization for ${name} is ${authz.status}`,
+          hint: 'order again; the CA gave up on this authorization',
+          details: { authzUrl: authz.url },
+        });
       }
       const challenge = authz.challenges.find((c) => c.type === 'dns-01');
       if (!challenge) {
-        throw new AgentError({ code: 'ACME_NO_DNS01', component: 'acme', message: `the CA offers no dns-01 challenge for ${name}`, hint: 'the agent validates over DNS-01 only; use a CA that offers it for this name' });
+        throw new AgentError({
+          code: 'ACME_NO_DNS01',
+          component: 'acme',
+          message: `the CA offers no dns-01 challenge for ${name}`,
+          hint: 'the agent validates over DNS-01 only; use a CA that offers it for this name',
+        });
       }
       // RFC 8555 §8.4: the TXT value is base64url(SHA-256(keyAuthorization)); acme-client computes it for dns-01
       const value = await client.getChallengeKeyAuthorization(challenge);
@@ -204,7 +225,11 @@ export async function issueCertificate(deps: IssueDeps, s: AcmeSettings, req: Is
     const pem = await step('certificate', () => client.getCertificate(order));
     const blocks = splitPem(pem);
     if (blocks.length === 0) {
-      throw new AgentError({ code: 'ACME_CERT_INVALID', component: 'acme', message: `certificate download from ${order.certificate ?? order.url} held no PEM certificate` });
+      throw new AgentError({
+        code: 'ACME_CERT_INVALID',
+        component: 'acme',
+        message: `certificate download from ${order.certificate ?? order.url} held no PEM certificate`,
+      });
     }
     const out: IssuedCertificate = {
       certPem: blocks[0]!,

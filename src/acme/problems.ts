@@ -22,13 +22,26 @@ const ACME_NS = 'urn:ietf:params:acme:error:';
 
 /** problem type (without the ACME namespace) → stable code and what to do about it */
 const PROBLEMS: Record<string, { code: string; hint: string; retryable?: boolean }> = {
-  rateLimited: { code: 'ACME_RATE_LIMITED', hint: 'the CA rate-limited this request: wait until the Retry-After time (renewals that send ARI `replaces` inside the window are exempt at Let\'s Encrypt)', retryable: true },
-  unauthorized: { code: 'ACME_UNAUTHORIZED', hint: 'the CA refused this account or request: check the EAB kid/HMAC key (acme.eab) and that the account belongs to this directory' },
+  rateLimited: {
+    code: 'ACME_RATE_LIMITED',
+    hint: "the CA rate-limited this request: wait until the Retry-After time (renewals that send ARI `replaces` inside the window are exempt at Let's Encrypt)",
+    retryable: true,
+  },
+  unauthorized: {
+    code: 'ACME_UNAUTHORIZED',
+    hint: 'the CA refused this account or request: check the EAB kid/HMAC key (acme.eab) and that the account belongs to this directory',
+  },
   invalidProfile: { code: 'ACME_INVALID_PROFILE', hint: 'pick a profile the directory advertises in meta.profiles (acme.profile)' },
-  alreadyReplaced: { code: 'ACME_ALREADY_REPLACED', hint: 'the predecessor certificate already has a replacement order (RFC 9773 §5); order without `replaces`, or renew from the newest certificate' },
+  alreadyReplaced: {
+    code: 'ACME_ALREADY_REPLACED',
+    hint: 'the predecessor certificate already has a replacement order (RFC 9773 §5); order without `replaces`, or renew from the newest certificate',
+  },
   externalAccountRequired: { code: 'ACME_EAB_REQUIRED', hint: 'this CA requires External Account Binding: set acme.eab.kid and acme.eab.hmacKeyFile' },
   accountDoesNotExist: { code: 'ACME_ACCOUNT_MISSING', hint: 'the CA no longer knows the stored account; it is registered again on the next run' },
-  userActionRequired: { code: 'ACME_USER_ACTION_REQUIRED', hint: 'the CA needs an action on the account (usually new terms of service): review them and set acme.termsOfServiceAgreed: true' },
+  userActionRequired: {
+    code: 'ACME_USER_ACTION_REQUIRED',
+    hint: 'the CA needs an action on the account (usually new terms of service): review them and set acme.termsOfServiceAgreed: true',
+  },
   badNonce: { code: 'ACME_BAD_NONCE', hint: 'the CA kept rejecting nonces; retry later', retryable: true },
   serverInternal: { code: 'ACME_SERVER_ERROR', hint: 'the CA had an internal error; the agent retries with backoff, or retry later', retryable: true },
   badCSR: { code: 'ACME_BAD_CSR', hint: 'the CA refused the CSR: check the key type (RSA 2048-4096, ECDSA P-256/P-384) and the names' },
@@ -36,7 +49,10 @@ const PROBLEMS: Record<string, { code: string; hint: string; retryable?: boolean
   rejectedIdentifier: { code: 'ACME_REJECTED_IDENTIFIER', hint: 'the CA will not issue for this name (policy or blocklist)' },
   caa: { code: 'ACME_CAA', hint: 'a CAA record forbids this CA: add the CA to the CAA record of the domain' },
   dns: { code: 'ACME_CHALLENGE_FAILED', hint: 'the CA could not resolve the _acme-challenge record: check the hosted zone and its delegation' },
-  incorrectResponse: { code: 'ACME_CHALLENGE_FAILED', hint: 'the CA saw a different TXT value than expected: check that nothing else overwrites _acme-challenge records' },
+  incorrectResponse: {
+    code: 'ACME_CHALLENGE_FAILED',
+    hint: 'the CA saw a different TXT value than expected: check that nothing else overwrites _acme-challenge records',
+  },
   unauthorizedChallenge: { code: 'ACME_CHALLENGE_FAILED', hint: 'challenge validation failed' },
   connection: { code: 'ACME_CHALLENGE_FAILED', hint: 'the CA could not reach the validation target' },
   malformed: { code: 'ACME_MALFORMED', hint: 'the CA rejected the request as malformed; this is a client bug or an incompatible CA' },
@@ -54,7 +70,10 @@ export function problemError(r: CapturedResponse, step: string, cause?: unknown)
   const detail = r.problem?.detail ?? plainBody(r.body) ?? `HTTP ${r.status}`;
   const sub = r.problem?.subproblems?.map((s) => `${s.identifier?.value ?? '?'}: ${s.detail ?? s.type}`).join('; ');
   const hint =
-    known?.hint ?? (r.status >= 500 ? 'the CA is failing or overloaded; the agent retries with backoff, or retry later' : 'see the problem detail; run with --log-level debug for the request');
+    known?.hint ??
+    (r.status >= 500
+      ? 'the CA is failing or overloaded; the agent retries with backoff, or retry later'
+      : 'see the problem detail; run with --log-level debug for the request');
   return new AgentError({
     code,
     component: 'acme',
@@ -78,7 +97,10 @@ export function problemError(r: CapturedResponse, step: string, cause?: unknown)
  */
 function plainBody(body: unknown): string | undefined {
   if (typeof body !== 'string') return undefined;
-  const text = body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const text = body
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text && text.length < 200 ? text : undefined;
 }
 
@@ -115,7 +137,9 @@ export function networkError(e: unknown, step: string, method: string, url: stri
     code: timeout ? 'ACME_TIMEOUT' : 'ACME_CONNECT',
     component: 'acme',
     message: `${step}: ${timeout ? 'timed out' : `cannot reach the ACME server (${code || msg})`} ${at}`,
-    hint: timeout ? 'the ACME server did not answer within acme.timeout; retry later or raise it' : 'check the network path to the ACME directory (proxy, firewall, DNS) and acme.directory',
+    hint: timeout
+      ? 'the ACME server did not answer within acme.timeout; retry later or raise it'
+      : 'check the network path to the ACME directory (proxy, firewall, DNS) and acme.directory',
     cause: e,
     details: { step, errorCode: code, retryable: true },
   });

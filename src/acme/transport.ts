@@ -183,14 +183,24 @@ export function lastResponse(ctx: TransportContext): CapturedResponse | undefine
 export async function getJson(ctx: TransportContext, url: string, step: string): Promise<{ status: number; body: unknown; retryAfter: string | undefined }> {
   let out: { status: number; body: unknown; retryAfter: string | undefined } | undefined;
   await inContext(ctx, step, async () => {
-    const resp = (await acme.axios.request({ url, method: 'get', validateStatus: null, headers: { Accept: 'application/json' } })) as unknown as AxiosLikeResponse;
+    const resp = (await acme.axios.request({
+      url,
+      method: 'get',
+      validateStatus: null,
+      headers: { Accept: 'application/json' },
+    })) as unknown as AxiosLikeResponse;
     const c = capture(resp);
     out = { status: c.status, body: c.body, retryAfter: c.retryAfter };
   });
   return out!;
 }
 
-export function createClient(o: { directoryUrl: string; accountKeyPem: string; accountUrl?: string | undefined; eab?: { kid: string; hmacKey: string } | undefined }): acme.Client {
+export function createClient(o: {
+  directoryUrl: string;
+  accountKeyPem: string;
+  accountUrl?: string | undefined;
+  eab?: { kid: string; hmacKey: string } | undefined;
+}): acme.Client {
   install();
   return new acme.Client({
     directoryUrl: o.directoryUrl,

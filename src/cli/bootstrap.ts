@@ -32,7 +32,8 @@ export function bootstrapCommand(deps: CliDeps, setExit: (c: number) => void): C
           const r = await bootstrap(life, identitySpec(cfg), { force: args.force, signal: deps.signal });
           const hooks = r.action === 'enrolled' ? await afterRenewHooks(cfg, deps, logger, life, r.version) : [];
           if (args.json) writeJson(deps.io.stdout, { ...r, hooks });
-          else if (r.action === 'exists') deps.io.stdout.write(`a valid identity is already live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (--force re-enrols)\n`);
+          else if (r.action === 'exists')
+            deps.io.stdout.write(`a valid identity is already live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (--force re-enrols)\n`);
           else deps.io.stdout.write(`identity live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (${r.durationMs} ms)\n`);
           for (const w of hookWarnings(hooks)) (args.json ? deps.io.stderr : deps.io.stdout).write(w + '\n');
           return 0;

@@ -23,8 +23,12 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
         .option('role-arn', { type: 'string', describe: 'role to assume (default rolesAnywhere.roleArn)' })
         .option('profile-arn', { type: 'string', describe: 'Roles Anywhere profile (default rolesAnywhere.profileArn)' })
         .option('trust-anchor-arn', { type: 'string', describe: 'trust anchor (default rolesAnywhere.trustAnchorArn)' })
-        .option('endpoint', { type: 'string', describe: 'CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region\'s)' })
-        .option('cache', { type: 'boolean', default: true, describe: 'reuse fresh credentials from the 0600 cache in state.runtimeDir (--no-cache: always CreateSession; vend.cache: false turns it off too)' })
+        .option('endpoint', { type: 'string', describe: "CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region's)" })
+        .option('cache', {
+          type: 'boolean',
+          default: true,
+          describe: 'reuse fresh credentials from the 0600 cache in state.runtimeDir (--no-cache: always CreateSession; vend.cache: false turns it off too)',
+        })
         .example('credential_process = iamra-agent credential-process', 'in ~/.aws/config, under [profile NAME]'),
     handler: async (a) => {
       const args = a as unknown as Args;
@@ -32,12 +36,16 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
         await runCommand(deps, args, async (logger) => {
           const cfg = await deps.loadConfig(args);
           const [{ openVend }, { credentialProcessOutput }] = await Promise.all([import('../vend/wiring.js'), import('../vend/process.js')]);
-          const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, {
-            ...(args.roleArn !== undefined ? { roleArn: args.roleArn } : {}),
-            ...(args.profileArn !== undefined ? { profileArn: args.profileArn } : {}),
-            ...(args.trustAnchorArn !== undefined ? { trustAnchorArn: args.trustAnchorArn } : {}),
-            ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
-          });
+          const vend = await openVend(
+            cfg,
+            { clock: deps.clock, logger, signal: deps.signal },
+            {
+              ...(args.roleArn !== undefined ? { roleArn: args.roleArn } : {}),
+              ...(args.profileArn !== undefined ? { profileArn: args.profileArn } : {}),
+              ...(args.trustAnchorArn !== undefined ? { trustAnchorArn: args.trustAnchorArn } : {}),
+              ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
+            },
+          );
           const out = await credentialProcessOutput({
             provider: vend.provider,
             clock: deps.clock,

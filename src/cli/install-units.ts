@@ -18,7 +18,10 @@ export function installUnitsCommand(deps: CliDeps, setExit: (c: number) => void)
       y
         .option('dir', { type: 'string', default: '/etc/systemd/system', describe: 'where to write the units' })
         .option('bin', { type: 'string', describe: 'absolute path of iamra-agent (default: this executable)' })
-        .example('$0 install-units && systemctl daemon-reload && systemctl enable --now iamra-agent-bootstrap.service iamra-agent-renew.timer', 'install and enable'),
+        .example(
+          '$0 install-units && systemctl daemon-reload && systemctl enable --now iamra-agent-bootstrap.service iamra-agent-renew.timer',
+          'install and enable',
+        ),
     handler: async (a) => {
       const args = a as unknown as Args;
       setExit(

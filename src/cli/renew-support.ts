@@ -12,7 +12,9 @@ import { writeJson } from './run.js';
 
 export async function runNeeded(deps: CliDeps, args: { json: boolean } & Parameters<CliDeps['loadConfig']>[0], logger: Logger): Promise<number> {
   const cfg = await deps.loadConfig(args);
-  const { decision } = await decide(await decideDeps(cfg, { clock: deps.clock, logger, signal: deps.signal }), identitySpec(cfg).names, { signal: deps.signal });
+  const { decision } = await decide(await decideDeps(cfg, { clock: deps.clock, logger, signal: deps.signal }), identitySpec(cfg).names, {
+    signal: deps.signal,
+  });
   if (args.json) writeJson(deps.io.stdout, decision);
   else deps.io.stdout.write(decisionLine(decision) + '\n');
   return decision.due ? 0 : 1;
@@ -51,7 +53,12 @@ function ariDeps(cfg: AgentConfig, rt: Runtime): { ari?: AriFetcher } {
     ari: async (certPem, signal) => {
       conn ??= acmeSettingsFromConfig(cfg, { logger: rt.logger });
       const s = await conn;
-      return getRenewalInfo({ clock: rt.clock, logger: rt.logger }, { directoryUrl: s.directoryUrl, caBundlePem: s.caBundlePem, timeoutMs: s.timeoutMs }, certPem, signal);
+      return getRenewalInfo(
+        { clock: rt.clock, logger: rt.logger },
+        { directoryUrl: s.directoryUrl, caBundlePem: s.caBundlePem, timeoutMs: s.timeoutMs },
+        certPem,
+        signal,
+      );
     },
   };
 }
@@ -73,6 +80,12 @@ export function hookConfig(cfg: AgentConfig): HookConfig {
 }
 
 /** hooks.afterRenew for a version that just went live (renew and bootstrap). */
-export function afterRenewHooks(cfg: AgentConfig, deps: CliDeps, logger: Logger, life: { store: IdentityStore; state: StateFile }, version: string): Promise<HookResult[]> {
+export function afterRenewHooks(
+  cfg: AgentConfig,
+  deps: CliDeps,
+  logger: Logger,
+  life: { store: IdentityStore; state: StateFile },
+  version: string,
+): Promise<HookResult[]> {
   return runHooksForVersion({ clock: deps.clock, logger, state: life.state, env: deps.io.env, store: life.store }, hookConfig(cfg), version);
 }

@@ -30,14 +30,7 @@ export function renewCommand(deps: CliDeps, setExit: (c: number) => void): Comma
         return;
       }
       if (args.needed) {
-        setExit(
-          await runCommand(
-            deps,
-            args,
-            async (logger) => (await import('./renew-support.js')).runNeeded(deps, args, logger),
-            NEEDED_ERROR,
-          ),
-        );
+        setExit(await runCommand(deps, args, async (logger) => (await import('./renew-support.js')).runNeeded(deps, args, logger), NEEDED_ERROR));
         return;
       }
       setExit(
@@ -47,4 +40,3 @@ export function renewCommand(deps: CliDeps, setExit: (c: number) => void): Comma
     },
   };
 }
-

@@ -21,7 +21,10 @@ export function rollbackCommand(deps: CliDeps, setExit: (c: number) => void): Co
         await runCommand(deps, args, async (logger) => {
           const cfg = await deps.loadConfig(args);
           // features load on use, so every command starts fast
-          const [{ IdentityStore, StateFile }, { hookWarnings, runHooksForVersion }] = await Promise.all([import('../store/index.js'), import('../renew/hooks.js')]);
+          const [{ IdentityStore, StateFile }, { hookWarnings, runHooksForVersion }] = await Promise.all([
+            import('../store/index.js'),
+            import('../renew/hooks.js'),
+          ]);
           const store = await IdentityStore.open(cfg.state.dir, { clock: deps.clock, logger });
           // under the run lock, so a rollback never lands in the middle of a renewal
           const lock = await store.lock({ waitMs: durationMs(cfg.state.lockTimeout) });

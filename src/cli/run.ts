@@ -7,12 +7,7 @@ import type { CliDeps, GlobalArgs } from './context.js';
  * failure) prints `component: message; hint`; anything else is a bug, so it is logged with its stack for the
  * operator but the user still gets one line.
  */
-export async function runCommand(
-  deps: CliDeps,
-  args: GlobalArgs,
-  body: (logger: Logger) => Promise<number>,
-  failureCode = 1,
-): Promise<number> {
+export async function runCommand(deps: CliDeps, args: GlobalArgs, body: (logger: Logger) => Promise<number>, failureCode = 1): Promise<number> {
   const logger = deps.makeLogger(args);
   try {
     return await body(logger);

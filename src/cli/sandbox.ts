@@ -21,14 +21,21 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
     describe: 'local stand-ins for the CA and AWS (Pebble, Route 53 + DNS, IAM Roles Anywhere, STS) on loopback',
     builder: (y: Argv) =>
       y
-        .positional('action', { choices: ['up', 'down', 'env', 'run'] as const, demandOption: true, describe: 'up: start in the background; down: stop; env: print the exports; run: foreground' })
+        .positional('action', {
+          choices: ['up', 'down', 'env', 'run'] as const,
+          demandOption: true,
+          describe: 'up: start in the background; down: stop; env: print the exports; run: foreground',
+        })
         .option('dir', { type: 'string', demandOption: true, describe: 'sandbox directory (agent.yaml, env, state, logs)' })
         .option('name', { type: 'string', default: 'agent.example.com', describe: 'identity the generated agent.yaml enrols' })
         .option('zone', { type: 'string', describe: 'hosted zone (default: the name minus its first label)' })
         .option('insync-delay', { type: 'number', default: 500, describe: 'ms a Route 53 change stays PENDING' })
         .option('rate', { type: 'number', default: 5, describe: 'Route 53 requests per second before Throttling (0 = off)' })
         .option('pebble-env', { type: 'string', array: true, describe: 'extra Pebble environment, e.g. PEBBLE_WFE_NONCEREJECT=30' })
-        .option('eab', { type: 'string', describe: 'make Pebble require External Account Binding with this key id (HMAC key written to D/eab.key, agent.yaml sets acme.eab)' })
+        .option('eab', {
+          type: 'string',
+          describe: 'make Pebble require External Account Binding with this key id (HMAC key written to D/eab.key, agent.yaml sets acme.eab)',
+        })
         .example('$0 sandbox up --dir /tmp/sb && . /tmp/sb/env && $0 bootstrap', 'start, then enrol against it')
         .example('$0 sandbox up --dir /tmp/sb --eab kid-1', 'a CA that requires External Account Binding')
         .example('$0 sandbox down --dir /tmp/sb', 'stop what up started'),
@@ -43,7 +50,13 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
           if (args.eab) runArgs.push('--eab', args.eab);
           switch (args.action) {
             case 'up': {
-              const info = await sandboxUp({ dir: args.dir, runArgs: [...runArgs, '--log-format', 'json'], command: deps.selfCommand, clock: deps.clock, readyTimeoutMs: 60_000 });
+              const info = await sandboxUp({
+                dir: args.dir,
+                runArgs: [...runArgs, '--log-format', 'json'],
+                command: deps.selfCommand,
+                clock: deps.clock,
+                readyTimeoutMs: 60_000,
+              });
               deps.io.stdout.write(`sandbox up (pid ${info.pid}): AWS ${info.awsUrl}, DNS ${info.dnsServer}, ACME ${info.directoryUrl}\n`);
               deps.io.stdout.write(`next: . ${files(args.dir).env} && iamra-agent bootstrap\n`);
               return 0;
@@ -59,7 +72,16 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
             case 'run': {
               const pebbleEnv = Object.fromEntries((args.pebbleEnv ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
               const sb = await runSandbox(
-                { dir: args.dir, name: args.name, ...(args.zone ? { zone: args.zone } : {}), insyncDelayMs: args.insyncDelay, ratePerSec: args.rate, pebbleEnv, agentCommand: deps.selfCommand, ...(args.eab ? { eabKid: args.eab } : {}) },
+                {
+                  dir: args.dir,
+                  name: args.name,
+                  ...(args.zone ? { zone: args.zone } : {}),
+                  insyncDelayMs: args.insyncDelay,
+                  ratePerSec: args.rate,
+                  pebbleEnv,
+                  agentCommand: deps.selfCommand,
+                  ...(args.eab ? { eabKid: args.eab } : {}),
+                },
                 { clock: deps.clock, logger },
               );
               logger.info('sandbox ready', { ...sb.info });

@@ -22,27 +22,35 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
       y
         .option('listen', { type: 'string', describe: 'host:port on loopback (default vend.serve.listen, 127.0.0.1:9911)' })
         .option('socket', { type: 'string', describe: 'unix socket path instead of TCP (default vend.serve.socket)' })
-        .option('endpoint', { type: 'string', describe: 'CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region\'s)' })
-        .example('$0 serve & AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/ aws sts get-caller-identity', 'vend credentials to every AWS client on the host'),
+        .option('endpoint', { type: 'string', describe: "CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region's)" })
+        .example(
+          '$0 serve & AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/ aws sts get-caller-identity',
+          'vend credentials to every AWS client on the host',
+        ),
     handler: async (a) => {
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
-          const [{ CONTAINER_CREDENTIALS_PATH, readContainerToken, startImdsServer }, { watchLive }, { lastGoodWhileRefreshing, openVend }] = await Promise.all([
-            import('../vend/imds.js'),
-            import('../vend/reload.js'),
-            import('../vend/wiring.js'),
-          ]);
+          const [{ CONTAINER_CREDENTIALS_PATH, readContainerToken, startImdsServer }, { watchLive }, { lastGoodWhileRefreshing, openVend }] = await Promise.all(
+            [import('../vend/imds.js'), import('../vend/reload.js'), import('../vend/wiring.js')],
+          );
           const cfg = await deps.loadConfig(args);
           const s = cfg.vend.serve;
           const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, args.endpoint !== undefined ? { endpoint: args.endpoint } : {});
           const provider = lastGoodWhileRefreshing(vend.provider, { clock: deps.clock }, REFRESH_WAIT_MS);
           const socket = args.socket ?? (args.listen === undefined ? s.socket : undefined);
-          const listen: ImdsListen = socket !== undefined ? { socket, mode: 0o660, ...(s.socketGroup ? { group: s.socketGroup } : {}) } : { ...parseListen(args.listen ?? s.listen), hopLimit: s.hopLimit };
+          const listen: ImdsListen =
+            socket !== undefined
+              ? { socket, mode: 0o660, ...(s.socketGroup ? { group: s.socketGroup } : {}) }
+              : { ...parseListen(args.listen ?? s.listen), hopLimit: s.hopLimit };
           const containerToken = s.containerTokenFile ? await readContainerToken(s.containerTokenFile) : undefined;
-          const watcher = await watchLive(vend.stateDir, async () => {
-            if (await vend.reload()) provider.invalidate();
-          }, logger);
+          const watcher = await watchLive(
+            vend.stateDir,
+            async () => {
+              if (await vend.reload()) provider.invalidate();
+            },
+            logger,
+          );
           try {
             // a switch between reading the identity and the watch starting would otherwise go unnoticed
             if (await vend.reload()) provider.invalidate();
@@ -82,7 +90,12 @@ function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: `listen address ${JSON.stringify(v)} is not host:port`, hint: 'e.g. 127.0.0.1:9911 or [::1]:9911' });
+    throw new AgentError({
+      code: 'CONFIG_INVALID',
+      component: 'config',
+      message: `listen address ${JSON.stringify(v)} is not host:port`,
+      hint: 'e.g. 127.0.0.1:9911 or [::1]:9911',
+    });
   }
   return { host: (m[1] ?? m[2])!, port };
 }

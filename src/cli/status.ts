@@ -22,7 +22,10 @@ export function statusCommand(deps: CliDeps, setExit: (c: number) => void): Comm
         .option('probe', { type: 'boolean', default: false, describe: 'make a live CreateSession instead of reporting the recorded one' })
         .option('schema', { type: 'boolean', default: false, describe: 'print the JSON Schema of --json output and exit' })
         .example('$0 status', 'table of checks; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
-        .example('$0 status --json --prometheus /var/lib/node_exporter/textfile/iamra-agent.prom', 'for monitoring: JSON on stdout, metrics file for node_exporter'),
+        .example(
+          '$0 status --json --prometheus /var/lib/node_exporter/textfile/iamra-agent.prom',
+          'for monitoring: JSON on stdout, metrics file for node_exporter',
+        ),
     handler: async (a) => {
       const args = a as unknown as Args;
       // An unexpected failure means the health could not be determined: UNKNOWN (3), not 1.
@@ -31,7 +34,9 @@ export function statusCommand(deps: CliDeps, setExit: (c: number) => void): Comm
           deps,
           args,
           async (logger) => {
-            const { evaluate, gatherStatus, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES } = await import('../status/index.js');
+            const { evaluate, gatherStatus, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES } = await import(
+              '../status/index.js'
+            );
             if (args.schema) {
               writeJson(deps.io.stdout, statusJsonSchemaDocument());
               return 0;

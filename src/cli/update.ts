@@ -19,13 +19,17 @@ export function updateCommand(deps: CliDeps, setExit: (c: number) => void): Comm
         .option('once', { type: 'boolean', default: false, describe: 'write once and exit' })
         .option('file', { type: 'string', describe: 'credentials file (default vend.update.file, $AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials)' })
         .option('profile', { type: 'string', describe: 'profile to write (default vend.update.profile, "default")' })
-        .option('endpoint', { type: 'string', describe: 'CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region\'s)' })
+        .option('endpoint', { type: 'string', describe: "CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region's)" })
         .example('$0 update --profile iamra', 'keep [iamra] in ~/.aws/credentials fresh until stopped'),
     handler: async (a) => {
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
-          const [{ defaultCredentialsFile, runUpdater }, { watchLive }, { openVend }] = await Promise.all([import('../vend/credfile.js'), import('../vend/reload.js'), import('../vend/wiring.js')]);
+          const [{ defaultCredentialsFile, runUpdater }, { watchLive }, { openVend }] = await Promise.all([
+            import('../vend/credfile.js'),
+            import('../vend/reload.js'),
+            import('../vend/wiring.js'),
+          ]);
           const cfg = await deps.loadConfig(args);
           const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, args.endpoint !== undefined ? { endpoint: args.endpoint } : {});
           const options = {

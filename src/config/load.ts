@@ -43,12 +43,23 @@ export async function loadConfig(o: LoadOptions): Promise<AgentConfig> {
   }
   const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: `${o.file}: the top level must be a mapping`, hint: 'see config/agent.example.yaml' });
+    throw new AgentError({
+      code: 'CONFIG_INVALID',
+      component: 'config',
+      message: `${o.file}: the top level must be a mapping`,
+      hint: 'see config/agent.example.yaml',
+    });
   }
   for (const [p, v] of envOverrides(o.env ?? {})) setPath(raw, p, v);
   for (const s of o.sets ?? []) {
     const i = s.indexOf('=');
-    if (i <= 0) throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: `--set ${s}: expected path=value`, hint: 'e.g. --set acme.profile=shortlived' });
+    if (i <= 0)
+      throw new AgentError({
+        code: 'CONFIG_INVALID',
+        component: 'config',
+        message: `--set ${s}: expected path=value`,
+        hint: 'e.g. --set acme.profile=shortlived',
+      });
     setPath(raw, s.slice(0, i).split('.'), parseYamlScalar(s.slice(i + 1)));
   }
   return validateConfig(raw, o.file);

@@ -11,7 +11,10 @@ const duration = z
 
 const dnsName = z
   .string()
-  .regex(/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a lower-case fully qualified DNS name such as host1.example.com');
+  .regex(
+    /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/,
+    'must be a lower-case fully qualified DNS name such as host1.example.com',
+  );
 
 const arn = (kind: string, re: RegExp) => z.string().regex(re, `must be an ${kind} ARN`);
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
@@ -28,7 +31,10 @@ export const configSchema = z
       .strict(),
     key: z
       .object({
-        source: z.enum(['file', 'csr']).default('file').describe('file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled'),
+        source: z
+          .enum(['file', 'csr'])
+          .default('file')
+          .describe('file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled'),
         algorithm: z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ec-p256'),
         csrFile: z.string().optional().describe('PEM CSR to enrol when source is csr'),
         rotateOnRenew: z.boolean().default(true).describe('make a new key at every renewal (file keys)'),
@@ -40,7 +46,10 @@ export const configSchema = z
         directory: z
           .string()
           .default('letsencrypt-staging')
-          .refine((v) => v === 'letsencrypt-staging' || v === 'letsencrypt' || /^https?:\/\/\S+$/.test(v), 'must be letsencrypt-staging, letsencrypt, or an https:// directory URL'),
+          .refine(
+            (v) => v === 'letsencrypt-staging' || v === 'letsencrypt' || /^https?:\/\/\S+$/.test(v),
+            'must be letsencrypt-staging, letsencrypt, or an https:// directory URL',
+          ),
         email: z.string().email().optional(),
         profile: z.string().min(1).optional().describe('ACME profile (e.g. shortlived, tlsserver, classic); sent in newOrder'),
         termsOfServiceAgreed: z.boolean().default(true),
@@ -59,7 +68,10 @@ export const configSchema = z
         provider: z.literal('route53').default('route53'),
         route53: z
           .object({
-            hostedZoneId: z.string().regex(/^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, 'must look like Z…').optional(),
+            hostedZoneId: z
+              .string()
+              .regex(/^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, 'must look like Z…')
+              .optional(),
             region: z.string().default('us-east-1'),
             endpoint: z.string().url().optional().describe('override of the Route 53 API URL (sandbox, tests)'),
             profile: z.string().optional().describe('AWS shared-config profile for the Route 53 credentials'),
@@ -108,7 +120,9 @@ export const configSchema = z
     status: z
       .object({
         prometheusFile: z.string().optional().describe('default target of status --prometheus (node_exporter textfile collector)'),
-        overdueGrace: duration.default('1d').describe('how long past its renewal point a certificate may stay before status warns; covers the twice-daily timer and its random delay'),
+        overdueGrace: duration
+          .default('1d')
+          .describe('how long past its renewal point a certificate may stay before status warns; covers the twice-daily timer and its random delay'),
       })
       .strict()
       .default({ overdueGrace: '1d' }),
@@ -122,7 +136,10 @@ export const configSchema = z
         fips: z.boolean().default(false).describe('use the FIPS endpoint of the region'),
         dualStack: z.boolean().default(false).describe('use the dual-stack (IPv4+IPv6) endpoint'),
         durationSeconds: z.number().int().min(900).max(43200).default(3600),
-        roleSessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-').optional(),
+        roleSessionName: z
+          .string()
+          .regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-')
+          .optional(),
         verifyBeforeActivate: z.boolean().default(false),
       })
       .strict()

@@ -50,7 +50,12 @@ export async function acquireLock(file: string, o: { clock: Clock; waitMs: numbe
       continue;
     }
     if (o.clock.now().getTime() >= deadline) {
-      throw new AgentError({ code: 'LOCKED', component: 'lock', message: `another iamra-agent run (pid ${seen.pid}) holds ${file}`, hint: 'wait for it to finish; runs never interleave' });
+      throw new AgentError({
+        code: 'LOCKED',
+        component: 'lock',
+        message: `another iamra-agent run (pid ${seen.pid}) holds ${file}`,
+        hint: 'wait for it to finish; runs never interleave',
+      });
     }
     await o.clock.sleep(o.pollMs ?? 100);
   }
@@ -68,7 +73,13 @@ async function tryCreate(file: string): Promise<Holder | undefined> {
     return { ino: st.ino, raw, pid: process.pid };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw new AgentError({ code: 'LOCK_FAILED', component: 'lock', message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, hint: 'check that the state/runtime directory is writable', cause: e });
+    throw new AgentError({
+      code: 'LOCK_FAILED',
+      component: 'lock',
+      message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      hint: 'check that the state/runtime directory is writable',
+      cause: e,
+    });
   } finally {
     await fsp.rm(tmp, { force: true });
   }

@@ -39,7 +39,12 @@ export function createLogger(o: LoggerOptions): Logger {
     o.format === 'json'
       ? winston.format.combine(winston.format.timestamp(), winston.format.json())
       : winston.format.printf(({ level, message, timestamp: _t, ...rest }) => {
-          const extra = Object.keys(rest).length ? ' ' + Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+          const extra = Object.keys(rest).length
+            ? ' ' +
+              Object.entries(rest)
+                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+                .join(' ')
+            : '';
           return `${level}: ${String(message)}${extra}`;
         });
   const w = winston.createLogger({

@@ -100,7 +100,12 @@ export interface WaitOptions {
 export async function waitForTxt(fqdn: string, value: string, servers: string[] | NameServer[], o: WaitOptions): Promise<void> {
   const list = servers.map((s) => (typeof s === 'string' ? parseServer(s) : s));
   if (list.length === 0) {
-    throw new AgentError({ code: 'DNS_NO_NAMESERVERS', component: 'dns', message: `no nameservers to check TXT ${trimDot(fqdn)} at`, hint: 'set dns.resolvers' });
+    throw new AgentError({
+      code: 'DNS_NO_NAMESERVERS',
+      component: 'dns',
+      message: `no nameservers to check TXT ${trimDot(fqdn)} at`,
+      hint: 'set dns.resolvers',
+    });
   }
   const deadline = o.clock.now().getTime() + o.timeoutMs;
   const queryTimeoutMs = o.queryTimeoutMs ?? Math.max(500, Math.min(3000, o.pollMs));
@@ -155,7 +160,14 @@ type Settle = (err: Error | null, p?: dnsPacket.DecodedPacket) => void;
  * One query on one socket: the first of answer, error, timeout or abort settles it, and the socket is released
  * exactly once. `open` starts the exchange and returns how to release its socket.
  */
-function exchange(proto: 'UDP' | 'TCP', address: string, port: number, timeoutMs: number, signal: AbortSignal | undefined, open: (done: Settle) => () => void): Promise<dnsPacket.DecodedPacket> {
+function exchange(
+  proto: 'UDP' | 'TCP',
+  address: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  open: (done: Settle) => () => void,
+): Promise<dnsPacket.DecodedPacket> {
   return new Promise((resolve, reject) => {
     let finished = false;
     let release = () => {};

@@ -33,7 +33,13 @@ export async function checkExternalCsr(pem: string, file: string, expected: stri
   try {
     csr = new x509.Pkcs10CertificateRequest(pem);
   } catch (e) {
-    throw new AgentError({ code: 'CSR_INVALID', component: 'csr', message: `${file} is not a PEM certificate request`, hint: 'key.csrFile must hold a PKCS#10 CSR (-----BEGIN CERTIFICATE REQUEST-----)', cause: e });
+    throw new AgentError({
+      code: 'CSR_INVALID',
+      component: 'csr',
+      message: `${file} is not a PEM certificate request`,
+      hint: 'key.csrFile must hold a PKCS#10 CSR (-----BEGIN CERTIFICATE REQUEST-----)',
+      cause: e,
+    });
   }
   let ok = false;
   try {
@@ -42,7 +48,12 @@ export async function checkExternalCsr(pem: string, file: string, expected: stri
     ok = false;
   }
   if (!ok) {
-    throw new AgentError({ code: 'CSR_BAD_SIGNATURE', component: 'csr', message: `${file}: the CSR self-signature does not verify`, hint: 'the CSR was altered or signed with another key; make it again' });
+    throw new AgentError({
+      code: 'CSR_BAD_SIGNATURE',
+      component: 'csr',
+      message: `${file}: the CSR self-signature does not verify`,
+      hint: 'the CSR was altered or signed with another key; make it again',
+    });
   }
   const names = csrNames(csr);
   const want = [...new Set(expected)].sort();

@@ -17,8 +17,7 @@ export class FileKeyHandle implements KeyHandle {
   }
 
   static generate(alg: KeyAlgorithm): FileKeyHandle {
-    const { privateKey } =
-      alg.type === 'ec' ? generateKeyPairSync('ec', { namedCurve: alg.curve }) : generateKeyPairSync('rsa', { modulusLength: alg.bits });
+    const { privateKey } = alg.type === 'ec' ? generateKeyPairSync('ec', { namedCurve: alg.curve }) : generateKeyPairSync('rsa', { modulusLength: alg.bits });
     return new FileKeyHandle(privateKey, 'generated');
   }
 
@@ -27,7 +26,13 @@ export class FileKeyHandle implements KeyHandle {
     try {
       return new FileKeyHandle(createPrivateKey(pem), file);
     } catch (e) {
-      throw new AgentError({ code: 'KEY_INVALID', component: 'keys', message: `${file} is not a readable private key`, hint: 'the file must hold an unencrypted PEM private key', cause: e });
+      throw new AgentError({
+        code: 'KEY_INVALID',
+        component: 'keys',
+        message: `${file} is not a readable private key`,
+        hint: 'the file must hold an unencrypted PEM private key',
+        cause: e,
+      });
     }
   }
 

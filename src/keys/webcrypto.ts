@@ -17,7 +17,10 @@ export async function keyHandleCrypto(key: KeyHandle): Promise<{ crypto: Crypto;
   // Node's SubtleCrypto methods insist on their own `this`, so delegate with bound methods rather than a prototype.
   const real = webcrypto.subtle as unknown as Record<string, (...a: unknown[]) => unknown>;
   const subtle = Object.fromEntries(
-    ['digest', 'importKey', 'exportKey', 'verify', 'generateKey', 'encrypt', 'decrypt', 'deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey'].map((m) => [m, real[m]!.bind(webcrypto.subtle)]),
+    ['digest', 'importKey', 'exportKey', 'verify', 'generateKey', 'encrypt', 'decrypt', 'deriveBits', 'deriveKey', 'wrapKey', 'unwrapKey'].map((m) => [
+      m,
+      real[m]!.bind(webcrypto.subtle),
+    ]),
   ) as unknown as SubtleCrypto;
   subtle.sign = async (_a: unknown, k: CryptoKey, data: BufferSource) => {
     if (k !== privateKey) throw new Error('keyHandleCrypto: unexpected key');

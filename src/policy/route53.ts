@@ -58,7 +58,12 @@ export function route53Policy(input: Route53PolicyInput): IamPolicyDocument {
   const records = [...new Set(input.names.map(challengeRecordName))].sort();
   const zoneId = input.zoneId === undefined ? undefined : input.zoneId.replace(/^\/?hostedzone\//, '');
   if (zoneId !== undefined && !/^Z[A-Z0-9]{1,32}$/.test(zoneId)) {
-    throw new AgentError({ code: 'POLICY_BAD_ZONE', component: 'policy', message: `not a hosted zone id: ${JSON.stringify(input.zoneId)}`, hint: 'hosted zone ids look like Z0123456789ABCDEFGHIJ' });
+    throw new AgentError({
+      code: 'POLICY_BAD_ZONE',
+      component: 'policy',
+      message: `not a hosted zone id: ${JSON.stringify(input.zoneId)}`,
+      hint: 'hosted zone ids look like Z0123456789ABCDEFGHIJ',
+    });
   }
   // Without a zone id the zone is found at run time, so its ARN cannot be known here: the zone resources widen to
   // every zone of the account. The record-name condition below still confines writes to the challenge records.

@@ -25,9 +25,7 @@ export interface IdentitySpec {
   key: KeySpec;
 }
 
-export type BootstrapResult =
-  | { action: 'exists'; version: string; serial: string; notAfter: string }
-  | ({ action: 'enrolled' } & EnrolResult);
+export type BootstrapResult = { action: 'exists'; version: string; serial: string; notAfter: string } | ({ action: 'enrolled' } & EnrolResult);
 
 /**
  * First enrolment. Idempotent: a live identity that is complete, currently valid and for the configured names is

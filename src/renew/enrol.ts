@@ -58,7 +58,12 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
   let externalKey: { publicKeyDer: Buffer } | undefined;
   if (key.source === 'csr') {
     if (!key.csrFile || !key.readCsr) {
-      throw new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: 'key.source is csr but key.csrFile is not set', hint: 'set key.csrFile to the PEM CSR made by the hardware key' });
+      throw new AgentError({
+        code: 'CONFIG_INVALID',
+        component: 'config',
+        message: 'key.source is csr but key.csrFile is not set',
+        hint: 'set key.csrFile to the PEM CSR made by the hardware key',
+      });
     }
     csrPem = await key.readCsr(key.csrFile);
     externalKey = await checkExternalCsr(csrPem, key.csrFile, names);

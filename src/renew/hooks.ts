@@ -54,7 +54,8 @@ const DEFAULT_KILL_GRACE_MS = 2000;
 export function hookEnv(base: NodeJS.ProcessEnv, id: HookIdentity): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
   // Never let the agent's own values leak through as if they described this identity.
-  for (const k of ['IAMRA_AGENT_CERT', 'IAMRA_AGENT_CHAIN', 'IAMRA_AGENT_FULLCHAIN', 'IAMRA_AGENT_KEY', 'IAMRA_AGENT_KEY_REF', 'IAMRA_AGENT_VERSION']) delete env[k];
+  for (const k of ['IAMRA_AGENT_CERT', 'IAMRA_AGENT_CHAIN', 'IAMRA_AGENT_FULLCHAIN', 'IAMRA_AGENT_KEY', 'IAMRA_AGENT_KEY_REF', 'IAMRA_AGENT_VERSION'])
+    delete env[k];
   env.IAMRA_AGENT_CERT = id.files.cert;
   env.IAMRA_AGENT_CHAIN = id.files.chain;
   env.IAMRA_AGENT_FULLCHAIN = id.files.fullchain;
@@ -117,7 +118,10 @@ function runOne(deps: HookDeps, argv: string[], env: NodeJS.ProcessEnv, timeoutM
         timedOut = true;
         log.warn('after-renew hook timed out; killing its process group', { argv, timeoutMs, pid: child.pid });
         killGroup('SIGTERM');
-        await deps.clock.sleep(graceMs, timer.signal).then(() => killGroup('SIGKILL'), () => undefined);
+        await deps.clock.sleep(graceMs, timer.signal).then(
+          () => killGroup('SIGKILL'),
+          () => undefined,
+        );
       },
       () => undefined,
     );
@@ -169,11 +173,17 @@ function trimmed(chunks: Buffer[], total: number): string {
 
 /** One line per failed hook, for the command's own output. */
 export function hookWarnings(results: HookResult[]): string[] {
-  return results.filter((r) => !r.ok).map((r) => `warning: after-renew hook ${JSON.stringify(r.argv)} failed: ${r.error ?? 'unknown'} (not fatal: the new identity is live)`);
+  return results
+    .filter((r) => !r.ok)
+    .map((r) => `warning: after-renew hook ${JSON.stringify(r.argv)} failed: ${r.error ?? 'unknown'} (not fatal: the new identity is live)`);
 }
 
 /** Runs the hooks for a version of the store (the one that just went live). Never throws. */
-export async function runHooksForVersion(deps: HookDeps & { store: { read(version: string): Promise<HookIdentity> } }, cfg: HookConfig, version: string): Promise<HookResult[]> {
+export async function runHooksForVersion(
+  deps: HookDeps & { store: { read(version: string): Promise<HookIdentity> } },
+  cfg: HookConfig,
+  version: string,
+): Promise<HookResult[]> {
   if (!cfg.commands.length) return [];
   let id: HookIdentity;
   try {

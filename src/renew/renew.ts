@@ -58,7 +58,11 @@ export type RenewResult =
  * (state.ari) and the decision (state.lastCheck). Does not take the run lock: it writes state.json only through its
  * own short lock, so the timer's ExecCondition never waits for a running renewal.
  */
-export async function decide(deps: DecideDeps, names: string[], o: { signal?: AbortSignal } = {}): Promise<{ decision: Decision; live?: Identity; ariOffered?: boolean }> {
+export async function decide(
+  deps: DecideDeps,
+  names: string[],
+  o: { signal?: AbortSignal } = {},
+): Promise<{ decision: Decision; live?: Identity; ariOffered?: boolean }> {
   const now = deps.clock.now();
   let live: Identity | undefined;
   try {
@@ -222,7 +226,9 @@ async function ariWindow(deps: DecideDeps, fetch: AriFetcher, live: Identity, no
         if (s.ari?.certId === id) s.ari.retryAfter = retryAfter;
       });
     }
-    return storedWindow ? { offered: true, window: storedWindow, cached: true, problem: messageOf(e) } : { offered: true, cached: false, problem: messageOf(e) };
+    return storedWindow
+      ? { offered: true, window: storedWindow, cached: true, problem: messageOf(e) }
+      : { offered: true, cached: false, problem: messageOf(e) };
   }
   if (!info) {
     // the directory offers no renewalInfo: nothing to store, the lifetime rule decides
@@ -241,7 +247,12 @@ async function ariWindow(deps: DecideDeps, fetch: AriFetcher, live: Identity, no
   await deps.state.update((s) => {
     s.ari = rec;
   });
-  deps.logger.info('ARI window', { windowStart: rec.windowStart, windowEnd: rec.windowEnd, retryAfter: rec.retryAfter, ...(rec.explanationUrl ? { explanationUrl: rec.explanationUrl } : {}) });
+  deps.logger.info('ARI window', {
+    windowStart: rec.windowStart,
+    windowEnd: rec.windowEnd,
+    retryAfter: rec.retryAfter,
+    ...(rec.explanationUrl ? { explanationUrl: rec.explanationUrl } : {}),
+  });
   return {
     offered: true,
     window: { windowStart: info.suggestedWindow.start, windowEnd: info.suggestedWindow.end, retryAfter },

@@ -106,7 +106,11 @@ export async function checkIdentity(input: VerifyInput): Promise<VerifyReport> {
   // signature algorithms of the leaf and the intermediates
   for (const c of [leaf, ...path.slice(1, -1)]) {
     const weak = weakHash(c);
-    if (weak) fail('signature-algorithm', `${c === leaf ? 'the certificate' : `chain certificate "${dn(c.subject)}"`} is signed with ${weak}; SHA-256 or stronger is required`);
+    if (weak)
+      fail(
+        'signature-algorithm',
+        `${c === leaf ? 'the certificate' : `chain certificate "${dn(c.subject)}"`} is signed with ${weak}; SHA-256 or stronger is required`,
+      );
   }
 
   await checkKey(leaf, input.key, fail);
@@ -128,7 +132,13 @@ function parseAll(pem: string, what: string, fail: (c: VerifyCheck, m: string) =
 }
 
 /** Walks issuer links from the leaf; anchors are preferred at every step, so the shortest trusted path wins. */
-function buildPath(leaf: X509Certificate, chain: X509Certificate[], anchors: X509Certificate[], now: Date, fail: (c: VerifyCheck, m: string) => void): X509Certificate[] {
+function buildPath(
+  leaf: X509Certificate,
+  chain: X509Certificate[],
+  anchors: X509Certificate[],
+  now: Date,
+  fail: (c: VerifyCheck, m: string) => void,
+): X509Certificate[] {
   const path = [leaf];
   const used = new Set<string>([leaf.fingerprint256]);
   let cur = leaf;

@@ -15,7 +15,12 @@ export async function sandboxUp(o: { dir: string; runArgs: string[]; command: st
   await ensurePrivateDir(o.dir);
   const existing = await readInfo(o.dir);
   if (existing && alive(existing.pid)) {
-    throw new AgentError({ code: 'SANDBOX_RUNNING', component: 'sandbox', message: `a sandbox is already running in ${o.dir} (pid ${existing.pid})`, hint: `iamra-agent sandbox down --dir ${o.dir}` });
+    throw new AgentError({
+      code: 'SANDBOX_RUNNING',
+      component: 'sandbox',
+      message: `a sandbox is already running in ${o.dir} (pid ${existing.pid})`,
+      hint: `iamra-agent sandbox down --dir ${o.dir}`,
+    });
   }
   await fsp.rm(f.info, { force: true });
   const log = openSync(f.log, 'a', 0o600);
@@ -32,11 +37,21 @@ export async function sandboxUp(o: { dir: string; runArgs: string[]; command: st
     if (info && info.pid === child.pid) return info;
     if (exited !== undefined) {
       const tail = ((await readFileOrUndefined(f.log)) ?? '').split('\n').slice(-15).join('\n');
-      throw new AgentError({ code: 'SANDBOX_FAILED', component: 'sandbox', message: `the sandbox exited (code ${exited}) before it was ready:\n${tail}`, hint: `see ${f.log}` });
+      throw new AgentError({
+        code: 'SANDBOX_FAILED',
+        component: 'sandbox',
+        message: `the sandbox exited (code ${exited}) before it was ready:\n${tail}`,
+        hint: `see ${f.log}`,
+      });
     }
     if (o.clock.now().getTime() > deadline) {
       if (child.pid) process.kill(child.pid, 'SIGTERM');
-      throw new AgentError({ code: 'SANDBOX_TIMEOUT', component: 'sandbox', message: `the sandbox was not ready within ${o.readyTimeoutMs} ms`, hint: `see ${f.log}` });
+      throw new AgentError({
+        code: 'SANDBOX_TIMEOUT',
+        component: 'sandbox',
+        message: `the sandbox was not ready within ${o.readyTimeoutMs} ms`,
+        hint: `see ${f.log}`,
+      });
     }
     await o.clock.sleep(50);
   }

@@ -257,5 +257,7 @@ function envFile(info: SandboxInfo, f: ReturnType<typeof files>): string {
     // the CA of Pebble's HTTPS listener, for curl and other clients of the ACME server
     IAMRA_SANDBOX_CA_BUNDLE: path.join(path.dirname(f.info), 'pebble', 'tls-ca.pem'),
   };
-  return `# iamra-agent sandbox: source this file (. ${f.env})\n${Object.entries(vars).map(([k, v]) => `export ${k}=${q(v)}`).join('\n')}\n`;
+  return `# iamra-agent sandbox: source this file (. ${f.env})\n${Object.entries(vars)
+    .map(([k, v]) => `export ${k}=${q(v)}`)
+    .join('\n')}\n`;
 }

@@ -185,7 +185,10 @@ async function makeListenerTls(dir: string): Promise<{ caPath: string; certPath:
     crypto,
   );
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', leafKeys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
   const caPem = ca.toString('pem') + '\n';
   const caPath = path.join(dir, 'tls-ca.pem');
   const certPath = path.join(dir, 'tls-cert.pem');
@@ -212,7 +215,10 @@ function request(url: string, o: { method?: string; body?: string; ca?: string; 
         ...(o.ca ? { ca: o.ca } : {}),
         timeout: o.timeoutMs ?? 5000,
         // Pebble rejects requests without a User-Agent (RFC 8555 §6.1)
-        headers: { 'user-agent': 'iamra-agent-sandbox', ...(o.body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(o.body) }) },
+        headers: {
+          'user-agent': 'iamra-agent-sandbox',
+          ...(o.body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(o.body) }),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -300,7 +306,12 @@ async function waitReady(what: string, s: Spawned, probe: () => Promise<boolean>
   // The ports were free when picked but a child process binds them later (it cannot report a port 0 back), so
   // another process may take one in between: say so with its own code, and the launchers pick new ports.
   if (exited && /address already in use/i.test(tail)) {
-    throw new AgentError({ code: 'SANDBOX_PORT_TAKEN', component: COMPONENT, message: `${what} could not bind a port (taken after it was picked)`, hint: `see ${s.logFile}` });
+    throw new AgentError({
+      code: 'SANDBOX_PORT_TAKEN',
+      component: COMPONENT,
+      message: `${what} could not bind a port (taken after it was picked)`,
+      hint: `see ${s.logFile}`,
+    });
   }
   throw new AgentError({
     code: 'SANDBOX_START_FAILED',
@@ -346,7 +357,10 @@ async function launchPebble(o: PebbleOptions): Promise<PebbleInstance> {
       keyAlgorithm: 'ecdsa',
       ...(o.retryAfter ? { retryAfter: o.retryAfter } : {}),
       profiles: Object.fromEntries(
-        Object.entries(profiles).map(([name, p]) => [name, { description: p.description, validityPeriod: p.validityPeriodSec, promoteCommonName: p.promoteCommonName ?? false }]),
+        Object.entries(profiles).map(([name, p]) => [
+          name,
+          { description: p.description, validityPeriod: p.validityPeriodSec, promoteCommonName: p.promoteCommonName ?? false },
+        ]),
       ),
     },
   };
@@ -366,12 +380,15 @@ async function launchPebble(o: PebbleOptions): Promise<PebbleInstance> {
   await waitReady(
     `pebble (${binary})`,
     s,
-    async () => (await request(directoryUrl, { ca: tls.caPem, timeoutMs: 1000 })).status === 200 && (await request(`${managementUrl}/roots/0`, { ca: tls.caPem, timeoutMs: 1000 })).status === 200,
+    async () =>
+      (await request(directoryUrl, { ca: tls.caPem, timeoutMs: 1000 })).status === 200 &&
+      (await request(`${managementUrl}/roots/0`, { ca: tls.caPem, timeoutMs: 1000 })).status === 200,
     o.readyTimeoutMs ?? READY_TIMEOUT_MS,
   );
   const fetchPem = async (kind: 'roots' | 'intermediates'): Promise<string> => {
     const r = await request(`${managementUrl}/${kind}/0`, { ca: tls.caPem });
-    if (r.status !== 200) throw new AgentError({ code: 'SANDBOX_START_FAILED', component: COMPONENT, message: `GET ${managementUrl}/${kind}/0 returned ${r.status}` });
+    if (r.status !== 200)
+      throw new AgentError({ code: 'SANDBOX_START_FAILED', component: COMPONENT, message: `GET ${managementUrl}/${kind}/0 returned ${r.status}` });
     return r.body.endsWith('\n') ? r.body : r.body + '\n';
   };
   let rootsPem: string;
@@ -456,9 +473,15 @@ async function launchChallTestSrv(o: ChallTestSrvOptions): Promise<ChallTestSrvI
   const s = spawnLogged(binary, args, { PATH: process.env.PATH }, logFile);
   const post = async (endpoint: string, body: unknown): Promise<void> => {
     const r = await request(`${managementUrl}${endpoint}`, { method: 'POST', body: JSON.stringify(body) });
-    if (r.status !== 200) throw new AgentError({ code: 'SANDBOX_CHALLTESTSRV', component: 'sandbox.challtestsrv', message: `${endpoint} returned ${r.status}: ${r.body.trim()}` });
+    if (r.status !== 200)
+      throw new AgentError({ code: 'SANDBOX_CHALLTESTSRV', component: 'sandbox.challtestsrv', message: `${endpoint} returned ${r.status}: ${r.body.trim()}` });
   };
-  await waitReady('pebble-challtestsrv', s, async () => (await request(`${managementUrl}/clear-txt`, { method: 'POST', body: '{"host":"ready.invalid."}', timeoutMs: 1000 })).status === 200, o.readyTimeoutMs ?? READY_TIMEOUT_MS);
+  await waitReady(
+    'pebble-challtestsrv',
+    s,
+    async () => (await request(`${managementUrl}/clear-txt`, { method: 'POST', body: '{"host":"ready.invalid."}', timeoutMs: 1000 })).status === 200,
+    o.readyTimeoutMs ?? READY_TIMEOUT_MS,
+  );
   const dotted = (n: string) => (n.endsWith('.') ? n : n + '.');
   return {
     dnsServer,

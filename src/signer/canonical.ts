@@ -21,7 +21,10 @@ export function sha256Hex(data: string | Uint8Array): string {
 
 /** The SigV4 timestamp `YYYYMMDD'T'HHMMSS'Z'` (UTC, whole seconds) of an instant. */
 export function amzDate(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 /** `YYYYMMDD/region/service/aws4_request`; the date part is the first 8 characters of X-Amz-Date. */

@@ -29,7 +29,12 @@ const SHAPES: Record<ArnKind, { service: string; regional: boolean; resource: Re
     resource: new RegExp(`^trust-anchor/${UUID}$`),
     example: 'arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/<uuid>',
   },
-  profile: { service: 'rolesanywhere', regional: true, resource: new RegExp(`^profile/${UUID}$`), example: 'arn:aws:rolesanywhere:eu-west-1:123456789012:profile/<uuid>' },
+  profile: {
+    service: 'rolesanywhere',
+    regional: true,
+    resource: new RegExp(`^profile/${UUID}$`),
+    example: 'arn:aws:rolesanywhere:eu-west-1:123456789012:profile/<uuid>',
+  },
   // IAM role names and paths: [\w+=,.@-] (IAM User Guide, "IAM identifiers").
   role: { service: 'iam', regional: false, resource: /^role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/, example: 'arn:aws:iam::123456789012:role/<name>' },
 };

@@ -224,8 +224,16 @@ function serviceError(status: number, headers: Headers, text: string, ctx: Failu
   const { type, message } = parseServiceError(headers, text);
   const profileId = ctx.arns.profile.resource.split('/')[1];
   const base = `CreateSession at ${ctx.url.host} failed: HTTP ${status}${type ? ` ${type}` : ''}: ${message || '(no message)'}`;
-  const details: Record<string, unknown> = { status, type, serviceMessage: message, requestId: headers.get('x-amzn-requestid') ?? undefined, amzDate: ctx.amzDate, attempt: ctx.attempt };
-  const make = (code: string, hint: string, extra: Record<string, unknown> = {}) => new AgentError({ code, component, message: base, hint, details: { ...details, ...extra } });
+  const details: Record<string, unknown> = {
+    status,
+    type,
+    serviceMessage: message,
+    requestId: headers.get('x-amzn-requestid') ?? undefined,
+    amzDate: ctx.amzDate,
+    attempt: ctx.attempt,
+  };
+  const make = (code: string, hint: string, extra: Record<string, unknown> = {}) =>
+    new AgentError({ code, component, message: base, hint, details: { ...details, ...extra } });
   const haystack = `${type ?? ''} ${message}`;
 
   if (/untrusted signing certificate/i.test(haystack)) {
@@ -248,19 +256,30 @@ function serviceError(status: number, headers: Headers, text: string, ctx: Failu
     );
   }
   if (/signature (has )?expired|not yet current|clock skew|too skewed|request (has )?expired/i.test(haystack)) {
-    return make('CLOCK_SKEW', `the request was signed at ${ctx.amzDate} (X-Amz-Date) and the service refused that time: check the system clock and NTP (timedatectl status, chronyc tracking)`);
+    return make(
+      'CLOCK_SKEW',
+      `the request was signed at ${ctx.amzDate} (X-Amz-Date) and the service refused that time: check the system clock and NTP (timedatectl status, chronyc tracking)`,
+    );
   }
   if (/invalid ?signature/i.test(haystack)) {
-    return make('INVALID_SIGNATURE', 'the service computed a different signature: check that no proxy rewrites headers or body, and that the key is the certificate\'s key');
+    return make(
+      'INVALID_SIGNATURE',
+      "the service computed a different signature: check that no proxy rewrites headers or body, and that the key is the certificate's key",
+    );
   }
   if (status === 429 || /throttl|too ?many ?requests|rate exceeded/i.test(haystack)) {
     const after = Number(headers.get('retry-after'));
-    return make('CREATE_SESSION_THROTTLED', 'CreateSession is rate-limited per account and region, certificate and source IP; cache credentials rather than asking per request', {
-      retryable: true,
-      ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
-    });
+    return make(
+      'CREATE_SESSION_THROTTLED',
+      'CreateSession is rate-limited per account and region, certificate and source IP; cache credentials rather than asking per request',
+      {
+        retryable: true,
+        ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
+      },
+    );
   }
-  if (status >= 500) return make('CREATE_SESSION_SERVER_ERROR', 'a failure on the service side; it is retried, and later runs will try again', { retryable: true });
+  if (status >= 500)
+    return make('CREATE_SESSION_SERVER_ERROR', 'a failure on the service side; it is retried, and later runs will try again', { retryable: true });
   if (type === 'ResourceNotFoundException' || status === 404) {
     return make('CREATE_SESSION_NOT_FOUND', `check the trust anchor and profile ARNs and that the endpoint serves their region (${ctx.arns.region})`);
   }

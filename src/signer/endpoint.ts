@@ -116,7 +116,8 @@ export function isLoopbackHost(hostname: string): boolean {
 
 function explicitEndpoint(value: string): URL {
   let url: URL;
-  const invalid = (why: string, hint: string) => new AgentError({ code: 'ENDPOINT_INVALID', component, message: `endpoint ${value} ${why}`, hint, details: { endpoint: value } });
+  const invalid = (why: string, hint: string) =>
+    new AgentError({ code: 'ENDPOINT_INVALID', component, message: `endpoint ${value} ${why}`, hint, details: { endpoint: value } });
   try {
     url = new URL(value);
   } catch {
@@ -129,6 +130,7 @@ function explicitEndpoint(value: string): URL {
   if (url.username || url.password) throw invalid('contains credentials', 'remove user:password from the URL');
   // The canonical URI is the literal /sessions (the credential helper hard-codes it too), so a base path could
   // only produce signatures the service rejects.
-  if (url.pathname !== '/' || url.search || url.hash) throw invalid('has a path, query or fragment', 'give only scheme, host and port; the agent posts to /sessions');
+  if (url.pathname !== '/' || url.search || url.hash)
+    throw invalid('has a path, query or fragment', 'give only scheme, host and port; the agent posts to /sessions');
   return url;
 }

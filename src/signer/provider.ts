@@ -147,7 +147,9 @@ function checkUsable(c: AwsCredentials, now: Date): void {
     throw new AgentError({
       code: 'CREDENTIALS_INVALID',
       component: 'credentials',
-      message: missing.length ? `the credentials source returned no ${missing.join(', ')}` : `the credentials source returned credentials expiring at ${parsed ? c.expiration.toISOString() : String(c.expiration)} (now ${now.toISOString()})`,
+      message: missing.length
+        ? `the credentials source returned no ${missing.join(', ')}`
+        : `the credentials source returned credentials expiring at ${parsed ? c.expiration.toISOString() : String(c.expiration)} (now ${now.toISOString()})`,
       hint: 'check the system clock and the CreateSession endpoint',
     });
   }

@@ -127,7 +127,8 @@ export interface StatusReport {
   counters: Record<string, number>;
 }
 
-const isFailure = <T extends object>(v: T | { error: string } | undefined): v is { error: string } => !!v && 'error' in v && typeof (v as { error: unknown }).error === 'string';
+const isFailure = <T extends object>(v: T | { error: string } | undefined): v is { error: string } =>
+  !!v && 'error' in v && typeof (v as { error: unknown }).error === 'string';
 
 export function evaluate(input: StatusInput): StatusReport {
   const now = input.now;
@@ -232,9 +233,16 @@ export function evaluate(input: StatusInput): StatusReport {
     };
     // validity
     const left = live.notAfter.getTime() - now.getTime();
-    if (now < live.notBefore) set('validity', 'CRITICAL', `not valid before ${iso(live.notBefore)} (in ${human(live.notBefore.getTime() - now.getTime())})`, secs(left));
+    if (now < live.notBefore)
+      set('validity', 'CRITICAL', `not valid before ${iso(live.notBefore)} (in ${human(live.notBefore.getTime() - now.getTime())})`, secs(left));
     else if (left <= 0) set('validity', 'CRITICAL', `expired at ${iso(live.notAfter)} (${human(-left)} ago)`, secs(left));
-    else if (decision?.due && overdue(decision.renewAt)) set('validity', 'WARNING', `renewal overdue: valid until ${iso(live.notAfter)} (${human(left)} left) but the renewal point ${iso(decision.renewAt)} passed ${human(now.getTime() - decision.renewAt.getTime())} ago`, secs(left));
+    else if (decision?.due && overdue(decision.renewAt))
+      set(
+        'validity',
+        'WARNING',
+        `renewal overdue: valid until ${iso(live.notAfter)} (${human(left)} left) but the renewal point ${iso(decision.renewAt)} passed ${human(now.getTime() - decision.renewAt.getTime())} ago`,
+        secs(left),
+      );
     else set('validity', 'OK', `valid until ${iso(live.notAfter)} (${human(left)} left)`, secs(left));
 
     // renewal
@@ -243,9 +251,17 @@ export function evaluate(input: StatusInput): StatusReport {
       const rule = RULES[decision.reason];
       const lastCheck = state?.lastCheck?.at;
       const checked = lastCheck ? `; last checked ${iso(new Date(lastCheck))}` : '';
-      if (decision.reason === 'expired') set('renewal', 'CRITICAL', `the certificate expired at ${iso(live.notAfter)} and was not renewed${checked}`, secs(until));
-      else if (decision.due && overdue(decision.renewAt)) set('renewal', 'WARNING', `renewal overdue since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule})${checked}`, secs(until));
-      else if (decision.due) set('renewal', 'OK', `renewal due since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule}); the renewal timer will act within the ${human(cfg.overdueGraceMs)} grace${checked}`, secs(until));
+      if (decision.reason === 'expired')
+        set('renewal', 'CRITICAL', `the certificate expired at ${iso(live.notAfter)} and was not renewed${checked}`, secs(until));
+      else if (decision.due && overdue(decision.renewAt))
+        set('renewal', 'WARNING', `renewal overdue since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule})${checked}`, secs(until));
+      else if (decision.due)
+        set(
+          'renewal',
+          'OK',
+          `renewal due since ${iso(decision.renewAt)} (${human(-until)} ago; ${rule}); the renewal timer will act within the ${human(cfg.overdueGraceMs)} grace${checked}`,
+          secs(until),
+        );
       else set('renewal', 'OK', `renews at ${iso(decision.renewAt)} (in ${human(until)}; ${rule})${checked}`, secs(until));
       extra.renewal = {
         renewAt: decision.renewAt.toISOString(),
@@ -263,7 +279,12 @@ export function evaluate(input: StatusInput): StatusReport {
     if (!cfg.ari) set('ari', 'OK', 'ACME Renewal Information is off (renewal.ari: false)');
     else if (stateErr) set('ari', 'UNKNOWN', `state.json unreadable: ${stateErr}`);
     else if (!ari) set('ari', 'OK', 'no ARI answer recorded yet: the lifetime and maxAge rules apply until the next renewal check');
-    else if (!ariApplies) set('ari', 'OK', `the recorded ARI answer (checked ${ari.checkedAt}) is for another certificate; the next renewal check fetches one for serial ${live.serial}`);
+    else if (!ariApplies)
+      set(
+        'ari',
+        'OK',
+        `the recorded ARI answer (checked ${ari.checkedAt}) is for another certificate; the next renewal check fetches one for serial ${live.serial}`,
+      );
     else {
       const next = ari.retryAfter ? ` next ARI check at ${ari.retryAfter}` : '';
       const ignored = decision?.ariIgnored ? ` (ignored: ${decision.ariIgnored})` : '';
@@ -298,7 +319,7 @@ export function evaluate(input: StatusInput): StatusReport {
     else if (chainFails.length) set('chain', 'CRITICAL', chainFails.map((f) => f.message).join('; '));
     else if (verifyErr) set('chain', 'UNKNOWN', `not verified: ${verifyErr}`);
     else {
-      const path = v && !isFailure(v) ? v.identity?.path ?? [] : [];
+      const path = v && !isFailure(v) ? (v.identity?.path ?? []) : [];
       const shown = path.length ? `: ${path.join(' → ')}` : '';
       if (anchors?.source === 'configured') set('chain', 'OK', `chains to a configured trust anchor${shown}`);
       else set('chain', 'WARNING', `trust.anchors is not set: checked only to the top of the identity's own chain${shown}`);
@@ -306,7 +327,8 @@ export function evaluate(input: StatusInput): StatusReport {
 
     const certFails = failures.filter((f) => ['parse', 'names', 'key-usage', 'basic-constraints', 'signature-algorithm'].includes(f.check));
     if (certFails.length) set('certificate', 'CRITICAL', certFails.map((f) => `${f.check}: ${f.message}`).join('; '));
-    else if (cfg.rolesAnywhere && !live.subject) set('certificate', 'CRITICAL', 'the certificate has an empty subject, which IAM Roles Anywhere rejects: renew with acme.profile classic');
+    else if (cfg.rolesAnywhere && !live.subject)
+      set('certificate', 'CRITICAL', 'the certificate has an empty subject, which IAM Roles Anywhere rejects: renew with acme.profile classic');
     else if (verifyErr) set('certificate', 'UNKNOWN', `not verified: ${verifyErr}`);
     else set('certificate', 'OK', 'names, keyUsage digitalSignature, CA:false and SHA-256+ signature as IAM Roles Anywhere requires');
   }
@@ -341,7 +363,10 @@ export function evaluate(input: StatusInput): StatusReport {
   else if (!cs.ok) set('create-session', cs.source === 'probe' ? 'CRITICAL' : 'WARNING', `${what} at ${iso(cs.at)} failed: ${cs.error}`);
   else if (cs.expiration) {
     const left = cs.expiration.getTime() - now.getTime();
-    const exp = left > 0 ? `credentials expire at ${iso(cs.expiration)} (in ${human(left)})` : `its credentials expired at ${iso(cs.expiration)} (they are fetched again on demand)`;
+    const exp =
+      left > 0
+        ? `credentials expire at ${iso(cs.expiration)} (in ${human(left)})`
+        : `its credentials expired at ${iso(cs.expiration)} (they are fetched again on demand)`;
     set('create-session', 'OK', `${what} at ${iso(cs.at)} succeeded; ${exp}`, secs(left));
   } else set('create-session', 'OK', `${what} at ${iso(cs.at)} succeeded`);
 
@@ -351,7 +376,12 @@ export function evaluate(input: StatusInput): StatusReport {
     const pending = state?.pendingTxt ?? [];
     const old = pending.filter((p) => !(now.getTime() - Date.parse(p.createdAt) < cfg.pendingGraceMs));
     if (old.length) {
-      set('pending-txt', 'WARNING', `${old.length} TXT record(s) left by an interrupted run: ${old.map((p) => `${p.fqdn} (created ${p.createdAt})`).join(', ')}; the next renew run removes them`, pending.length);
+      set(
+        'pending-txt',
+        'WARNING',
+        `${old.length} TXT record(s) left by an interrupted run: ${old.map((p) => `${p.fqdn} (created ${p.createdAt})`).join(', ')}; the next renew run removes them`,
+        pending.length,
+      );
     } else if (pending.length) set('pending-txt', 'OK', `${pending.length} TXT record(s) of a run in progress`, pending.length);
     else set('pending-txt', 'OK', 'no TXT records of ours pending', 0);
   }
@@ -363,8 +393,8 @@ export function evaluate(input: StatusInput): StatusReport {
 export const ARI_STALE_MS = 2 * 86_400_000;
 
 const RULES: Record<RenewalDecision['reason'], string> = {
-  'ari-window': 'inside the CA\'s ARI window',
-  'ari-window-passed': 'the CA\'s ARI window has passed',
+  'ari-window': "inside the CA's ARI window",
+  'ari-window-passed': "the CA's ARI window has passed",
   lifetime: 'lifetime rule',
   'max-age': 'renewal.maxAge',
   expired: 'expired',

@@ -84,7 +84,14 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
   // checked "as of now" like everything else in the report
   const now = deps.clock.now();
   input.now = now;
-  const verifyInput: VerifyInput = { certPem: live.certPem, chainPem: live.chainPem, key: key.verifyKey, names: live.meta.names, anchorsPem: anchors.pems, now };
+  const verifyInput: VerifyInput = {
+    certPem: live.certPem,
+    chainPem: live.chainPem,
+    key: key.verifyKey,
+    names: live.meta.names,
+    anchorsPem: anchors.pems,
+    now,
+  };
   try {
     const r = await checkIdentity(verifyInput);
     input.verify = key.extraFailure ? { ...r, failures: [...r.failures, key.extraFailure] } : r;
@@ -141,11 +148,18 @@ async function keyOf(live: Identity): Promise<KeyResult> {
     const have = createHash('sha256').update(certSpki.publicKeyDer).digest('hex');
     const describe = `external key (${live.keyRef.source})`;
     if (want && want !== have) {
-      return { facts: { present: true, describe }, verifyKey: certSpki, extraFailure: { check: 'key', message: `the certificate's public key (SHA-256 ${have}) is not the ${describe} recorded in key.ref (SHA-256 ${want})` } };
+      return {
+        facts: { present: true, describe },
+        verifyKey: certSpki,
+        extraFailure: { check: 'key', message: `the certificate's public key (SHA-256 ${have}) is not the ${describe} recorded in key.ref (SHA-256 ${want})` },
+      };
     }
     return { facts: { present: true, describe: want ? describe : `${describe}, not checkable: key.ref has no publicKeySha256` }, verifyKey: certSpki };
   }
-  return { facts: { present: false, reason: `the key is missing: version ${live.version} in ${live.dir} has neither key.pem nor key.ref` }, verifyKey: certSpki };
+  return {
+    facts: { present: false, reason: `the key is missing: version ${live.version} in ${live.dir} has neither key.pem nor key.ref` },
+    verifyKey: certSpki,
+  };
 }
 
 async function anchorsOf(cfg: AgentConfig, live: Identity): Promise<{ facts: AnchorFacts; pems: string[] }> {
@@ -178,4 +192,3 @@ async function probe(deps: GatherDeps, cfg: AgentConfig, live: Identity, timeout
     return { source: 'probe', ok: false, at, error: formatError(e) };
   }
 }
-

@@ -1,5 +1,16 @@
 /** `iamra-agent status`: facts (gather) → verdicts (checks) → text, JSON (schema) and Prometheus (report). */
-export { CHECK_NAMES, EXIT_CODES, evaluate, human, worst, type Check, type CheckName, type CheckStatus, type StatusInput, type StatusReport } from './checks.js';
+export {
+  CHECK_NAMES,
+  EXIT_CODES,
+  evaluate,
+  human,
+  worst,
+  type Check,
+  type CheckName,
+  type CheckStatus,
+  type StatusInput,
+  type StatusReport,
+} from './checks.js';
 export { gatherStatus, type GatherDeps, type GatherOptions, type Gathered } from './gather.js';
 export { renderPrometheus, renderText, toStatusJson } from './report.js';
 export { STATUS_SCHEMA_VERSION, statusJsonSchema, statusJsonSchemaDocument, type StatusJson } from './schema.js';

@@ -59,19 +59,57 @@ export function renderPrometheus(r: StatusReport): string {
   }
   add('iamra_agent_certificate_not_before_seconds', 'Unix time the live certificate becomes valid.', 'gauge', t(r.identity?.notBefore));
   add('iamra_agent_certificate_not_after_seconds', 'Unix time the live certificate expires.', 'gauge', t(r.identity?.notAfter));
-  add('iamra_agent_renewal_due_seconds', 'Unix time of the renewal point of the live certificate (ARI window, lifetime rule or renewal.maxAge).', 'gauge', t(r.renewal?.renewAt));
-  add('iamra_agent_renewal_overdue', '1 when the renewal point has passed and the certificate has not been renewed.', 'gauge', one(r.renewal ? (r.renewal.due ? 1 : 0) : undefined));
+  add(
+    'iamra_agent_renewal_due_seconds',
+    'Unix time of the renewal point of the live certificate (ARI window, lifetime rule or renewal.maxAge).',
+    'gauge',
+    t(r.renewal?.renewAt),
+  );
+  add(
+    'iamra_agent_renewal_overdue',
+    '1 when the renewal point has passed and the certificate has not been renewed.',
+    'gauge',
+    one(r.renewal ? (r.renewal.due ? 1 : 0) : undefined),
+  );
   const ari = r.ari?.appliesToLive ? r.ari : undefined;
   add('iamra_agent_ari_window_start_seconds', 'Start of the ACME Renewal Information suggested window for the live certificate.', 'gauge', t(ari?.windowStart));
   add('iamra_agent_ari_window_end_seconds', 'End of the ACME Renewal Information suggested window for the live certificate.', 'gauge', t(ari?.windowEnd));
   add('iamra_agent_last_renewal_seconds', 'Unix time of the last renewal attempt.', 'gauge', t(r.lastRenewal?.at));
-  add('iamra_agent_last_renewal_ok', '1 when the last renewal attempt succeeded, 0 when it failed.', 'gauge', one(r.lastRenewal ? (r.lastRenewal.ok ? 1 : 0) : undefined));
-  add('iamra_agent_last_renewal_success_seconds', 'Unix time of the last successful enrolment (renewal or bootstrap) of the live identity.', 'gauge', t(r.lastRenewalSuccess));
-  add('iamra_agent_last_create_session_ok', '1 when the last CreateSession (recorded, or made by --probe) succeeded, 0 when it failed.', 'gauge', one(r.credentials ? (r.credentials.ok ? 1 : 0) : undefined));
-  add('iamra_agent_credentials_expiry_seconds', 'Unix time the credentials of the last successful CreateSession expire.', 'gauge', t(r.credentials?.ok ? r.credentials.expiration : undefined));
-  add('iamra_agent_pending_txt_records', 'DNS-01 TXT records of ours not yet removed (a crashed run leaves them; the next run removes them).', 'gauge', one(r.pendingTxt.length));
+  add(
+    'iamra_agent_last_renewal_ok',
+    '1 when the last renewal attempt succeeded, 0 when it failed.',
+    'gauge',
+    one(r.lastRenewal ? (r.lastRenewal.ok ? 1 : 0) : undefined),
+  );
+  add(
+    'iamra_agent_last_renewal_success_seconds',
+    'Unix time of the last successful enrolment (renewal or bootstrap) of the live identity.',
+    'gauge',
+    t(r.lastRenewalSuccess),
+  );
+  add(
+    'iamra_agent_last_create_session_ok',
+    '1 when the last CreateSession (recorded, or made by --probe) succeeded, 0 when it failed.',
+    'gauge',
+    one(r.credentials ? (r.credentials.ok ? 1 : 0) : undefined),
+  );
+  add(
+    'iamra_agent_credentials_expiry_seconds',
+    'Unix time the credentials of the last successful CreateSession expire.',
+    'gauge',
+    t(r.credentials?.ok ? r.credentials.expiration : undefined),
+  );
+  add(
+    'iamra_agent_pending_txt_records',
+    'DNS-01 TXT records of ours not yet removed (a crashed run leaves them; the next run removes them).',
+    'gauge',
+    one(r.pendingTxt.length),
+  );
   for (const [k, v] of Object.entries(r.counters).sort(([a], [b]) => a.localeCompare(b))) {
-    const base = k.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/_total$/, '');
+    const base = k
+      .toLowerCase()
+      .replace(/[^a-z0-9_]/g, '_')
+      .replace(/_total$/, '');
     // two state keys that sanitise alike would make a duplicate family, which the format forbids
     if (fams.some((f) => f.name === `iamra_agent_${base}_total`)) continue;
     add(`iamra_agent_${base}_total`, `Count of ${k.replace(/_/g, ' ')} recorded in state.json.`, 'counter', [{ value: v }]);

@@ -35,7 +35,10 @@ export const statusJsonSchema = z
     identity: z
       .object({
         version: z.string().regex(/^\d{4,}$/),
-        serial: z.string().regex(/^[0-9A-F]+$/).describe('hex, upper case'),
+        serial: z
+          .string()
+          .regex(/^[0-9A-F]+$/)
+          .describe('hex, upper case'),
         notBefore: instant,
         notAfter: instant,
         names: z.array(z.string()),
@@ -69,10 +72,7 @@ export const statusJsonSchema = z
       .strict()
       .optional()
       .describe('the last ACME Renewal Information answer (RFC 9773) recorded in state.json'),
-    lastRenewal: z
-      .object({ at: z.string(), ok: z.boolean(), error: z.string().optional(), serial: z.string().optional() })
-      .strict()
-      .optional(),
+    lastRenewal: z.object({ at: z.string(), ok: z.boolean(), error: z.string().optional(), serial: z.string().optional() }).strict().optional(),
     lastRenewalSuccess: instant.optional().describe('the last successful enrolment of the live identity'),
     credentials: z
       .object({

@@ -111,7 +111,9 @@ function parseState(text: string): AgentState | undefined {
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
   const o = v as Partial<AgentState>;
-  const pendingTxt = Array.isArray(o.pendingTxt) ? o.pendingTxt.filter((p): p is PendingTxt => !!p && typeof p.fqdn === 'string' && typeof p.value === 'string') : [];
+  const pendingTxt = Array.isArray(o.pendingTxt)
+    ? o.pendingTxt.filter((p): p is PendingTxt => !!p && typeof p.fqdn === 'string' && typeof p.value === 'string')
+    : [];
   const counters: Record<string, number> = {};
   if (o.counters && typeof o.counters === 'object') {
     for (const [k, n] of Object.entries(o.counters)) if (typeof n === 'number' && Number.isFinite(n)) counters[k] = n;

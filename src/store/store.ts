@@ -182,13 +182,23 @@ export class IdentityStore {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
       if (code === 'EINVAL') {
-        throw new AgentError({ code: 'STORE_LIVE_NOT_LINK', component: 'store', message: `${this.livePath} is not a symlink`, hint: `move it away; the agent manages ${this.livePath} as a link to versions/NNNN` });
+        throw new AgentError({
+          code: 'STORE_LIVE_NOT_LINK',
+          component: 'store',
+          message: `${this.livePath} is not a symlink`,
+          hint: `move it away; the agent manages ${this.livePath} as a link to versions/NNNN`,
+        });
       }
       throw fsError('read link', this.livePath, e);
     }
     const m = /^versions\/(\d{4,})\/?$/.exec(target);
     if (!m) {
-      throw new AgentError({ code: 'STORE_LIVE_INVALID', component: 'store', message: `${this.livePath} points at ${target}, not at versions/NNNN`, hint: 'activate a version again (iamra-agent renew --force) or fix the link by hand' });
+      throw new AgentError({
+        code: 'STORE_LIVE_INVALID',
+        component: 'store',
+        message: `${this.livePath} points at ${target}, not at versions/NNNN`,
+        hint: 'activate a version again (iamra-agent renew --force) or fix the link by hand',
+      });
     }
     return m[1]!;
   }
@@ -209,7 +219,12 @@ export class IdentityStore {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !required) return undefined;
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new AgentError({ code: 'STORE_VERSION_MISSING', component: 'store', message: `version ${version} is incomplete: ${f} is missing`, hint: 'roll back (iamra-agent rollback) or renew with --force' });
+          throw new AgentError({
+            code: 'STORE_VERSION_MISSING',
+            component: 'store',
+            message: `version ${version} is incomplete: ${f} is missing`,
+            hint: 'roll back (iamra-agent rollback) or renew with --force',
+          });
         }
         throw fsError('read', f, e);
       }
@@ -220,7 +235,10 @@ export class IdentityStore {
       text(files.chain, true),
       text(files.fullchain, true),
       text(files.keyRef!, false),
-      fsp.access(files.key!).then(() => true, () => false),
+      fsp.access(files.key!).then(
+        () => true,
+        () => false,
+      ),
     ]);
     let meta: IdentityMeta;
     let keyRef: KeyRef | undefined;
@@ -230,13 +248,26 @@ export class IdentityStore {
       keyRef = keyRefText === undefined ? undefined : (JSON.parse(keyRefText) as KeyRef);
       certificate = new X509Certificate(certPem!);
     } catch (e) {
-      throw new AgentError({ code: 'STORE_VERSION_CORRUPT', component: 'store', message: `version ${version} in ${dir} cannot be parsed: ${messageOf(e)}`, hint: 'roll back (iamra-agent rollback) or renew with --force', cause: e });
+      throw new AgentError({
+        code: 'STORE_VERSION_CORRUPT',
+        component: 'store',
+        message: `version ${version} in ${dir} cannot be parsed: ${messageOf(e)}`,
+        hint: 'roll back (iamra-agent rollback) or renew with --force',
+        cause: e,
+      });
     }
     const out: Identity = {
       version,
       number,
       dir,
-      files: { cert: files.cert, chain: files.chain, fullchain: files.fullchain, meta: files.meta, ...(keyPresent ? { key: files.key! } : {}), ...(keyRef ? { keyRef: files.keyRef! } : {}) },
+      files: {
+        cert: files.cert,
+        chain: files.chain,
+        fullchain: files.fullchain,
+        meta: files.meta,
+        ...(keyPresent ? { key: files.key! } : {}),
+        ...(keyRef ? { keyRef: files.keyRef! } : {}),
+      },
       meta,
       certPem: certPem!,
       chainPem: chainPem!,
@@ -257,13 +288,24 @@ export class IdentityStore {
   async stage(m: StageMaterial): Promise<StagedVersion> {
     this.writable('stage');
     if ((m.keyPem === undefined) === (m.keyRef === undefined)) {
-      throw new AgentError({ code: 'STORE_STAGE_KEY', component: 'store', message: 'a version needs exactly one of keyPem and keyRef', hint: 'pass the file key PEM, or a key.ref for an external key' });
+      throw new AgentError({
+        code: 'STORE_STAGE_KEY',
+        component: 'store',
+        message: 'a version needs exactly one of keyPem and keyRef',
+        hint: 'pass the file key PEM, or a key.ref for an external key',
+      });
     }
     let cert: X509Certificate;
     try {
       cert = new X509Certificate(m.certPem);
     } catch (e) {
-      throw new AgentError({ code: 'STORE_STAGE_CERT', component: 'store', message: `the certificate to store is not a PEM certificate: ${messageOf(e)}`, hint: 'this is a bug in the caller; the ACME response should have been checked', cause: e });
+      throw new AgentError({
+        code: 'STORE_STAGE_CERT',
+        component: 'store',
+        message: `the certificate to store is not a PEM certificate: ${messageOf(e)}`,
+        hint: 'this is a bug in the caller; the ACME response should have been checked',
+        cause: e,
+      });
     }
     const meta: IdentityMeta = {
       ...m.meta,
@@ -323,7 +365,13 @@ export class IdentityStore {
     try {
       await fsp.access(path.join(dir, 'meta.json'));
     } catch (e) {
-      throw new AgentError({ code: 'STORE_VERSION_MISSING', component: 'store', message: `cannot activate version ${version}: ${dir} is not a complete version`, hint: 'stage it first', cause: e });
+      throw new AgentError({
+        code: 'STORE_VERSION_MISSING',
+        component: 'store',
+        message: `cannot activate version ${version}: ${dir} is not a complete version`,
+        hint: 'stage it first',
+        cause: e,
+      });
     }
     const before = await this.liveVersion();
     const tmp = path.join(this.dir, `${LIVE_TMP_PREFIX}${randomBytes(6).toString('hex')}`);
@@ -344,11 +392,21 @@ export class IdentityStore {
     const all = await this.versions();
     const live = all.find((v) => v.live);
     if (!live) {
-      throw new AgentError({ code: 'STORE_NO_LIVE', component: 'store', message: `no live identity in ${this.dir} to roll back from`, hint: 'run iamra-agent bootstrap' });
+      throw new AgentError({
+        code: 'STORE_NO_LIVE',
+        component: 'store',
+        message: `no live identity in ${this.dir} to roll back from`,
+        hint: 'run iamra-agent bootstrap',
+      });
     }
     const prev = all.filter((v) => v.number < live.number).at(-1);
     if (!prev) {
-      throw new AgentError({ code: 'STORE_NO_PREVIOUS', component: 'store', message: `version ${live.version} is the oldest in ${this.versionsDir}; nothing to roll back to`, hint: 'renew instead (iamra-agent renew --force)' });
+      throw new AgentError({
+        code: 'STORE_NO_PREVIOUS',
+        component: 'store',
+        message: `version ${live.version} is the oldest in ${this.versionsDir}; nothing to roll back to`,
+        hint: 'renew instead (iamra-agent renew --force)',
+      });
     }
     await this.activate(prev.version);
     this.deps.logger.warn('identity rolled back', { from: live.version, to: prev.version });
@@ -390,7 +448,12 @@ export class IdentityStore {
     this.writable('discard');
     const version = typeof v === 'string' ? v : v.version;
     if ((await this.liveVersion()) === version) {
-      throw new AgentError({ code: 'STORE_DISCARD_LIVE', component: 'store', message: `version ${version} is live and cannot be discarded`, hint: 'this is a bug: only rejected staged versions are discarded' });
+      throw new AgentError({
+        code: 'STORE_DISCARD_LIVE',
+        component: 'store',
+        message: `version ${version} is live and cannot be discarded`,
+        hint: 'this is a bug: only rejected staged versions are discarded',
+      });
     }
     await this.removeVersion(this.versionPath(version).dir);
     await fsyncDir(this.versionsDir);
@@ -430,14 +493,24 @@ export class IdentityStore {
 
   private versionPath(version: string): { number: number; dir: string } {
     if (!VERSION_RE.test(version)) {
-      throw new AgentError({ code: 'STORE_BAD_VERSION', component: 'store', message: `"${version}" is not a version name`, hint: 'versions are named like 0001' });
+      throw new AgentError({
+        code: 'STORE_BAD_VERSION',
+        component: 'store',
+        message: `"${version}" is not a version name`,
+        hint: 'versions are named like 0001',
+      });
     }
     return { number: Number(version), dir: path.join(this.versionsDir, version) };
   }
 
   private writable(op: string): void {
     if (this.readOnly) {
-      throw new AgentError({ code: 'STORE_READ_ONLY', component: 'store', message: `cannot ${op}: ${this.dir} was opened read-only`, hint: 'this is a bug: writers open the store without readOnly' });
+      throw new AgentError({
+        code: 'STORE_READ_ONLY',
+        component: 'store',
+        message: `cannot ${op}: ${this.dir} was opened read-only`,
+        hint: 'this is a bug: writers open the store without readOnly',
+      });
     }
   }
 }

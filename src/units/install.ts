@@ -23,7 +23,12 @@ export interface InstallUnitsOptions {
  */
 export async function installUnits(o: InstallUnitsOptions): Promise<string[]> {
   if (!path.isAbsolute(o.binary)) {
-    throw new AgentError({ code: 'UNITS_BAD_BINARY', component: 'units', message: `--bin ${o.binary} is not an absolute path`, hint: 'systemd needs an absolute ExecStart path' });
+    throw new AgentError({
+      code: 'UNITS_BAD_BINARY',
+      component: 'units',
+      message: `--bin ${o.binary} is not an absolute path`,
+      hint: 'systemd needs an absolute ExecStart path',
+    });
   }
   const names = (await fsp.readdir(o.sourceDir)).filter((n) => /\.(service|timer|conf)$/.test(n)).sort();
   await fsp.mkdir(o.targetDir, { recursive: true, mode: 0o755 });

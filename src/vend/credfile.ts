@@ -97,10 +97,20 @@ export interface UpdateDeps {
  */
 export async function updateCredentialsFile(file: string, profile: string, creds: AwsCredentials, deps: UpdateDeps): Promise<void> {
   assertUsable(creds, deps.clock);
-  for (const [k, v] of [['profile', profile], ['aws_access_key_id', creds.accessKeyId], ['aws_secret_access_key', creds.secretAccessKey], ['aws_session_token', creds.sessionToken]] as const) {
+  for (const [k, v] of [
+    ['profile', profile],
+    ['aws_access_key_id', creds.accessKeyId],
+    ['aws_secret_access_key', creds.secretAccessKey],
+    ['aws_session_token', creds.sessionToken],
+  ] as const) {
     // an INI value cannot hold line breaks or brackets safely; a profile name with them would forge sections
     if (!/^[\x21-\x7e]+$/.test(v) || (k === 'profile' && /[[\]]/.test(v))) {
-      throw new AgentError({ code: 'VEND_BAD_INI_VALUE', component: 'vend', message: `${k} contains characters a credentials file cannot hold`, hint: k === 'profile' ? 'use a plain profile name' : 'this is a bug in the credentials provider' });
+      throw new AgentError({
+        code: 'VEND_BAD_INI_VALUE',
+        component: 'vend',
+        message: `${k} contains characters a credentials file cannot hold`,
+        hint: k === 'profile' ? 'use a plain profile name' : 'this is a bug in the credentials provider',
+      });
     }
   }
   const target = await fsp.realpath(file).catch(() => file);
@@ -166,7 +176,14 @@ export async function runUpdater(o: UpdaterOptions): Promise<void> {
         maxMs: o.retryMaxMs ?? 60_000,
         clock: o.clock,
         retryable: () => !o.signal?.aborted,
-        onRetry: (e, attempt, delayMs) => o.logger.warn('credentials file not updated; keeping the previous one', { file: o.file, profile: o.profile, attempt, retryInMs: delayMs, error: formatError(e) }),
+        onRetry: (e, attempt, delayMs) =>
+          o.logger.warn('credentials file not updated; keeping the previous one', {
+            file: o.file,
+            profile: o.profile,
+            attempt,
+            retryInMs: delayMs,
+            error: formatError(e),
+          }),
         ...(o.signal ? { signal: o.signal } : {}),
       });
       const wait = Math.max(minSleep, creds.expiration.getTime() - refreshBefore - o.clock.now().getTime());

@@ -142,8 +142,10 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
     if (containerRole !== undefined && (p === CONTAINER_CREDENTIALS_PATH || p.startsWith(CONTAINER_CREDENTIALS_PATH + '/'))) {
       if (req.method !== 'GET') return done(405, 'text/plain', 'method not allowed', { Allow: 'GET' });
       const auth = req.headers.authorization;
-      if (auth === undefined || auth === '') return done(401, 'application/json', JSON.stringify({ Code: 'AccessDenied', Message: 'no authorization token provided' }));
-      if (!sameSecret(auth, o.containerToken as string)) return done(403, 'application/json', JSON.stringify({ Code: 'AccessDenied', Message: 'invalid authorization token' }));
+      if (auth === undefined || auth === '')
+        return done(401, 'application/json', JSON.stringify({ Code: 'AccessDenied', Message: 'no authorization token provided' }));
+      if (!sameSecret(auth, o.containerToken as string))
+        return done(403, 'application/json', JSON.stringify({ Code: 'AccessDenied', Message: 'invalid authorization token' }));
       // role names are [\w+=,.@-], which URLs carry unescaped: no decoding needed, and a malformed escape is a 404
       const role = p === CONTAINER_CREDENTIALS_PATH ? containerRole : p.slice(CONTAINER_CREDENTIALS_PATH.length + 1);
       const provider = o.roles.get(role);
@@ -220,7 +222,13 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
       if (gid !== undefined) await fsp.chown(socket, -1, gid);
     } catch (e) {
       await closeServer();
-      throw new AgentError({ code: 'VEND_SOCKET_MODE', component: 'vend', message: `cannot set mode/group of ${socket}: ${(e as NodeJS.ErrnoException).code ?? formatError(e)}`, hint: 'the agent must own the socket and belong to the group it hands it to', cause: e });
+      throw new AgentError({
+        code: 'VEND_SOCKET_MODE',
+        component: 'vend',
+        message: `cannot set mode/group of ${socket}: ${(e as NodeJS.ErrnoException).code ?? formatError(e)}`,
+        hint: 'the agent must own the socket and belong to the group it hands it to',
+        cause: e,
+      });
     }
     o.logger.info('imds listening', { socket, mode: mode.toString(8), group });
     return {
@@ -235,7 +243,8 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
 
   const { host, port, hopLimit } = o.listen;
   await listen(server, { host, port }, `${host}:${port}`);
-  if (!isLoopback(host)) o.logger.warn('imds listening beyond loopback', { host, hint: 'any host that reaches this address gets credentials; prefer 127.0.0.1 or a unix socket' });
+  if (!isLoopback(host))
+    o.logger.warn('imds listening beyond loopback', { host, hint: 'any host that reaches this address gets credentials; prefer 127.0.0.1 or a unix socket' });
   const addr = server.address() as net.AddressInfo;
   let applied: number | undefined;
   if (hopLimit !== undefined) {
@@ -253,19 +262,35 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
 }
 
 function validateRoles(o: ImdsOptions): void {
-  if (o.roles.size === 0) throw new AgentError({ code: 'VEND_NO_ROLES', component: 'vend', message: 'serve needs at least one role', hint: 'configure rolesAnywhere.roleArn' });
+  if (o.roles.size === 0)
+    throw new AgentError({ code: 'VEND_NO_ROLES', component: 'vend', message: 'serve needs at least one role', hint: 'configure rolesAnywhere.roleArn' });
   for (const name of o.roles.keys()) {
     if (!/^[\w+=,.@-]{1,64}$/.test(name)) {
-      throw new AgentError({ code: 'VEND_BAD_ROLE_NAME', component: 'vend', message: `role name ${JSON.stringify(name)} is not an IAM role name`, hint: 'use the last segment of the role ARN (letters, digits, +=,.@_-)' });
+      throw new AgentError({
+        code: 'VEND_BAD_ROLE_NAME',
+        component: 'vend',
+        message: `role name ${JSON.stringify(name)} is not an IAM role name`,
+        hint: 'use the last segment of the role ARN (letters, digits, +=,.@_-)',
+      });
     }
   }
   if (o.containerToken !== undefined) {
     if (o.containerToken === '' || /[\r\n]/.test(o.containerToken)) {
-      throw new AgentError({ code: 'VEND_BAD_CONTAINER_TOKEN', component: 'vend', message: 'the container authorization token is empty or contains a line break', hint: 'write a single-line token to vend.serve.containerTokenFile' });
+      throw new AgentError({
+        code: 'VEND_BAD_CONTAINER_TOKEN',
+        component: 'vend',
+        message: 'the container authorization token is empty or contains a line break',
+        hint: 'write a single-line token to vend.serve.containerTokenFile',
+      });
     }
     const role = o.containerRole ?? (o.roles.size === 1 ? [...o.roles.keys()][0] : undefined);
     if (role === undefined || !o.roles.has(role)) {
-      throw new AgentError({ code: 'VEND_CONTAINER_ROLE', component: 'vend', message: `container credentials role ${role ?? '(unset)'} is not one of ${[...o.roles.keys()].join(', ')}`, hint: 'set containerRole to one of the served roles' });
+      throw new AgentError({
+        code: 'VEND_CONTAINER_ROLE',
+        component: 'vend',
+        message: `container credentials role ${role ?? '(unset)'} is not one of ${[...o.roles.keys()].join(', ')}`,
+        hint: 'set containerRole to one of the served roles',
+      });
     }
   }
 }
@@ -290,7 +315,10 @@ function listen(server: http.Server, opts: net.ListenOptions, what: string): Pro
           code: 'VEND_LISTEN',
           component: 'vend',
           message: `cannot listen on ${what}: ${e.code ?? e.message}`,
-          hint: e.code === 'EADDRINUSE' ? 'another process (another iamra-agent serve?) uses it; pick another port/socket' : 'check vend.serve.listen / vend.serve.socket',
+          hint:
+            e.code === 'EADDRINUSE'
+              ? 'another process (another iamra-agent serve?) uses it; pick another port/socket'
+              : 'check vend.serve.listen / vend.serve.socket',
           cause: e,
         }),
       );
@@ -315,7 +343,12 @@ async function removeStaleSocket(file: string): Promise<void> {
   const st = await fsp.lstat(file).catch(() => undefined);
   if (!st) return;
   if (!st.isSocket()) {
-    throw new AgentError({ code: 'VEND_SOCKET_PATH', component: 'vend', message: `${file} exists and is not a socket`, hint: 'point vend.serve.socket at a path in the runtime directory' });
+    throw new AgentError({
+      code: 'VEND_SOCKET_PATH',
+      component: 'vend',
+      message: `${file} exists and is not a socket`,
+      hint: 'point vend.serve.socket at a path in the runtime directory',
+    });
   }
   const alive = await new Promise<boolean>((resolve) => {
     const c = net.connect({ path: file });
@@ -325,7 +358,13 @@ async function removeStaleSocket(file: string): Promise<void> {
     });
     c.once('error', () => resolve(false));
   });
-  if (alive) throw new AgentError({ code: 'VEND_SOCKET_IN_USE', component: 'vend', message: `another server is listening on ${file}`, hint: 'stop the other iamra-agent serve, or use another socket path' });
+  if (alive)
+    throw new AgentError({
+      code: 'VEND_SOCKET_IN_USE',
+      component: 'vend',
+      message: `another server is listening on ${file}`,
+      hint: 'stop the other iamra-agent serve, or use another socket path',
+    });
   await fsp.rm(file, { force: true });
 }
 
@@ -337,7 +376,12 @@ export async function lookupGroup(group: string, groupFile = '/etc/group'): Prom
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
-  throw new AgentError({ code: 'VEND_UNKNOWN_GROUP', component: 'vend', message: `group ${group} not found in ${groupFile}`, hint: 'create the group (groupadd) or set vend.serve.socketGroup to an existing one' });
+  throw new AgentError({
+    code: 'VEND_UNKNOWN_GROUP',
+    component: 'vend',
+    message: `group ${group} not found in ${groupFile}`,
+    hint: 'create the group (groupadd) or set vend.serve.socketGroup to an existing one',
+  });
 }
 
 /**
@@ -355,11 +399,21 @@ export async function lookupGroup(group: string, groupFile = '/etc/group'): Prom
  */
 async function setListenerHopLimit(server: net.Server, family: 4 | 6, hopLimit: number): Promise<number> {
   if (!Number.isInteger(hopLimit) || hopLimit < 1 || hopLimit > 255) {
-    throw new AgentError({ code: 'VEND_HOP_LIMIT', component: 'vend', message: `hop limit ${hopLimit} is outside 1..255`, hint: 'set vend.serve.hopLimit to 1 (EC2 parity) .. 255' });
+    throw new AgentError({
+      code: 'VEND_HOP_LIMIT',
+      component: 'vend',
+      message: `hop limit ${hopLimit} is outside 1..255`,
+      hint: 'set vend.serve.hopLimit to 1 (EC2 parity) .. 255',
+    });
   }
   const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
-    throw new AgentError({ code: 'VEND_HOP_LIMIT', component: 'vend', message: 'cannot reach the listening socket descriptor to set its hop limit', hint: 'this Node runtime hides it; use a unix socket (vend.serve.socket) instead' });
+    throw new AgentError({
+      code: 'VEND_HOP_LIMIT',
+      component: 'vend',
+      message: 'cannot reach the listening socket descriptor to set its hop limit',
+      hint: 'this Node runtime hides it; use a unix socket (vend.serve.socket) instead',
+    });
   }
   const [level, option] = family === 6 ? ['IPPROTO_IPV6', 'IPV6_UNICAST_HOPS'] : ['IPPROTO_IP', 'IP_TTL'];
   const script = `use strict; use Socket qw(${level} ${option});
@@ -394,11 +448,22 @@ export async function readContainerToken(file: string): Promise<string> {
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (e) {
-    throw new AgentError({ code: 'VEND_CONTAINER_TOKEN_FILE', component: 'vend', message: `cannot read container token file ${file}: ${(e as NodeJS.ErrnoException).code ?? formatError(e)}`, hint: 'create it with a random single-line token, mode 0600', cause: e });
+    throw new AgentError({
+      code: 'VEND_CONTAINER_TOKEN_FILE',
+      component: 'vend',
+      message: `cannot read container token file ${file}: ${(e as NodeJS.ErrnoException).code ?? formatError(e)}`,
+      hint: 'create it with a random single-line token, mode 0600',
+      cause: e,
+    });
   }
   const token = text.trim();
   if (token === '' || /[\r\n]/.test(token)) {
-    throw new AgentError({ code: 'VEND_BAD_CONTAINER_TOKEN', component: 'vend', message: `container token file ${file} is empty or has several lines`, hint: 'write a single-line token, e.g. openssl rand -hex 32' });
+    throw new AgentError({
+      code: 'VEND_BAD_CONTAINER_TOKEN',
+      component: 'vend',
+      message: `container token file ${file} is empty or has several lines`,
+      hint: 'write a single-line token, e.g. openssl rand -hex 32',
+    });
   }
   return token;
 }

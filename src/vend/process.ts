@@ -175,7 +175,12 @@ export async function credentialProcessOutput(o: CredentialProcessOptions): Prom
 export function assertUsable(creds: AwsCredentials, clock: Clock): void {
   const fields = [creds.accessKeyId, creds.secretAccessKey, creds.sessionToken];
   if (fields.some((f) => typeof f !== 'string' || f.length === 0)) {
-    throw new AgentError({ code: 'VEND_EMPTY_CREDENTIALS', component: 'vend', message: 'the credentials provider returned empty fields', hint: 'check the CreateSession response; this is a bug if it persists' });
+    throw new AgentError({
+      code: 'VEND_EMPTY_CREDENTIALS',
+      component: 'vend',
+      message: 'the credentials provider returned empty fields',
+      hint: 'check the CreateSession response; this is a bug if it persists',
+    });
   }
   const exp = creds.expiration;
   if (!(exp instanceof Date) || Number.isNaN(exp.getTime()) || exp.getTime() <= clock.now().getTime()) {

@@ -89,7 +89,11 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   const fetchCreds = async () => {
     const id = current;
     try {
-      const creds = await createSession({ clock, logger }, { ...req, certPem: id.certPem, chainPem: id.chainPem, key: id.key }, deps.signal ? { signal: deps.signal } : {});
+      const creds = await createSession(
+        { clock, logger },
+        { ...req, certPem: id.certPem, chainPem: id.chainPem, key: id.key },
+        deps.signal ? { signal: deps.signal } : {},
+      );
       await record({ ok: true, expiration: creds.expiration.toISOString() });
       return creds;
     } catch (e) {
@@ -125,7 +129,12 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
     stateDir: cfg.state.dir,
     identity: () => current,
     cache: () => {
-      const key: CacheKey = { certFingerprint: current.fingerprint, roleArn: req.roleArn, profileArn: req.profileArn, ...(req.roleSessionName ? { sessionName: req.roleSessionName } : {}) };
+      const key: CacheKey = {
+        certFingerprint: current.fingerprint,
+        roleArn: req.roleArn,
+        profileArn: req.profileArn,
+        ...(req.roleSessionName ? { sessionName: req.roleSessionName } : {}),
+      };
       return { dir: runtimeDir(cfg, 'cache'), key, refreshBeforeMs };
     },
     // Serialised: two change events in a row must not load the same version twice or race each other.
@@ -152,7 +161,19 @@ function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
         hint: 'set rolesAnywhere in the config, or pass --trust-anchor-arn, --profile-arn and --role-arn',
       });
     }
-    return { ...cfg, rolesAnywhere: { trustAnchorArn, profileArn, roleArn, fips: false, dualStack: false, durationSeconds: 3600, verifyBeforeActivate: false, ...(given.endpoint ? { endpoint: given.endpoint } : {}) } };
+    return {
+      ...cfg,
+      rolesAnywhere: {
+        trustAnchorArn,
+        profileArn,
+        roleArn,
+        fips: false,
+        dualStack: false,
+        durationSeconds: 3600,
+        verifyBeforeActivate: false,
+        ...(given.endpoint ? { endpoint: given.endpoint } : {}),
+      },
+    };
   }
   return { ...cfg, rolesAnywhere: { ...ra, ...given } };
 }
@@ -199,7 +220,13 @@ export function lastGoodWhileRefreshing(inner: CredentialsProvider, deps: { cloc
         () => 'cancelled' as const,
       );
       try {
-        const first = await Promise.race([fresh.then((c) => ({ c }), (e: unknown) => ({ e })), waited]);
+        const first = await Promise.race([
+          fresh.then(
+            (c) => ({ c }),
+            (e: unknown) => ({ e }),
+          ),
+          waited,
+        ]);
         if (first === 'timeout' || first === 'cancelled') {
           fresh.catch(() => undefined); // its failure is logged by the provider
           return usable(lastGood) ? lastGood : fresh;

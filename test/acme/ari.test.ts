@@ -50,7 +50,10 @@ describe('ARI CertID (RFC 9773 §4.1)', () => {
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
     const keys = (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
     const self = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=x', keys, signingAlgorithm: alg }, crypto);
-    assert.throws(() => certId(self.toString('pem')), (e: unknown) => e instanceof AgentError && e.code === 'ACME_ARI_NO_AKI');
+    assert.throws(
+      () => certId(self.toString('pem')),
+      (e: unknown) => e instanceof AgentError && e.code === 'ACME_ARI_NO_AKI',
+    );
   });
 
   it('clamps Retry-After to 1 minute … 1 day and parses both Retry-After forms', () => {
@@ -75,11 +78,17 @@ describe('directory aliases and profiles', () => {
     assert.equal(logger.entries[0]?.level, 'warn');
     assert.match(logger.entries[0]!.msg, /public-CA/);
     assert.equal(resolveDirectoryUrl('https://127.0.0.1:14000/dir', logger), 'https://127.0.0.1:14000/dir');
-    assert.throws(() => resolveDirectoryUrl('http://ca.example/dir', logger), (e: unknown) => e instanceof AgentError && e.code === 'ACME_DIRECTORY_INVALID');
+    assert.throws(
+      () => resolveDirectoryUrl('http://ca.example/dir', logger),
+      (e: unknown) => e instanceof AgentError && e.code === 'ACME_DIRECTORY_INVALID',
+    );
   });
 
   it('keeps one account directory per CA host', () => {
-    assert.equal(accountDirFor('/var/lib/iamra-agent', 'https://acme-staging-v02.api.letsencrypt.org/directory'), '/var/lib/iamra-agent/account/acme-staging-v02.api.letsencrypt.org');
+    assert.equal(
+      accountDirFor('/var/lib/iamra-agent', 'https://acme-staging-v02.api.letsencrypt.org/directory'),
+      '/var/lib/iamra-agent/account/acme-staging-v02.api.letsencrypt.org',
+    );
     assert.equal(accountDirFor('/s', 'https://127.0.0.1:14000/dir'), '/s/account/127.0.0.1_14000');
   });
 

@@ -58,7 +58,10 @@ describe('acme against the pinned Pebble', () => {
     assert.ok(presents.every((c) => c.fqdn === '_acme-challenge.host1.example.com'));
     assert.notEqual(presents[0]!.value, presents[1]!.value);
     assert.deepEqual(
-      dns.calls.filter((c) => c.op === 'cleanup').map((c) => c.value).sort(),
+      dns.calls
+        .filter((c) => c.op === 'cleanup')
+        .map((c) => c.value)
+        .sort(),
       presents.map((c) => c.value).sort(),
     );
     assert.deepEqual(await dns.txt('_acme-challenge.host1.example.com'), []);
@@ -69,7 +72,10 @@ describe('acme against the pinned Pebble', () => {
     const settings = env.settings({ accountDir: path.join(env.dir, 'acct-reuse', 'account', 'pebble') });
     const names = ['reuse.example.com'];
     const before1 = await countInLog(env.pebble.logFile, 'POST /sign-me-up');
-    const first = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, settings, { csrPem: await csrFor(names), names });
+    const first = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, settings, {
+      csrPem: await csrFor(names),
+      names,
+    });
     const key = await fsp.stat(path.join(settings.accountDir, ACCOUNT_KEY_FILE));
     assert.equal(key.mode & 0o777, 0o600);
     assert.equal((await fsp.stat(settings.accountDir)).mode & 0o777, 0o700);
@@ -89,7 +95,10 @@ describe('acme against the pinned Pebble', () => {
   it('registers the stored key again when the CA no longer knows the stored account URL', async () => {
     const settings = env.settings({ accountDir: path.join(env.dir, 'acct-lost', 'account', 'pebble') });
     const names = ['lost.example.com'];
-    const first = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, settings, { csrPem: await csrFor(names), names });
+    const first = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, settings, {
+      csrPem: await csrFor(names),
+      names,
+    });
     const regFile = path.join(settings.accountDir, REGISTRATION_FILE);
     const reg = JSON.parse(await fsp.readFile(regFile, 'utf8'));
     await fsp.writeFile(regFile, JSON.stringify({ ...reg, accountUrl: first.accountUrl.replace(/[^/]+$/, 'no-such-account') }));
@@ -102,21 +111,35 @@ describe('acme against the pinned Pebble', () => {
 
   it('profile shortlived gives a 160 h certificate', async () => {
     const names = ['short.example.com'];
-    const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ profile: 'shortlived' }), { csrPem: await csrFor(names), names });
+    const out = await issueCertificate(
+      { clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) },
+      env.settings({ profile: 'shortlived' }),
+      { csrPem: await csrFor(names), names },
+    );
     assert.equal(out.profile, 'shortlived');
     assert.equal(lifetimeSec(out.certPem), 160 * 3600);
   });
 
   it('an unknown profile fails before ordering and lists the available ones', async () => {
     const dns = new ChallTestDns(env.chall);
-    const e = await rejectsWith(issueCertificate({ clock: systemClock, logger: memoryLogger(), dns }, env.settings({ profile: 'tlsclient' }), { csrPem: await csrFor(['p.example.com']), names: ['p.example.com'] }), 'ACME_INVALID_PROFILE');
+    const e = await rejectsWith(
+      issueCertificate({ clock: systemClock, logger: memoryLogger(), dns }, env.settings({ profile: 'tlsclient' }), {
+        csrPem: await csrFor(['p.example.com']),
+        names: ['p.example.com'],
+      }),
+      'ACME_INVALID_PROFILE',
+    );
     assert.match(e.message, /tlsclient.*available: classic, shortlived, tlsserver/);
     assert.deepEqual(dns.calls, []);
   });
 
-  it('ARI: getRenewalInfo reads Pebble\'s window; set-renewal-info moves it', async () => {
+  it("ARI: getRenewalInfo reads Pebble's window; set-renewal-info moves it", async () => {
     const names = ['ari.example.com'];
-    const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ profile: 'tlsserver' }), { csrPem: await csrFor(names), names });
+    const out = await issueCertificate(
+      { clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) },
+      env.settings({ profile: 'tlsserver' }),
+      { csrPem: await csrFor(names), names },
+    );
     const conn = { directoryUrl: env.pebble.directoryUrl, caBundlePem: env.caBundlePem, timeoutMs: 5000 };
     const info = await getRenewalInfo({ clock: systemClock, logger: memoryLogger() }, conn, out.certPem);
     assert.ok(info);
@@ -158,7 +181,10 @@ describe('acme against the pinned Pebble', () => {
   it('a wrong TXT value fails validation clearly and the presented value is still cleaned up', async () => {
     const dns = new ChallTestDns(env.chall, { publish: (v) => v.slice(0, -2) + 'xx' });
     const names = ['wrong.example.com'];
-    const e = await rejectsWith(issueCertificate({ clock: systemClock, logger: memoryLogger(), dns }, env.settings(), { csrPem: await csrFor(names), names }), 'ACME_CHALLENGE_FAILED');
+    const e = await rejectsWith(
+      issueCertificate({ clock: systemClock, logger: memoryLogger(), dns }, env.settings(), { csrPem: await csrFor(names), names }),
+      'ACME_CHALLENGE_FAILED',
+    );
     assert.match(e.message, /wrong\.example\.com/);
     assert.ok(e.hint);
     assert.equal(dns.calls.filter((c) => c.op === 'present').length, 1);
@@ -178,10 +204,22 @@ describe('acme against the pinned Pebble', () => {
     };
     const logger = memoryLogger();
     const names = ['abort.example.com', 'abort2.example.com'];
-    await rejectsWith(issueCertificate({ clock: systemClock, logger, dns }, env.settings(), { csrPem: await csrFor(names), names, signal: ac.signal }), 'ACME_ABORTED');
-    const presented = dns.calls.filter((c) => c.op === 'present').map((c) => c.value).sort();
+    await rejectsWith(
+      issueCertificate({ clock: systemClock, logger, dns }, env.settings(), { csrPem: await csrFor(names), names, signal: ac.signal }),
+      'ACME_ABORTED',
+    );
+    const presented = dns.calls
+      .filter((c) => c.op === 'present')
+      .map((c) => c.value)
+      .sort();
     assert.ok(presented.length >= 1);
-    assert.deepEqual(dns.calls.filter((c) => c.op === 'cleanup').map((c) => c.value).sort(), presented);
+    assert.deepEqual(
+      dns.calls
+        .filter((c) => c.op === 'cleanup')
+        .map((c) => c.value)
+        .sort(),
+      presented,
+    );
     assert.ok(logger.entries.some((e) => e.level === 'warn' && e.msg === 'dns-01 cleanup failed'));
     for (const n of names) await env.chall.clearTxt(`_acme-challenge.${n}`);
   });
@@ -209,7 +247,11 @@ describe('acme against Pebble requiring External Account Binding', () => {
 
   it('registers with the right HMAC key and issues', async () => {
     const names = ['eab.example.com'];
-    const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ eab: { kid, hmacKey } }), { csrPem: await csrFor(names), names });
+    const out = await issueCertificate(
+      { clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) },
+      env.settings({ eab: { kid, hmacKey } }),
+      { csrPem: await csrFor(names), names },
+    );
     assert.match(out.certPem, /BEGIN CERTIFICATE/);
     assert.equal(await countInLog(env.pebble.logFile, `Successful newAccount Binding with CA using kid "${kid}"`), 1);
   });
@@ -220,7 +262,14 @@ describe('acme against Pebble requiring External Account Binding', () => {
     const cfg = validateConfig(
       {
         identity: { name: 'cfg.example.com' },
-        acme: { directory: env.pebble.directoryUrl, caBundle: env.pebble.tlsCaPemPath, eab: { kid, hmacKeyFile: keyFile }, profile: 'tlsserver', timeout: '5s', attempts: 2 },
+        acme: {
+          directory: env.pebble.directoryUrl,
+          caBundle: env.pebble.tlsCaPemPath,
+          eab: { kid, hmacKeyFile: keyFile },
+          profile: 'tlsserver',
+          timeout: '5s',
+          attempts: 2,
+        },
         state: { dir: path.join(env.dir, 'cfg-state') },
       },
       'test',
@@ -230,7 +279,11 @@ describe('acme against Pebble requiring External Account Binding', () => {
     assert.equal(settings.timeoutMs, 5000);
     assert.deepEqual(settings.eab, { kid, hmacKey });
     const names = ['cfg.example.com'];
-    const out = await issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, { ...settings, pollIntervalMs: 50 }, { csrPem: await csrFor(names), names });
+    const out = await issueCertificate(
+      { clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) },
+      { ...settings, pollIntervalMs: 50 },
+      { csrPem: await csrFor(names), names },
+    );
     assert.equal(out.profile, 'tlsserver');
   });
 
@@ -238,13 +291,21 @@ describe('acme against Pebble requiring External Account Binding', () => {
     const names = ['eab2.example.com'];
     const wrong = randomBytes(32).toString('base64url');
     const e = await rejectsWith(
-      issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ eab: { kid, hmacKey: wrong }, accountDir: path.join(env.dir, 'wrong') }), { csrPem: await csrFor(names), names }),
+      issueCertificate(
+        { clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) },
+        env.settings({ eab: { kid, hmacKey: wrong }, accountDir: path.join(env.dir, 'wrong') }),
+        { csrPem: await csrFor(names), names },
+      ),
       'ACME_UNAUTHORIZED',
     );
     assert.match(e.message, /newAccount: .*external account binding/i);
     assert.match(e.hint ?? '', /EAB/);
     await rejectsWith(
-      issueCertificate({ clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ accountDir: path.join(env.dir, 'none') }), { csrPem: await csrFor(names), names }),
+      issueCertificate(
+        { clock: systemClock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) },
+        env.settings({ accountDir: path.join(env.dir, 'none') }),
+        { csrPem: await csrFor(names), names },
+      ),
       'ACME_EAB_REQUIRED',
     );
   });
@@ -268,7 +329,10 @@ describe('acme against Pebble rejecting 30% of nonces', () => {
     for (let i = 1; i <= 10 && (issued < 2 || badNonces === 0); i++) {
       const name = `nonce${i}.example.com`;
       const logger = memoryLogger();
-      const out = await issueCertificate({ clock: systemClock, logger, dns: new ChallTestDns(env.chall) }, env.settings(), { csrPem: await csrFor([name]), names: [name] });
+      const out = await issueCertificate({ clock: systemClock, logger, dns: new ChallTestDns(env.chall) }, env.settings(), {
+        csrPem: await csrFor([name]),
+        names: [name],
+      });
       assert.match(out.certPem, /BEGIN CERTIFICATE/);
       issued++;
       badNonces += Number(logger.entries.find((e) => e.msg === 'certificate issued')?.fields['badNonces']);
@@ -288,16 +352,24 @@ describe('acme against Pebble sending Retry-After on orders', () => {
 
   it('waits as the processing order says, capped at retryMaxMs', async () => {
     const sleeps: number[] = [];
-    const clock = { now: () => systemClock.now(), sleep: (ms: number, signal?: AbortSignal) => {
+    const clock = {
+      now: () => systemClock.now(),
+      sleep: (ms: number, signal?: AbortSignal) => {
         sleeps.push(ms);
         return systemClock.sleep(ms, signal);
       },
     };
     const names = ['slow.example.com'];
-    const out = await issueCertificate({ clock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ retryMaxMs: 1000 }), { csrPem: await csrFor(names), names });
+    const out = await issueCertificate({ clock, logger: memoryLogger(), dns: new ChallTestDns(env.chall) }, env.settings({ retryMaxMs: 1000 }), {
+      csrPem: await csrFor(names),
+      names,
+    });
     assert.match(out.certPem, /BEGIN CERTIFICATE/);
     // Retry-After: 2 (or an HTTP-date 1-2 s ahead) capped to 1000 ms; the validation poll used the 50 ms interval
     assert.ok(sleeps.includes(1000), `sleeps=${sleeps.join(',')}`);
-    assert.ok(sleeps.some((ms) => ms < 1000), `sleeps=${sleeps.join(',')}`);
+    assert.ok(
+      sleeps.some((ms) => ms < 1000),
+      `sleeps=${sleeps.join(',')}`,
+    );
   });
 });

@@ -23,7 +23,6 @@ import { cliPath, peerPython, tempDir } from '../helpers/paths.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { startServe } from '../e2e/credentials-support.js';
 
-
 interface Options {
   runs: number;
   seconds: number;
@@ -103,7 +102,29 @@ print(json.dumps({"Version": 1, "AccessKeyId": c.access_key, "SecretAccessKey": 
 async function tlsProxy(dir: string, target: URL): Promise<{ port: number; caFile: string; close(): Promise<void> }> {
   const key = path.join(dir, 'proxy.key');
   const cert = path.join(dir, 'proxy.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const server = tls.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (socket) => {
     const upstream = net.connect(Number(target.port), target.hostname);
     socket.pipe(upstream).pipe(socket);
@@ -157,7 +178,8 @@ function rssKb(pid: number): { rss: number; hwm: number } {
 }
 
 const ms = (v: number) => `${v.toFixed(1)} ms`;
-const row = (name: string, s: Stats) => `  ${name.padEnd(44)} p50 ${ms(s.p50).padStart(10)}  p90 ${ms(s.p90).padStart(10)}  min ${ms(s.min).padStart(10)}  (n=${s.n})`;
+const row = (name: string, s: Stats) =>
+  `  ${name.padEnd(44)} p50 ${ms(s.p50).padStart(10)}  p90 ${ms(s.p90).padStart(10)}  min ${ms(s.min).padStart(10)}  (n=${s.n})`;
 
 export default async function creds(args: string[]): Promise<void> {
   const o = parseArgs(args);
@@ -169,7 +191,10 @@ export default async function creds(args: string[]): Promise<void> {
     const boot = await sb.cli(['bootstrap']);
     if (boot.code !== 0) throw new Error(`bootstrap failed: ${boot.stderr}`);
     const env = sb.env;
-    const agent = (...a: string[]) => () => timeProcess(process.execPath, [cliPath, 'credential-process', '--log-level', 'warn', ...a], env);
+    const agent =
+      (...a: string[]) =>
+      () =>
+        timeProcess(process.execPath, [cliPath, 'credential-process', '--log-level', 'warn', ...a], env);
 
     const nodeBaseline = await series(o.runs, () => timeProcess(process.execPath, ['-e', ''], env, false));
     const miss = await series(o.runs, agent('--no-cache'));
@@ -221,7 +246,7 @@ export default async function creds(args: string[]): Promise<void> {
       `serve, GET credentials over loopback keep-alive, concurrency ${o.concurrency}, ${o.seconds} s:`,
       `  ${serveResult.rps.toFixed(0)} req/s, p50 ${ms(serveResult.latency.p50)}, p90 ${ms(serveResult.latency.p90)}, p99 ${ms(serveResult.latency.p99)}, max ${ms(serveResult.latency.max)}, non-200 ${serveResult.errors}`,
       `  RSS idle ${(idle.rss / 1024).toFixed(1)} MiB, after load ${(loaded.rss / 1024).toFixed(1)} MiB, peak ${(loaded.hwm / 1024).toFixed(1)} MiB`,
-      '  peer: none installable (the AWS credential helper\'s serve is in the same uninstallable Go module); no ratio',
+      "  peer: none installable (the AWS credential helper's serve is in the same uninstallable Go module); no ratio",
     ];
     process.stdout.write(out.join('\n') + '\n');
   } finally {

@@ -77,7 +77,9 @@ export default async function enrolBench(args: string[]): Promise<void> {
     const ma = median(a);
     const ml = median(l);
     const ratio = ma / ml;
-    process.stdout.write(`median: agent ${ma.toFixed(0)} ms, lego 4.9.1 ${ml.toFixed(0)} ms, ratio agent/lego ${ratio.toFixed(2)} (goal ≤ 0.50: ${ratio <= 0.5 ? 'met' : 'NOT met'})\n`);
+    process.stdout.write(
+      `median: agent ${ma.toFixed(0)} ms, lego 4.9.1 ${ml.toFixed(0)} ms, ratio agent/lego ${ratio.toFixed(2)} (goal ≤ 0.50: ${ratio <= 0.5 ? 'met' : 'NOT met'})\n`,
+    );
   } finally {
     await proxy?.close();
     await sb?.stop();

@@ -16,7 +16,10 @@ describe('parseServer', () => {
     assert.equal(formatServer({ host: '::1', port: 53 }), '[::1]:53');
   });
   it('rejects a bad port, naming the input', () => {
-    assert.throws(() => parseServer('127.0.0.1:99999'), (e: unknown) => e instanceof AgentError && e.code === 'DNS_BAD_SERVER' && e.message.includes('127.0.0.1:99999'));
+    assert.throws(
+      () => parseServer('127.0.0.1:99999'),
+      (e: unknown) => e instanceof AgentError && e.code === 'DNS_BAD_SERVER' && e.message.includes('127.0.0.1:99999'),
+    );
   });
 });
 
@@ -99,6 +102,9 @@ describe('queryTxt / waitForTxt against a dns-packet server', () => {
     srv.records.set(NAME, []);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
-    await assert.rejects(waitForTxt(NAME, 'never', [srv.address], { clock: systemClock, timeoutMs: 10_000, pollMs: 50, signal: ac.signal }), (e: unknown) => e instanceof Error && e.name === 'AbortError');
+    await assert.rejects(
+      waitForTxt(NAME, 'never', [srv.address], { clock: systemClock, timeoutMs: 10_000, pollMs: 50, signal: ac.signal }),
+      (e: unknown) => e instanceof Error && e.name === 'AbortError',
+    );
   });
 });

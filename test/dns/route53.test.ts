@@ -85,7 +85,8 @@ async function env(zones: ZoneConfig[] = [{ name: 'example.com', id: ZONE }], o:
 }
 
 /** zoneId null: the by-name policy (no zone id configured) */
-const agentPolicy = (names = [HOST, `*.${HOST}`], zoneId: string | null = ZONE) => route53Policy({ ...(zoneId ? { zoneId } : {}), names }) as unknown as PolicyDocument;
+const agentPolicy = (names = [HOST, `*.${HOST}`], zoneId: string | null = ZONE) =>
+  route53Policy({ ...(zoneId ? { zoneId } : {}), names }) as unknown as PolicyDocument;
 
 function callsOf(e: Env, p: Principal) {
   return e.sb.aws.calls.filter((c) => c.principalArn === p.arn);
@@ -160,10 +161,21 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
     await e.provider(agent).present(REC, V1);
     assert.deepEqual(e.apiValues(), [`"${V1}"`]);
     const failed = callsOf(e, agent).filter((c) => c.status !== 200);
-    assert.deepEqual(failed.map((c) => c.errorCode).sort(), ['PriorRequestNotComplete', 'PriorRequestNotComplete', 'Throttling', 'Throttling', 'Throttling', 'Throttling', 'Throttling']);
+    assert.deepEqual(failed.map((c) => c.errorCode).sort(), [
+      'PriorRequestNotComplete',
+      'PriorRequestNotComplete',
+      'Throttling',
+      'Throttling',
+      'Throttling',
+      'Throttling',
+      'Throttling',
+    ]);
     // a storm longer than the budget ends in a clear error, not an endless loop
     e.sb.aws.setFaults({ throttleStorm: 50, throttleStormService: 'route53' });
-    await assert.rejects(e.provider(agent, { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } }).cleanup(REC, V1), isCode('ROUTE53_THROTTLED', REC, '3 attempts'));
+    await assert.rejects(
+      e.provider(agent, { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } }).cleanup(REC, V1),
+      isCode('ROUTE53_THROTTLED', REC, '3 attempts'),
+    );
   });
 
   it('honours the account rate limit (5 requests/s) for a burst of records', async () => {
@@ -173,7 +185,10 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
     const p = e.provider(agent);
     await Promise.all(names.map((n) => p.present(`_acme-challenge.${n}`, V1)));
     for (const n of names) assert.deepEqual(e.apiValues(`_acme-challenge.${n}`), [`"${V1}"`]);
-    assert.ok(callsOf(e, agent).some((c) => c.errorCode === 'Throttling'), 'the burst should have been throttled at least once');
+    assert.ok(
+      callsOf(e, agent).some((c) => c.errorCode === 'Throttling'),
+      'the burst should have been throttled at least once',
+    );
   });
 
   it('names the record, the zone and the policy command when access is denied', async () => {
@@ -191,7 +206,10 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
   it('reports a configured zone id that does not exist', async () => {
     const e = await env();
     const admin = e.user('admin', ADMIN_POLICY);
-    await assert.rejects(e.provider(admin, { hostedZoneId: '/hostedzone/Z0NOSUCHZONE' }).present(REC, V1), isCode('ROUTE53_NO_SUCH_ZONE', 'Z0NOSUCHZONE', 'dns.route53.hostedZoneId'));
+    await assert.rejects(
+      e.provider(admin, { hostedZoneId: '/hostedzone/Z0NOSUCHZONE' }).present(REC, V1),
+      isCode('ROUTE53_NO_SUCH_ZONE', 'Z0NOSUCHZONE', 'dns.route53.hostedZoneId'),
+    );
   });
 
   it('without a zone id: finds the longest public zone, skips private twins, and works under the by-name policy', async () => {
@@ -234,9 +252,15 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
       // the sandbox's NS names do not resolve and would be on port 53: the check times out naming them
       await assert.rejects(p.present(REC, V1), isCode('DNS_PROPAGATION_TIMEOUT', REC, 'ns-1.awsdns-sandbox.invalid:53', 'ns-2.awsdns-sandbox.invalid:53'));
       const calls = callsOf(e, agent);
-      assert.ok(calls.every((c) => c.status === 200), JSON.stringify(calls.filter((c) => c.status !== 200)));
+      assert.ok(
+        calls.every((c) => c.status === 200),
+        JSON.stringify(calls.filter((c) => c.status !== 200)),
+      );
       assert.ok(!calls.some((c) => c.action === 'GetHostedZone'));
-      assert.equal(calls.some((c) => c.action === 'ListHostedZonesByName'), zoneId === undefined);
+      assert.equal(
+        calls.some((c) => c.action === 'ListHostedZonesByName'),
+        zoneId === undefined,
+      );
       await p.cleanup(REC, V1);
       assert.equal(e.apiValues(), undefined);
       await e.sb.close();

@@ -19,7 +19,11 @@ test('bootstrap enrols against the sandbox, then is idempotent', async () => {
   const r = JSON.parse(first.stdout);
   assert.equal(r.action, 'enrolled');
   const live = path.join(sb.dir, 'state', 'live');
-  const ok = execFileSync('openssl', ['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', path.join(live, 'chain.pem'), path.join(live, 'cert.pem')], { encoding: 'utf8' });
+  const ok = execFileSync(
+    'openssl',
+    ['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', path.join(live, 'chain.pem'), path.join(live, 'cert.pem')],
+    { encoding: 'utf8' },
+  );
   assert.match(ok, /: OK/);
   assert.equal(statSync(path.join(live, 'key.pem')).mode & 0o777, 0o600);
 

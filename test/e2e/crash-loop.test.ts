@@ -28,7 +28,9 @@ after(async () => {
   await sb?.stop();
 });
 
-test(`crash loop: ${RUNS} renewals killed with SIGKILL at random moments never leave a broken live identity, and no TXT record survives the next run`, { timeout: 20 * 60_000 }, async (t) => {
+test(`crash loop: ${RUNS} renewals killed with SIGKILL at random moments never leave a broken live identity, and no TXT record survives the next run`, {
+  timeout: 20 * 60_000,
+}, async (t) => {
   // an uninterrupted run, to know how long the window for a kill is
   const t0 = Date.now();
   const probe = startCli(sb, ['renew', '--force', '--log-format', 'json']);
@@ -86,8 +88,12 @@ test(`crash loop: ${RUNS} renewals killed with SIGKILL at random moments never l
   assert.equal(st.lastRenewal?.serial?.toUpperCase(), readLive(state).serial);
 
   t.diagnostic(`uninterrupted renew --force: ${runMs} ms; kill window 0–${windowMs} ms`);
-  t.diagnostic(`${RUNS} runs in ${Math.round(loopMs / 1000)} s: ${killed} killed, ${finished} finished before the kill; live went ${firstVersion} → ${readLive(state).version}`);
-  t.diagnostic(`at exit of the final run: ${atExit.records.length} TXT record(s) in the API view, ${atExit.live.length} still served (DELETE pending); served view empty after ${served.waitedMs} ms`);
+  t.diagnostic(
+    `${RUNS} runs in ${Math.round(loopMs / 1000)} s: ${killed} killed, ${finished} finished before the kill; live went ${firstVersion} → ${readLive(state).version}`,
+  );
+  t.diagnostic(
+    `at exit of the final run: ${atExit.records.length} TXT record(s) in the API view, ${atExit.live.length} still served (DELETE pending); served view empty after ${served.waitedMs} ms`,
+  );
   t.diagnostic(`alreadyReplaced retries: ${alreadyReplaced}; leftover TXT values reconciled by a later run: ${reconciled}`);
   t.diagnostic(`last log line before the kill: ${JSON.stringify(Object.fromEntries([...lastPhase].sort((a, b) => b[1] - a[1])))}`);
   // run durations vary with load, so some runs finish inside the window; most must still be cut short

@@ -62,7 +62,10 @@ it('IAMRA 5xx and timeouts: last good credentials while valid, then 5xx, never a
   assert.equal(duringHang.json?.AccessKeyId, goodSlow.json?.AccessKeyId);
 
   const calls = await sb.admin<{ status: number; errorCode?: string }[]>('calls?service=rolesanywhere');
-  assert.ok(calls.some((c) => c.status === 500 && c.errorCode === 'InternalServerException'), 'the sandbox answered 500s');
+  assert.ok(
+    calls.some((c) => c.status === 500 && c.errorCode === 'InternalServerException'),
+    'the sandbox answered 500s',
+  );
 
   // Past expiry, with the service still failing: 503, never the expired keys, never empty fields.
   await faults({ iamraServerErrors: -1, iamraDelayMs: 0 });

@@ -25,7 +25,7 @@ let emptyFile: string;
 function aws(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(AWS, [...args, '--endpoint-url', sb.info.awsUrl, '--output', 'json'], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, signal: null, stdout, stderr });
     });
   });
@@ -170,28 +170,36 @@ describe('bad input is refused before any network call', () => {
   const cases: { name: string; args: () => Promise<string[]>; error: RegExp }[] = [
     {
       name: 'a key that does not match the certificate',
-      args: async () => ['--set', `state.dir=${await brokenState('mismatch', (v) => writeFileSync(path.join(v, 'key.pem'), FileKeyHandle.generate({ type: 'ec', curve: 'P-256' }).pem(), { mode: 0o600 }))}`],
-      error: /^iamra-agent: credentials: no valid AWS credentials: rolesanywhere: the .*key.* does not match the certificate CN=agent\.example\.com.*; the certificate was issued for another key/,
+      args: async () => [
+        '--set',
+        `state.dir=${await brokenState('mismatch', (v) => writeFileSync(path.join(v, 'key.pem'), FileKeyHandle.generate({ type: 'ec', curve: 'P-256' }).pem(), { mode: 0o600 }))}`,
+      ],
+      error:
+        /^iamra-agent: credentials: no valid AWS credentials: rolesanywhere: the .*key.* does not match the certificate CN=agent\.example\.com.*; the certificate was issued for another key/,
     },
     {
       name: 'an expired certificate',
       args: async () => ['--set', `state.dir=${await brokenState('expired', expiredLeaf)}`],
-      error: /^iamra-agent: credentials: no valid AWS credentials: rolesanywhere: the certificate CN=agent\.example\.com expired at .*; renew it: iamra-agent renew --force/,
+      error:
+        /^iamra-agent: credentials: no valid AWS credentials: rolesanywhere: the certificate CN=agent\.example\.com expired at .*; renew it: iamra-agent renew --force/,
     },
     {
       name: 'a chain that does not link',
       args: async () => ['--set', `state.dir=${await brokenState('chain', (v) => cpSync(path.join(sb.dir, 'pebble-roots.pem'), path.join(v, 'chain.pem')))}`],
-      error: /^iamra-agent: credentials: no valid AWS credentials: rolesanywhere: the certificate CN=agent\.example\.com .* is not signed by the next certificate/,
+      error:
+        /^iamra-agent: credentials: no valid AWS credentials: rolesanywhere: the certificate CN=agent\.example\.com .* is not signed by the next certificate/,
     },
     {
       name: 'a malformed role ARN',
       args: async () => ['--role-arn', 'arn:aws:iam::1111:role/x'],
-      error: /^iamra-agent: rolesanywhere: role ARN "arn:aws:iam::1111:role\/x" is malformed: account "1111" is not 12 digits; expected the form arn:aws:iam::123456789012:role\/<name>$/,
+      error:
+        /^iamra-agent: rolesanywhere: role ARN "arn:aws:iam::1111:role\/x" is malformed: account "1111" is not 12 digits; expected the form arn:aws:iam::123456789012:role\/<name>$/,
     },
     {
       name: 'a profile in another region than the trust anchor',
       args: async () => ['--profile-arn', sb.info.profileArn.replace(':us-east-1:', ':eu-west-1:')],
-      error: /^iamra-agent: rolesanywhere: the profile is in eu-west-1 but the trust anchor is in us-east-1; use a profile and a trust anchor created in the same region$/,
+      error:
+        /^iamra-agent: rolesanywhere: the profile is in eu-west-1 but the trust anchor is in us-east-1; use a profile and a trust anchor created in the same region$/,
     },
   ];
 
@@ -201,7 +209,10 @@ describe('bad input is refused before any network call', () => {
       const r = await sb.cli(['credential-process', '--no-cache', '--log-level', 'error', ...(await c.args())]);
       assert.equal(r.code, 1, r.stderr);
       assert.equal(r.stdout, '');
-      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('iamra-agent:'));
+      const lines = r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('iamra-agent:'));
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0]!, c.error);
       assert.equal((await createSessionCalls()).length, before, 'the sandbox saw no CreateSession');
@@ -230,7 +241,11 @@ describe('serve', () => {
   });
 
   it('the container-credentials endpoint serves AWS CLI v2 and the JS SDK v3 (IMDS disabled)', async () => {
-    const env = isolatedEnv({ AWS_CONTAINER_CREDENTIALS_FULL_URI: new URL('/v1/credentials', serve.url).href, AWS_CONTAINER_AUTHORIZATION_TOKEN: containerToken, AWS_EC2_METADATA_DISABLED: 'true' });
+    const env = isolatedEnv({
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: new URL('/v1/credentials', serve.url).href,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: containerToken,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
     assert.match(await callerArn(await aws(['sts', 'get-caller-identity'], env)), ASSUMED_ROLE);
     assert.match(await callerArn(await sdkCallerIdentity(sb.info.awsUrl, env)), ASSUMED_ROLE);
     const wrong = await fetch(new URL('/v1/credentials', serve.url), { headers: { Authorization: 'nope' } });
@@ -245,7 +260,10 @@ describe('serve', () => {
     const token = await t.text();
     assert.equal((await fetch(creds, { headers: { 'X-aws-ec2-metadata-token': token } })).status, 200);
     assert.equal((await fetch(creds, { headers: { 'X-aws-ec2-metadata-token': token, 'X-Forwarded-For': '203.0.113.7' } })).status, 400);
-    const proxiedToken = await fetch(new URL('/latest/api/token', serve.url), { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60', 'X-Forwarded-For': '203.0.113.7' } });
+    const proxiedToken = await fetch(new URL('/latest/api/token', serve.url), {
+      method: 'PUT',
+      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60', 'X-Forwarded-For': '203.0.113.7' },
+    });
     assert.equal(proxiedToken.status, 400);
   });
 
@@ -296,7 +314,14 @@ describe('serve', () => {
     assert.equal(serve.child.exitCode, null, 'serve was not restarted');
     assert.match(serve.log(), new RegExp(`"message":"identity reloaded".*"version":"${version}"`));
 
-    const events = (await sb.admin<{ events: { additionalEventData: { x509CertificateSerialNumber?: string }; responseElements: { credentialSet: { credentials: { accessKeyId: string } }[] } | null }[] }>('rolesanywhere/events')).events;
+    const events = (
+      await sb.admin<{
+        events: {
+          additionalEventData: { x509CertificateSerialNumber?: string };
+          responseElements: { credentialSet: { credentials: { accessKeyId: string } }[] } | null;
+        }[];
+      }>('rolesanywhere/events')
+    ).events;
     const issuing = events.find((e) => e.responseElements?.credentialSet[0]?.credentials.accessKeyId === next.json?.AccessKeyId);
     assert.ok(issuing, 'the sandbox issued the new credentials');
     assert.equal(BigInt('0x' + issuing.additionalEventData.x509CertificateSerialNumber), BigInt('0x' + serial), 'signed with the new certificate');

@@ -29,24 +29,27 @@ async function faultyProxy(sb: E2eSandbox): Promise<FaultyProxy> {
   const ca = readFileSync(path.join(pebbleDir, 'tls-ca.pem'));
   let n = 0;
   const p: FaultyProxy = { directoryUrl: '', fail: () => false, log: [], close: async () => {} };
-  const server = https.createServer({ key: readFileSync(path.join(pebbleDir, 'tls-key.pem')), cert: readFileSync(path.join(pebbleDir, 'tls-cert.pem')) }, (req, res) => {
-    const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
-    if (p.fail(++n, method, url)) {
-      // what a load balancer in front of a CA says: HTML, no problem document, no nonce
-      p.log.push({ method, path: url, status: 503 });
-      req.resume();
-      res.writeHead(503, { 'content-type': 'text/html' }).end('<html><body><h1>503 Service Unavailable</h1></body></html>\n');
-      return;
-    }
-    const fwd = https.request({ host: target.hostname, port: target.port, method, path: url, headers: req.headers, ca }, (up) => {
-      p.log.push({ method, path: url, status: up.statusCode ?? 0 });
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
-  });
+  const server = https.createServer(
+    { key: readFileSync(path.join(pebbleDir, 'tls-key.pem')), cert: readFileSync(path.join(pebbleDir, 'tls-cert.pem')) },
+    (req, res) => {
+      const method = req.method ?? 'GET';
+      const url = req.url ?? '/';
+      if (p.fail(++n, method, url)) {
+        // what a load balancer in front of a CA says: HTML, no problem document, no nonce
+        p.log.push({ method, path: url, status: 503 });
+        req.resume();
+        res.writeHead(503, { 'content-type': 'text/html' }).end('<html><body><h1>503 Service Unavailable</h1></body></html>\n');
+        return;
+      }
+      const fwd = https.request({ host: target.hostname, port: target.port, method, path: url, headers: req.headers, ca }, (up) => {
+        p.log.push({ method, path: url, status: up.statusCode ?? 0 });
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      fwd.on('error', () => res.destroy());
+      req.pipe(fwd);
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   p.directoryUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}${target.pathname}`;
   p.close = async () => {
@@ -68,7 +71,14 @@ describe('CA faults during bootstrap', () => {
     await sb?.stop();
   });
 
-  const viaProxy = (state: string, ...more: string[]) => ['bootstrap', '--set', `acme.directory=${proxy.directoryUrl}`, '--set', `state.dir=${path.join(sb.dir, state)}`, ...more];
+  const viaProxy = (state: string, ...more: string[]) => [
+    'bootstrap',
+    '--set',
+    `acme.directory=${proxy.directoryUrl}`,
+    '--set',
+    `state.dir=${path.join(sb.dir, state)}`,
+    ...more,
+  ];
 
   it('recovers when the first request to every CA endpoint gets a 503', async () => {
     proxy.log.length = 0;
@@ -87,7 +97,10 @@ describe('CA faults during bootstrap', () => {
     for (const kind of ['GET dir', 'POST sign-me-up', 'POST order-plz', 'POST authZ', 'POST chalZ', 'POST finalize-order', 'POST certZ']) {
       assert.ok(failed.includes(kind), `${kind} was refused once: ${failed.join(', ')}`);
     }
-    assert.ok(proxy.log.some((l) => l.path.startsWith('/certZ/') && l.status === 200), 'the certificate came through the proxy');
+    assert.ok(
+      proxy.log.some((l) => l.path.startsWith('/certZ/') && l.status === 200),
+      'the certificate came through the proxy',
+    );
     assert.doesNotMatch(r.stderr, /"level":"error"/);
     await assertNoTxt(sb);
   });
@@ -106,10 +119,16 @@ describe('CA faults during bootstrap', () => {
     proxy.fail = (_n, method, p) => method === 'POST' && p.startsWith('/finalize-order/');
     const r = await sb.cli(viaProxy('state-503-finalize', '--set', 'acme.attempts=2'));
     assertCleanFailure(r, /^iamra-agent: acme: /, /503/);
-    assert.ok(proxy.log.some((l) => l.path.startsWith('/chalZ/') && l.status === 200), 'the challenge was answered first');
+    assert.ok(
+      proxy.log.some((l) => l.path.startsWith('/chalZ/') && l.status === 200),
+      'the challenge was answered first',
+    );
     assert.equal(exists(path.join(sb.dir, 'state-503-finalize', 'live')), false);
     const calls = await sb.admin<{ action: string; status: number }[]>('calls?service=route53');
-    assert.ok(calls.some((c) => c.action === 'ChangeResourceRecordSets'), 'a TXT record was published');
+    assert.ok(
+      calls.some((c) => c.action === 'ChangeResourceRecordSets'),
+      'a TXT record was published',
+    );
     await assertNoTxt(sb);
   });
 });
@@ -132,12 +151,18 @@ describe('Pebble rejecting half of all nonces (PEBBLE_WFE_NONCEREJECT=50)', () =
     for (let attempt = 0; attempt < 8 && !runs.some((n) => n > 0); attempt++) {
       const r = await sb.cli(['bootstrap', '--json', ...(attempt > 0 ? ['--force'] : [])]);
       assert.equal(r.code, 0, r.stderr);
-      const issued = r.stderr.split('\n').filter((l) => l.includes('"certificate issued"')).map((l) => JSON.parse(l) as { badNonces: number });
+      const issued = r.stderr
+        .split('\n')
+        .filter((l) => l.includes('"certificate issued"'))
+        .map((l) => JSON.parse(l) as { badNonces: number });
       assert.equal(issued.length, 1);
       runs.push(issued[0]!.badNonces);
       assert.ok(exists(path.join(sb.dir, 'state', 'live', 'cert.pem')));
       await assertNoTxt(sb);
     }
-    assert.ok(runs.some((n) => n > 0), `Pebble rejected no nonce in ${runs.length} enrolments (badNonces per run: ${runs.join(', ')})`);
+    assert.ok(
+      runs.some((n) => n > 0),
+      `Pebble rejected no nonce in ${runs.length} enrolments (badNonces per run: ${runs.join(', ')})`,
+    );
   });
 });

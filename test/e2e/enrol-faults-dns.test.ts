@@ -34,7 +34,10 @@ describe('Route 53 faults during bootstrap', () => {
     assert.ok(exists(path.join(state, 'live', 'cert.pem')));
     const calls = await sb.admin<Call[]>('calls?service=route53');
     assert.equal(calls.filter((c) => c.errorCode === 'Throttling').length, 6, 'the whole storm was met');
-    assert.ok(calls.every((c) => c.status === 200 || c.errorCode === 'Throttling'), JSON.stringify(calls));
+    assert.ok(
+      calls.every((c) => c.status === 200 || c.errorCode === 'Throttling'),
+      JSON.stringify(calls),
+    );
     assert.match(r.stderr, /route53 call retried/);
     assert.equal((await sb.admin<{ throttleStorm: number }>('faults')).throttleStorm, 0);
     await assertNoTxt(sb);
@@ -61,7 +64,10 @@ describe('Route 53 faults during bootstrap', () => {
       assert.ok(Date.now() - started >= 5000, 'the run waited for the change to be INSYNC');
       const calls = await sb.admin<Call[]>('calls?service=route53');
       assert.ok(calls.filter((c) => c.action === 'GetChange').length >= 2, 'GetChange was polled while PENDING');
-      assert.ok(calls.every((c) => c.status === 200), JSON.stringify(calls));
+      assert.ok(
+        calls.every((c) => c.status === 200),
+        JSON.stringify(calls),
+      );
       // the DELETE is PENDING for 5 s as well before the nameserver stops answering the value
       await assertNoTxt(sb, { syncWaitMs: 8000 });
     } finally {

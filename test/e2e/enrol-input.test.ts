@@ -75,7 +75,10 @@ describe('bootstrap with bad input', () => {
     const state = path.join(blocker, 'state');
     const r = await runCli(['--config', config('under-file.yaml', valid(state)), 'bootstrap'], cleanEnv());
     assertCleanFailure(r, /a-file\/state/, /ENOTDIR/);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('a-file')), ['a-file']);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('a-file')),
+      ['a-file'],
+    );
   });
 
   it('a state directory the kernel refuses (/proc): clear error, exit 1', async () => {

@@ -47,7 +47,10 @@ describe('lego 4.9.1 route53 provider against `sandbox up`', () => {
     const crt = path.join(dir, 'lego', 'certificates', `${sb.info.name}.crt`);
     // lego's .crt is the full chain: leaf first, then Pebble's intermediate
     assert.match(execFileSync('openssl', ['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', crt, crt], { encoding: 'utf8' }), /: OK/);
-    assert.ok(proxy.hosts.every((h) => h === 'route53.amazonaws.com:443'), proxy.hosts.join(','));
+    assert.ok(
+      proxy.hosts.every((h) => h === 'route53.amazonaws.com:443'),
+      proxy.hosts.join(','),
+    );
     const calls = await sb.admin<{ action: string; status: number; principalArn?: string }[]>('calls?service=route53');
     assert.ok(calls.filter((c) => c.action === 'ChangeResourceRecordSets').length === 2, JSON.stringify(calls));
     for (const c of calls) {

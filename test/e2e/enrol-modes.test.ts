@@ -15,7 +15,27 @@ import { assertCleanFailure, assertNoTxt, editedConfig, enrolSandbox, exists } f
 function makeCsr(dir: string, base: string, name: string): { csr: string; key: string } {
   const key = path.join(dir, `${base}.key`);
   const csr = path.join(dir, `${base}.csr`);
-  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      `subjectAltName=DNS:${name}`,
+    ],
+    { stdio: 'ignore' },
+  );
   return { csr, key };
 }
 
@@ -41,7 +61,10 @@ describe('external CSR mode and ACME profiles', () => {
     assert.equal(ref.source, 'csr');
     assert.equal(ref.csrFile, csr);
     assert.equal(openssl(['x509', '-in', path.join(live, 'cert.pem'), '-noout', '-pubkey']), openssl(['req', '-in', csr, '-noout', '-pubkey']));
-    assert.match(openssl(['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', path.join(live, 'chain.pem'), path.join(live, 'cert.pem')]), /: OK/);
+    assert.match(
+      openssl(['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', path.join(live, 'chain.pem'), path.join(live, 'cert.pem')]),
+      /: OK/,
+    );
     assert.equal(JSON.parse(readFileSync(path.join(live, 'meta.json'), 'utf8')).keySource, 'csr');
     await assertNoTxt(sb);
   });

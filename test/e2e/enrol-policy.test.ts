@@ -40,7 +40,11 @@ describe('bootstrap through the least-privilege Route 53 policy', () => {
     assert.equal(JSON.parse(r.stdout).action, 'enrolled');
 
     const live = path.join(sb.dir, 'state', 'live');
-    const verified = execFileSync('openssl', ['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', path.join(live, 'chain.pem'), path.join(live, 'cert.pem')], { encoding: 'utf8' });
+    const verified = execFileSync(
+      'openssl',
+      ['verify', '-CAfile', path.join(sb.dir, 'pebble-roots.pem'), '-untrusted', path.join(live, 'chain.pem'), path.join(live, 'cert.pem')],
+      { encoding: 'utf8' },
+    );
     assert.match(verified, /cert\.pem: OK/);
     const subject = execFileSync('openssl', ['x509', '-in', path.join(live, 'cert.pem'), '-noout', '-subject', '-ext', 'subjectAltName'], { encoding: 'utf8' });
     assert.match(subject, new RegExp(`CN ?= ?${sb.info.name.replace(/\./g, '\\.')}`));
@@ -61,7 +65,10 @@ describe('bootstrap through the least-privilege Route 53 policy', () => {
       assert.equal(c.principalArn, sb.info.dnsUser.arn);
     }
     assert.equal(calls.filter((c) => c.action === 'ChangeResourceRecordSets').length, 2, 'one UPSERT, one DELETE');
-    assert.ok(calls.some((c) => c.action === 'GetChange'), 'waited for INSYNC');
+    assert.ok(
+      calls.some((c) => c.action === 'GetChange'),
+      'waited for INSYNC',
+    );
   });
 
   it('fails with AccessDenied naming the record when the policy is for another name; nothing live, no TXT', async () => {
@@ -77,6 +84,9 @@ describe('bootstrap through the least-privilege Route 53 policy', () => {
     assert.match(st.lastRenewal.error, /AccessDenied/);
     await assertNoTxt(sb);
     const calls = await sb.admin<Call[]>('calls?service=route53');
-    assert.ok(calls.some((c) => c.action === 'ChangeResourceRecordSets' && c.errorCode === 'AccessDenied'), 'the stand-in denied the change');
+    assert.ok(
+      calls.some((c) => c.action === 'ChangeResourceRecordSets' && c.errorCode === 'AccessDenied'),
+      'the stand-in denied the change',
+    );
   });
 });

@@ -25,7 +25,11 @@ before(async () => {
   hookOut = path.join(sb.dir, 'hook-env.txt');
   const hook = path.join(sb.dir, 'after-renew.sh');
   // a hook as an operator writes one: record what the agent told it
-  writeFileSync(hook, `#!/bin/sh\nenv | grep -E '^IAMRA_AGENT_(CERT|CHAIN|FULLCHAIN|KEY|KEY_REF|VERSION)=' | sort > ${hookOut}\necho "hook saw version $IAMRA_AGENT_VERSION"\n`, { mode: 0o755 });
+  writeFileSync(
+    hook,
+    `#!/bin/sh\nenv | grep -E '^IAMRA_AGENT_(CERT|CHAIN|FULLCHAIN|KEY|KEY_REF|VERSION)=' | sort > ${hookOut}\necho "hook saw version $IAMRA_AGENT_VERSION"\n`,
+    { mode: 0o755 },
+  );
   sets = ['--set', `hooks.afterRenew=[[${hook}], [/bin/false]]`, '--log-format', 'json'];
 });
 after(async () => {
@@ -58,7 +62,10 @@ test('ARI: window ahead → nothing to do (exit 0, JSON not-due) and --needed sa
   const needed = await cli(['renew', '--needed', '--json']);
   assert.equal(needed.code, 1, `not due → 1\n${needed.stderr}`);
   const nd = JSON.parse(needed.stdout);
-  assert.deepEqual([nd.due, nd.reason, nd.ari.windowStart, nd.ari.windowEnd, nd.ari.cached], [false, 'ari-window', ahead.start.toISOString(), ahead.end.toISOString(), false]);
+  assert.deepEqual(
+    [nd.due, nd.reason, nd.ari.windowStart, nd.ari.windowEnd, nd.ari.cached],
+    [false, 'ari-window', ahead.start.toISOString(), ahead.end.toISOString(), false],
+  );
   assert.ok(Date.parse(nd.renewAt) >= ahead.start.getTime() && Date.parse(nd.renewAt) < ahead.end.getTime(), 'renewAt inside the window');
 
   const idle = await cli(['renew', '--json']);

@@ -22,7 +22,10 @@ after(async () => {
   await sb?.stop();
 });
 
-const versions = () => readdirSync(path.join(state, 'versions')).filter((n) => /^\d{4}$/.test(n)).sort();
+const versions = () =>
+  readdirSync(path.join(state, 'versions'))
+    .filter((n) => /^\d{4}$/.test(n))
+    .sort();
 
 /** [first log line after taking the lock, last log line of the run] as instants */
 function span(r: Running): { start: number; end: number; version: string } {
@@ -51,10 +54,16 @@ test('started together: one holds the lock, the other waits, then renews after i
   assert.equal(rb.code, 0, b.stderr());
   const [sa, sbb] = [span(a), span(b)];
   const [first, second] = sa.start <= sbb.start ? [sa, sbb] : [sbb, sa];
-  assert.ok(second.start >= first.end, `the second run began (${new Date(second.start).toISOString()}) before the first went live (${new Date(first.end).toISOString()})`);
+  assert.ok(
+    second.start >= first.end,
+    `the second run began (${new Date(second.start).toISOString()}) before the first went live (${new Date(first.end).toISOString()})`,
+  );
   assert.equal(Number(second.version), Number(first.version) + 1, 'consecutive versions');
   const after = versions();
-  assert.deepEqual(after.filter((v) => !before.includes(v)), [first.version, second.version]);
+  assert.deepEqual(
+    after.filter((v) => !before.includes(v)),
+    [first.version, second.version],
+  );
   assert.equal(readLive(state).version, second.version);
   assert.equal(liveProblem(state), undefined);
   const st = readState(state);

@@ -27,7 +27,10 @@ after(async () => {
   await sb?.stop();
 });
 
-const versions = () => readdirSync(path.join(state, 'versions')).filter((n) => /^\d{4}$/.test(n)).sort();
+const versions = () =>
+  readdirSync(path.join(state, 'versions'))
+    .filter((n) => /^\d{4}$/.test(n))
+    .sort();
 
 async function statusOf(): Promise<{ code: number | null; lastRenewal?: { status: string; reason: string } }> {
   const r = await sb.cli(['status', '--json']);
@@ -109,7 +112,10 @@ test('rollback: after two good renewals the previous serial is live again; nothi
   const live = readLive(state);
   assert.deepEqual([live.version, live.serial], [prev.version, prev.serial]);
   assert.equal(readFileSync(seen, 'utf8'), `${prev.version} ${path.join(live.dir, 'cert.pem')}\n`);
-  assert.deepEqual(r.hooks.map((h: { ok: boolean }) => h.ok), [true]);
+  assert.deepEqual(
+    r.hooks.map((h: { ok: boolean }) => h.ok),
+    [true],
+  );
   const text = await sb.cli(['rollback']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^rolled back: version \d{4} → \d{4} is live \(serial [0-9A-F]+, expires /);

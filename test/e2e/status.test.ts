@@ -20,7 +20,9 @@ import { parseExposition, type MetricFamily } from '../status/promtext.js';
  * mismatched or missing and certificate expired (2), config unreadable (3).
  */
 
-const published = z.fromJSONSchema(JSON.parse(readFileSync(path.join(repoRoot, 'config', 'status.schema.json'), 'utf8')) as Parameters<typeof z.fromJSONSchema>[0]);
+const published = z.fromJSONSchema(
+  JSON.parse(readFileSync(path.join(repoRoot, 'config', 'status.schema.json'), 'utf8')) as Parameters<typeof z.fromJSONSchema>[0],
+);
 const deps = { clock: systemClock, logger: memoryLogger() };
 
 let sb: E2eSandbox;
@@ -215,7 +217,10 @@ async function stagedIdentity(name: string, validity: { notBefore: Date; notAfte
   await store.activate(v);
   await fsp.writeFile(path.join(dir, 'ca.pem'), ca.pem);
   const config = path.join(dir, 'agent.yaml');
-  await fsp.writeFile(config, `identity:\n  name: ${name}\nstate:\n  dir: ${path.join(dir, 'state')}\n  runtimeDir: ${path.join(dir, 'run')}\ntrust:\n  anchors: [${path.join(dir, 'ca.pem')}]\n`);
+  await fsp.writeFile(
+    config,
+    `identity:\n  name: ${name}\nstate:\n  dir: ${path.join(dir, 'state')}\n  runtimeDir: ${path.join(dir, 'run')}\ntrust:\n  anchors: [${path.join(dir, 'ca.pem')}]\n`,
+  );
   return config;
 }
 

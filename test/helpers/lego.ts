@@ -28,7 +28,25 @@ export interface InterceptingProxy {
 export async function interceptingProxy(dir: string, target: URL): Promise<InterceptingProxy> {
   const key = path.join(dir, 'r53.key');
   const cert = path.join(dir, 'r53.pem');
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=route53.amazonaws.com', '-addext', 'subjectAltName=DNS:route53.amazonaws.com', '-keyout', key, '-out', cert]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=route53.amazonaws.com',
+    '-addext',
+    'subjectAltName=DNS:route53.amazonaws.com',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   const hosts: string[] = [];
   const inner = http.createServer((req, res) => {
     const fwd = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
@@ -110,7 +128,19 @@ export function legoRun(o: LegoRunOptions): Promise<LegoResult> {
     ...(o.hostedZoneId ? { AWS_HOSTED_ZONE_ID: o.hostedZoneId } : {}),
     LEGO_CA_CERTIFICATES: o.acmeCaPath,
   };
-  const args = ['--server', o.directoryUrl, '--path', path.join(o.dir, 'lego'), '--accept-tos', '--email', 'sandbox@example.com', '--key-type', 'ec256', '--domains', o.domain];
+  const args = [
+    '--server',
+    o.directoryUrl,
+    '--path',
+    path.join(o.dir, 'lego'),
+    '--accept-tos',
+    '--email',
+    'sandbox@example.com',
+    '--key-type',
+    'ec256',
+    '--domains',
+    o.domain,
+  ];
   // --dns.disable-cp: lego's own propagation check follows the zone's NS names, which only the sandbox knows;
   // GetChange INSYNC (which the sandbox ties to its authoritative answers) is the readiness signal instead.
   args.push('--dns', 'route53', '--dns.resolvers', o.dnsServer, '--dns.disable-cp', 'run');

@@ -64,7 +64,10 @@ export function parseEnvFile(text: string): Record<string, string> {
 export async function startSandbox(o: { name?: string; args?: string[]; bootstrap?: boolean } = {}): Promise<E2eSandbox> {
   const dir = tempDir('sandbox');
   const base = cleanEnv();
-  const up = spawnSync(process.execPath, [cliPath, 'sandbox', 'up', '--dir', dir, ...(o.name ? ['--name', o.name] : []), ...(o.args ?? [])], { env: base, encoding: 'utf8' });
+  const up = spawnSync(process.execPath, [cliPath, 'sandbox', 'up', '--dir', dir, ...(o.name ? ['--name', o.name] : []), ...(o.args ?? [])], {
+    env: base,
+    encoding: 'utf8',
+  });
   if (up.status !== 0) throw new Error(`sandbox up failed (${up.status}): ${up.stderr}${up.stdout}`);
   const info = JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
   const env = { ...base, ...parseEnvFile(readFileSync(path.join(dir, 'env'), 'utf8')) };
@@ -74,7 +77,10 @@ export async function startSandbox(o: { name?: string; args?: string[]; bootstra
     env,
     cli: (args, extra) => runCli(args, { ...env, ...extra }),
     admin: async <T>(p: string, body?: unknown) => {
-      const r = await fetch(`${info.awsUrl}/_sandbox/${p}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+      const r = await fetch(
+        `${info.awsUrl}/_sandbox/${p}`,
+        body === undefined ? {} : { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+      );
       const text = await r.text();
       if (!r.ok) throw new Error(`sandbox admin ${p}: ${r.status} ${text}`);
       return JSON.parse(text) as T;

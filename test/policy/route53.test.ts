@@ -74,14 +74,20 @@ describe('route53Policy with a zone id', () => {
     assert.equal(await decide(policy, 'route53:ListResourceRecordSets', zoneArn), 'Allowed');
     assert.equal(await decide(policy, 'route53:ChangeResourceRecordSets', zoneArn, change(['_acme-challenge.host1.example.com'])), 'Allowed');
     assert.equal(
-      await decide(policy, 'route53:ChangeResourceRecordSets', zoneArn, change(['_acme-challenge.host1.example.com', '_acme-challenge.alt.example.com'], ['TXT', 'TXT'], ['DELETE', 'UPSERT'])),
+      await decide(
+        policy,
+        'route53:ChangeResourceRecordSets',
+        zoneArn,
+        change(['_acme-challenge.host1.example.com', '_acme-challenge.alt.example.com'], ['TXT', 'TXT'], ['DELETE', 'UPSERT']),
+      ),
       'Allowed',
     );
   });
 
   it('denies other records, types, actions, zones and calls', async () => {
     const zoneArn = `arn:aws:route53:::hostedzone/${ZONE}`;
-    const denied = async (action: string, resource: string, ctx?: Record<string, string[]>) => assert.equal(await decide(policy, action, resource, ctx), 'ImplicitlyDenied', `${action} ${resource} ${JSON.stringify(ctx)}`);
+    const denied = async (action: string, resource: string, ctx?: Record<string, string[]>) =>
+      assert.equal(await decide(policy, action, resource, ctx), 'ImplicitlyDenied', `${action} ${resource} ${JSON.stringify(ctx)}`);
     await denied('route53:ChangeResourceRecordSets', zoneArn, change(['host1.example.com'], ['A']));
     await denied('route53:ChangeResourceRecordSets', zoneArn, change(['_acme-challenge.other.example.com']));
     await denied('route53:ChangeResourceRecordSets', zoneArn, change(['_acme-challenge.host1.example.com', 'www.example.com'], ['TXT', 'TXT']));
@@ -99,7 +105,12 @@ describe('route53Policy without a zone id', () => {
 
   it('adds ListHostedZonesByName on * and widens the zone resource to hostedzone/*', () => {
     const byAction = Object.fromEntries(policy.Statement.map((s) => [s.Action, s]));
-    assert.deepEqual(Object.keys(byAction).sort(), ['route53:ChangeResourceRecordSets', 'route53:GetChange', 'route53:ListHostedZonesByName', 'route53:ListResourceRecordSets']);
+    assert.deepEqual(Object.keys(byAction).sort(), [
+      'route53:ChangeResourceRecordSets',
+      'route53:GetChange',
+      'route53:ListHostedZonesByName',
+      'route53:ListResourceRecordSets',
+    ]);
     assert.equal(byAction['route53:ListHostedZonesByName']!.Resource, '*');
     assert.equal(byAction['route53:ListResourceRecordSets']!.Resource, 'arn:aws:route53:::hostedzone/*');
     assert.equal(byAction['route53:ChangeResourceRecordSets']!.Resource, 'arn:aws:route53:::hostedzone/*');
@@ -114,16 +125,33 @@ describe('route53Policy without a zone id', () => {
 
   it('lets the zone be looked up and the challenge record changed in any zone, nothing else', async () => {
     assert.equal(await decide(policy, 'route53:ListHostedZonesByName', '*'), 'Allowed');
-    assert.equal(await decide(policy, 'route53:ChangeResourceRecordSets', 'arn:aws:route53:::hostedzone/ZANY1', change(['_acme-challenge.host1.example.com'], ['TXT'], ['DELETE'])), 'Allowed');
-    assert.equal(await decide(policy, 'route53:ChangeResourceRecordSets', 'arn:aws:route53:::hostedzone/ZANY1', change(['www.example.com'], ['TXT'])), 'ImplicitlyDenied');
+    assert.equal(
+      await decide(
+        policy,
+        'route53:ChangeResourceRecordSets',
+        'arn:aws:route53:::hostedzone/ZANY1',
+        change(['_acme-challenge.host1.example.com'], ['TXT'], ['DELETE']),
+      ),
+      'Allowed',
+    );
+    assert.equal(
+      await decide(policy, 'route53:ChangeResourceRecordSets', 'arn:aws:route53:::hostedzone/ZANY1', change(['www.example.com'], ['TXT'])),
+      'ImplicitlyDenied',
+    );
     assert.equal(await decide(policy, 'route53:ListHostedZones', '*'), 'ImplicitlyDenied');
   });
 });
 
 describe('route53Policy input errors', () => {
   it('rejects an empty name list and a malformed zone id', () => {
-    assert.throws(() => route53Policy({ names: [] }), (e: unknown) => e instanceof AgentError && e.code === 'POLICY_NO_NAMES');
-    assert.throws(() => route53Policy({ zoneId: 'zone-1', names: ['a.example.com'] }), (e: unknown) => e instanceof AgentError && e.code === 'POLICY_BAD_ZONE' && e.message.includes('zone-1'));
+    assert.throws(
+      () => route53Policy({ names: [] }),
+      (e: unknown) => e instanceof AgentError && e.code === 'POLICY_NO_NAMES',
+    );
+    assert.throws(
+      () => route53Policy({ zoneId: 'zone-1', names: ['a.example.com'] }),
+      (e: unknown) => e instanceof AgentError && e.code === 'POLICY_BAD_ZONE' && e.message.includes('zone-1'),
+    );
   });
   it('uses the given partition in every ARN', () => {
     const p = route53Policy({ zoneId: ZONE, names: ['a.example.cn'], partition: 'aws-cn' });

@@ -14,14 +14,21 @@ import { cliPath } from '../helpers/paths.js';
  * certificate with the given window. Over HTTPS, trusting the CA of Pebble's listener (D/pebble/tls-ca.pem).
  */
 export function setPebbleRenewalInfo(sb: E2eSandbox, certPem: string, window: { start: Date; end: Date }): Promise<void> {
-  const body = JSON.stringify({ Certificate: certPem, ARIResponse: JSON.stringify({ suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() } }) });
+  const body = JSON.stringify({
+    Certificate: certPem,
+    ARIResponse: JSON.stringify({ suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() } }),
+  });
   const ca = readFileSync(path.join(sb.dir, 'pebble', 'tls-ca.pem'));
   return new Promise((resolve, reject) => {
-    const req = https.request(`${sb.info.managementUrl}/set-renewal-info/`, { method: 'POST', ca, headers: { 'content-type': 'application/json', 'user-agent': 'iamra-agent-tests' } }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`set-renewal-info: ${res.statusCode} ${text}`))));
-    });
+    const req = https.request(
+      `${sb.info.managementUrl}/set-renewal-info/`,
+      { method: 'POST', ca, headers: { 'content-type': 'application/json', 'user-agent': 'iamra-agent-tests' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`set-renewal-info: ${res.statusCode} ${text}`))));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -74,7 +81,10 @@ export function liveProblem(stateDirPath: string): string | undefined {
   let certKey: string;
   let privKey: string;
   try {
-    certKey = execFileSync('openssl', ['x509', '-in', path.join(dir, 'cert.pem'), '-noout', '-pubkey'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    certKey = execFileSync('openssl', ['x509', '-in', path.join(dir, 'cert.pem'), '-noout', '-pubkey'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     privKey = execFileSync('openssl', ['pkey', '-in', path.join(dir, 'key.pem'), '-pubout'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     return `openssl cannot read ${path.basename(dir)}: ${String(e)}`;

@@ -16,7 +16,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const v = path.join(dir, 'versions', '0007');
 const id: HookIdentity = {
   version: '0007',
-  files: { cert: path.join(v, 'cert.pem'), chain: path.join(v, 'chain.pem'), fullchain: path.join(v, 'fullchain.pem'), meta: path.join(v, 'meta.json'), key: path.join(v, 'key.pem') },
+  files: {
+    cert: path.join(v, 'cert.pem'),
+    chain: path.join(v, 'chain.pem'),
+    fullchain: path.join(v, 'fullchain.pem'),
+    meta: path.join(v, 'meta.json'),
+    key: path.join(v, 'key.pem'),
+  },
 };
 
 /** running, not a zombie: in a container nothing may reap an orphan, and kill(pid, 0) succeeds on a zombie */
@@ -101,11 +107,7 @@ test('failing hooks are reported (result, log, warning line, state counter), nev
   const r = await runAfterRenewHooks(
     { clock: systemClock, logger, state, env: { PATH: process.env.PATH } },
     {
-      commands: [
-        [process.execPath, '-e', 'console.error("cannot reload"); process.exit(3)'],
-        [path.join(dir, 'no-such-hook')],
-        ['/bin/true'],
-      ],
+      commands: [[process.execPath, '-e', 'console.error("cannot reload"); process.exit(3)'], [path.join(dir, 'no-such-hook')], ['/bin/true']],
       timeoutMs: 10_000,
     },
     id,

@@ -98,7 +98,13 @@ async function harness(o: { ari?: boolean; rotateKey?: boolean; maxAgeMs?: numbe
       const { publicKeyDer } = await checkExternalCsr(req.csrPem, 'csr', req.names);
       h.issued.push({ ...(req.replaces ? { replaces: req.replaces } : {}), spki: publicKeyDer.toString('base64') });
       const now = clock.now();
-      const certPem = await makeLeaf({ issuer: h.issuer.ca, names: req.names, publicKey: createPublicKey({ key: publicKeyDer, format: 'der', type: 'spki' }), notBefore: now, notAfter: new Date(now.getTime() + h.issuer.lifetimeMs) });
+      const certPem = await makeLeaf({
+        issuer: h.issuer.ca,
+        names: req.names,
+        publicKey: createPublicKey({ key: publicKeyDer, format: 'der', type: 'spki' }),
+        notBefore: now,
+        notAfter: new Date(now.getTime() + h.issuer.lifetimeMs),
+      });
       return { certPem, chainPem: h.issuer.ca.pem, fullchainPem: certPem + h.issuer.ca.pem };
     },
     verify: async (m, key) => {
@@ -135,7 +141,13 @@ test('ARI Retry-After: not asked again before it, clamped to 1 min … 1 day, wi
   assert.equal(first.decision.ari?.cached, false);
   let st = await h.state.read();
   // 30 s from the server is below RFC 9773's floor: stored as 60 s
-  assert.deepEqual(st.ari, { windowStart: plus(60 * D).toISOString(), windowEnd: plus(62 * D).toISOString(), retryAfter: plus(60_000).toISOString(), checkedAt: T0.toISOString(), certId: id });
+  assert.deepEqual(st.ari, {
+    windowStart: plus(60 * D).toISOString(),
+    windowEnd: plus(62 * D).toISOString(),
+    retryAfter: plus(60_000).toISOString(),
+    checkedAt: T0.toISOString(),
+    certId: id,
+  });
   assert.deepEqual(st.lastCheck, { at: T0.toISOString(), due: false, reason: 'max-age', renewAt: plus(7 * D).toISOString() });
 
   h.clock.set(plus(59_999));
@@ -170,7 +182,10 @@ test('ARI window in the past → due at once (ari-window-passed); renew sends re
   assert.equal(r.action, 'renewed');
   assert.equal(r.decision.reason, 'ari-window-passed');
   assert.equal(r.action === 'renewed' && r.replaces, id);
-  assert.deepEqual(h.issued.map((i) => i.replaces), [undefined, id]);
+  assert.deepEqual(
+    h.issued.map((i) => i.replaces),
+    [undefined, id],
+  );
   const st = await h.state.read();
   assert.equal(st.ari, undefined, 'the ARI answer was about the replaced certificate');
   assert.deepEqual([st.lastCheck?.due, st.lastCheck?.reason], [true, 'ari-window-passed']);
@@ -185,9 +200,21 @@ test('a stored answer for another certificate is not reused; an ARI error falls 
   const pem = await seed(h);
   const id = certId(pem);
   await h.state.update((s) => {
-    s.ari = { windowStart: plus(-2 * H).toISOString(), windowEnd: plus(-1 * H).toISOString(), retryAfter: plus(D).toISOString(), checkedAt: T0.toISOString(), certId: 'someone.else' };
+    s.ari = {
+      windowStart: plus(-2 * H).toISOString(),
+      windowEnd: plus(-1 * H).toISOString(),
+      retryAfter: plus(D).toISOString(),
+      checkedAt: T0.toISOString(),
+      certId: 'someone.else',
+    };
   });
-  h.ari.next = () => new AgentError({ code: 'ACME_SERVER_ERROR', component: 'acme.ari', message: 'GET renewalInfo returned 503', details: { retryAfterSec: 120, retryable: true } });
+  h.ari.next = () =>
+    new AgentError({
+      code: 'ACME_SERVER_ERROR',
+      component: 'acme.ari',
+      message: 'GET renewalInfo returned 503',
+      details: { retryAfterSec: 120, retryable: true },
+    });
   const a = await decide(h.deps, NAMES);
   assert.equal(h.ariCalls.length, 1, 'the stored answer names another certificate');
   // no usable window: 90-day lifetime rule (maxAge off)
@@ -199,7 +226,13 @@ test('a stored answer for another certificate is not reused; an ARI error falls 
   h.ari.next = () => info(plus(50 * D), plus(51 * D), 3600, id);
   await decide(h.deps, NAMES);
   h.clock.set(plus(D + 3 * H));
-  h.ari.next = () => new AgentError({ code: 'ACME_SERVER_ERROR', component: 'acme.ari', message: 'GET renewalInfo returned 500', details: { retryAfterSec: 5, retryable: true } });
+  h.ari.next = () =>
+    new AgentError({
+      code: 'ACME_SERVER_ERROR',
+      component: 'acme.ari',
+      message: 'GET renewalInfo returned 500',
+      details: { retryAfterSec: 5, retryable: true },
+    });
   const b = await decide(h.deps, NAMES);
   assert.equal(h.ariCalls.length, 3);
   assert.deepEqual([b.decision.reason, b.decision.ari?.windowStart, b.decision.ari?.cached], ['ari-window', plus(50 * D).toISOString(), true]);
@@ -221,7 +254,10 @@ test('a CA without renewalInfo: lifetime/maxAge decide, nothing stored, no repla
   assert.equal(r.action, 'renewed');
   assert.equal(r.decision.reason, 'max-age');
   assert.equal(r.action === 'renewed' ? r.replaces : 'x', undefined);
-  assert.deepEqual(h.issued.map((i) => i.replaces), [undefined, undefined]);
+  assert.deepEqual(
+    h.issued.map((i) => i.replaces),
+    [undefined, undefined],
+  );
   assert.equal(h.ariCalls.length, 1);
   assert.equal((await h.state.read()).ari, undefined, 'a stale answer is dropped when the CA has no ARI');
 });
@@ -236,7 +272,10 @@ test('renewal.ari off: no ARI request, no replaces; the weekly maxAge renews a 9
   h.clock.set(plus(7 * D));
   const r = await renew(h.deps, spec, { force: false });
   assert.deepEqual([r.action, r.decision.reason], ['renewed', 'max-age']);
-  assert.deepEqual(h.issued.map((i) => i.replaces), [undefined, undefined]);
+  assert.deepEqual(
+    h.issued.map((i) => i.replaces),
+    [undefined, undefined],
+  );
   assert.equal(h.ariCalls.length, 0);
 });
 
@@ -248,7 +287,10 @@ test('alreadyReplaced: the order is retried once without replaces', async () => 
   const r = await renew(h.deps, spec, { force: false });
   assert.equal(r.action, 'renewed');
   assert.equal(r.action === 'renewed' ? r.replaces : 'x', undefined);
-  assert.deepEqual(h.issued.map((i) => i.replaces), [undefined, undefined]);
+  assert.deepEqual(
+    h.issued.map((i) => i.replaces),
+    [undefined, undefined],
+  );
   assert.ok(h.logger.entries.some((e) => e.msg === 'the live certificate already has a replacement order; ordering without replaces'));
   // a second alreadyReplaced is not retried again: it fails, and the old identity stays
   const id2 = certId((await h.store.live())!.certPem);
@@ -284,7 +326,11 @@ test('verification failure: renew throws, the old identity stays live, state rec
   await assert.rejects(renew(h.deps, spec, { force: false }), (e: unknown) => e instanceof AgentError && e.code === 'IDENTITY_INVALID');
   const live = await h.store.live();
   assert.deepEqual([live!.version, live!.serial], [before!.version, before!.serial]);
-  assert.deepEqual((await h.store.versions()).map((v) => v.version), ['0001'], 'the rejected version was discarded');
+  assert.deepEqual(
+    (await h.store.versions()).map((v) => v.version),
+    ['0001'],
+    'the rejected version was discarded',
+  );
   const st = await h.state.read();
   assert.equal(st.lastRenewal?.ok, false);
   assert.match(st.lastRenewal?.error ?? '', /chain/);

@@ -64,10 +64,16 @@ test('RSA key handle: PKCS#1 v1.5 proof of possession', async () => {
 test('wrong trust anchor: unrelated root, or a root with the same name and another key', async () => {
   const i = await input();
   const r = await checkIdentity({ ...i, anchorsPem: [other.pem] });
-  assert.deepEqual(r.failures.map((f) => f.check), ['chain']);
+  assert.deepEqual(
+    r.failures.map((f) => f.check),
+    ['chain'],
+  );
   assert.match(r.failures[0]!.message, /no issuer "CN=Test Root" for "CN=Test Intermediate"/);
   const imp = await checkIdentity({ ...i, anchorsPem: [impostor.pem] });
-  assert.deepEqual(imp.failures.map((f) => f.check), ['chain']);
+  assert.deepEqual(
+    imp.failures.map((f) => f.check),
+    ['chain'],
+  );
   assert.match(imp.failures[0]!.message, /signature does not verify/);
   assert.deepEqual(await failedChecks({ ...i, chainPem: '' }), ['chain'], 'missing intermediate');
   assert.deepEqual(await failedChecks({ ...i, anchorsPem: [] }), ['chain', 'chain']);
@@ -75,7 +81,10 @@ test('wrong trust anchor: unrelated root, or a root with the same name and anoth
 
 test('key mismatch: the handle holds another key', async () => {
   const i = await input();
-  const e = await verifyIdentity({ ...i, key: ec() }).then(() => undefined, (x: unknown) => x);
+  const e = await verifyIdentity({ ...i, key: ec() }).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   assert.ok(e instanceof AgentError);
   assert.equal(e.code, 'IDENTITY_INVALID');
   assert.match(e.message, /key: the certificate's public key does not match file key P-256/);
@@ -93,14 +102,25 @@ test('names mismatch: missing, extra or different names', async () => {
 test('expired or not yet valid, and an expired intermediate', async () => {
   const i = await input();
   const expired = await checkIdentity({ ...i, now: new Date(notAfter.getTime() + 1000) });
-  assert.deepEqual(expired.failures.map((f) => f.check), ['validity']);
+  assert.deepEqual(
+    expired.failures.map((f) => f.check),
+    ['validity'],
+  );
   assert.match(expired.failures[0]!.message, /^expired at 2026-11-26T16:00:00.000Z/);
   assert.deepEqual(await failedChecks({ ...i, now: new Date(notBefore.getTime() - 1000) }), ['validity']);
-  const oldInter = await makeCa({ name: 'Old Intermediate', notBefore: new Date('2025-01-01T00:00:00Z'), notAfter: new Date('2026-11-21T00:00:00Z'), issuer: root });
+  const oldInter = await makeCa({
+    name: 'Old Intermediate',
+    notBefore: new Date('2025-01-01T00:00:00Z'),
+    notAfter: new Date('2026-11-21T00:00:00Z'),
+    issuer: root,
+  });
   const key = ec();
   const certPem = await makeLeaf({ issuer: oldInter, names: NAMES, publicKey: await key.publicKey(), notBefore, notAfter });
   const r = await checkIdentity({ ...i, certPem, chainPem: oldInter.pem, key, now: new Date('2026-11-22T00:00:00Z') });
-  assert.deepEqual(r.failures.map((f) => f.check), ['validity']);
+  assert.deepEqual(
+    r.failures.map((f) => f.check),
+    ['validity'],
+  );
   assert.match(r.failures[0]!.message, /chain certificate "CN=Old Intermediate" expired/);
 });
 
@@ -111,7 +131,10 @@ test('keyUsage without digitalSignature, and a CA leaf', async () => {
 
 test('a SHA-1 signature is rejected', async () => {
   const r = await checkIdentity(await input({ hash: 'SHA-1' }));
-  assert.deepEqual(r.failures.map((f) => f.check), ['signature-algorithm']);
+  assert.deepEqual(
+    r.failures.map((f) => f.check),
+    ['signature-algorithm'],
+  );
   assert.match(r.failures[0]!.message, /signed with ECDSA with SHA-1/);
 });
 
@@ -131,5 +154,8 @@ test('several failures are reported together, in one AgentError with details', a
 test('unparseable input is a parse failure, not an exception', async () => {
   const i = await input();
   assert.deepEqual(await failedChecks({ ...i, certPem: 'garbage' }), ['parse']);
-  await assert.rejects(verifyIdentity({ ...i, certPem: 'garbage' }), (e: unknown) => e instanceof AgentError && e.code === 'IDENTITY_INVALID' && /parse: /.test(e.message));
+  await assert.rejects(
+    verifyIdentity({ ...i, certPem: 'garbage' }),
+    (e: unknown) => e instanceof AgentError && e.code === 'IDENTITY_INVALID' && /parse: /.test(e.message),
+  );
 });

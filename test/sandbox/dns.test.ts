@@ -68,7 +68,9 @@ describe('authoritative DNS server', () => {
   it('truncates over UDP beyond 512 octets without EDNS, and TCP carries the whole answer', async () => {
     const { execFile } = await import('node:child_process');
     const raw = await new Promise<string>((resolve, reject) =>
-      execFile('dig', ['@127.0.0.1', '-p', String(dns.port), 'big.example.com', 'TXT', '+noedns', '+ignore', '+time=2', '+tries=1'], (e, out) => (e ? reject(e) : resolve(out))),
+      execFile('dig', ['@127.0.0.1', '-p', String(dns.port), 'big.example.com', 'TXT', '+noedns', '+ignore', '+time=2', '+tries=1'], (e, out) =>
+        e ? reject(e) : resolve(out),
+      ),
     );
     assert.match(raw, /;; flags: [a-z ]*\btc\b/);
     const tcp = await dig(dns.port, 'big.example.com', 'TXT', { tcp: true });
@@ -91,7 +93,9 @@ describe('authoritative DNS server', () => {
     }
     const { execFile } = await import('node:child_process');
     const raw = await new Promise<string>((resolve, reject) =>
-      execFile('dig', ['@127.0.0.1', '-p', String(dns.port), 'example.com', 'SOA', '+opcode=status', '+time=2', '+tries=1'], (e, out) => (e ? reject(e) : resolve(out))),
+      execFile('dig', ['@127.0.0.1', '-p', String(dns.port), 'example.com', 'SOA', '+opcode=status', '+time=2', '+tries=1'], (e, out) =>
+        e ? reject(e) : resolve(out),
+      ),
     );
     assert.match(raw, /status: NOTIMP/);
   });

@@ -60,15 +60,35 @@ interface Creds {
 async function call(
   base: string,
   creds: Creds | undefined,
-  o: { method?: string; query?: Record<string, string>; body?: string; sendBody?: string; service?: string; region?: string; date?: Date; headers?: Record<string, string>; dropToken?: boolean; noContentSha?: boolean } = {},
+  o: {
+    method?: string;
+    query?: Record<string, string>;
+    body?: string;
+    sendBody?: string;
+    service?: string;
+    region?: string;
+    date?: Date;
+    headers?: Record<string, string>;
+    dropToken?: boolean;
+    noContentSha?: boolean;
+  } = {},
 ): Promise<{ status: number; json: Record<string, string>; headers: Headers }> {
   const u = new URL(base);
   const method = o.method ?? (o.body ? 'POST' : 'GET');
   const query = o.query ?? {};
   let headers: Record<string, string> = { host: u.host, ...o.headers };
   if (creds) {
-    const signer = new SignatureV4({ credentials: creds, region: o.region ?? 'us-east-1', service: o.service ?? 'probe', sha256: Sha256, applyChecksum: !o.noContentSha });
-    const signed = await signer.sign({ method, protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/probe/x', query, headers, body: o.body }, { signingDate: o.date ?? new Date() });
+    const signer = new SignatureV4({
+      credentials: creds,
+      region: o.region ?? 'us-east-1',
+      service: o.service ?? 'probe',
+      sha256: Sha256,
+      applyChecksum: !o.noContentSha,
+    });
+    const signed = await signer.sign(
+      { method, protocol: 'http:', hostname: u.hostname, port: Number(u.port), path: '/probe/x', query, headers, body: o.body },
+      { signingDate: o.date ?? new Date() },
+    );
     headers = signed.headers;
   }
   const { host: _host, ...send } = headers;
@@ -153,7 +173,10 @@ describe('sandbox AWS front', () => {
 
   it('checks the credential scope: service and region', async () => {
     const svc = await call(base, user, { service: 'sts' });
-    assert.deepEqual([svc.status, svc.json['code'], svc.json['message']], [403, 'SignatureDoesNotMatch', "Credential should be scoped to correct service: 'probe'. "]);
+    assert.deepEqual(
+      [svc.status, svc.json['code'], svc.json['message']],
+      [403, 'SignatureDoesNotMatch', "Credential should be scoped to correct service: 'probe'. "],
+    );
     const reg = await call(base, user, { region: 'eu-west-1' });
     assert.deepEqual([reg.status, reg.json['code']], [403, 'SignatureDoesNotMatch']);
     assert.match(reg.json['message']!, /valid region, not 'eu-west-1'/);
@@ -182,7 +205,10 @@ describe('sandbox AWS front', () => {
     clock.offsetMs = 3600_000 + 1000;
     const expired = await call(base, session, { date: clock.now() });
     clock.offsetMs = 0;
-    assert.deepEqual([expired.status, expired.json['code'], expired.json['message']], [403, 'ExpiredToken', 'The security token included in the request is expired']);
+    assert.deepEqual(
+      [expired.status, expired.json['code'], expired.json['message']],
+      [403, 'ExpiredToken', 'The security token included in the request is expired'],
+    );
   });
 
   it('authorizes with the IAM evaluator and answers AccessDenied in AWS words', async () => {
@@ -198,19 +224,35 @@ describe('sandbox AWS front', () => {
       method: 'POST',
       body: JSON.stringify({
         accessKeyId: user.accessKeyId,
-        policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'route53:*', Resource: '*' }, { Effect: 'Allow', Action: '*', Resource: '*' }] }],
+        policies: [
+          {
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Deny', Action: 'route53:*', Resource: '*' },
+              { Effect: 'Allow', Action: '*', Resource: '*' },
+            ],
+          },
+        ],
       }),
     });
     assert.equal(adminRes.status, 200);
     const explicit = await call(base, user, { query: { action: 'route53:GetChange', resource: 'arn:aws:route53:::change/C123' } });
     assert.match(explicit.json['message']!, /with an explicit deny in an identity-based policy$/);
-    const badPolicy = await fetch(`${base}/_sandbox/principals/policies`, { method: 'POST', body: JSON.stringify({ accessKeyId: user.accessKeyId, policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow' }] }] }) });
+    const badPolicy = await fetch(`${base}/_sandbox/principals/policies`, {
+      method: 'POST',
+      body: JSON.stringify({ accessKeyId: user.accessKeyId, policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow' }] }] }),
+    });
     assert.equal(badPolicy.status, 400);
     assert.equal(((await badPolicy.json()) as { error: string }).error, 'SANDBOX_POLICY_INVALID');
   });
 
   it('records calls (memory, admin API, JSON lines file) and resets them', async () => {
-    const res = (await (await fetch(`${base}/_sandbox/calls?service=probe`)).json()) as { action: string; status: number; errorCode?: string; principalArn?: string }[];
+    const res = (await (await fetch(`${base}/_sandbox/calls?service=probe`)).json()) as {
+      action: string;
+      status: number;
+      errorCode?: string;
+      principalArn?: string;
+    }[];
     assert.ok(res.length >= 10);
     assert.ok(res.some((c) => c.errorCode === 'SignatureDoesNotMatch' && c.principalArn === undefined));
     assert.ok(res.some((c) => c.action === 'route53:GetHostedZone' && c.errorCode === 'AccessDenied' && c.principalArn === user.arn));
@@ -223,7 +265,9 @@ describe('sandbox AWS front', () => {
   });
 
   it('creates users over the admin API and injects throttle storms', async () => {
-    const created = (await (await fetch(`${base}/_sandbox/principals`, { method: 'POST', body: JSON.stringify({ name: 'quickstart', accountId: ACCOUNT, policies: [] }) })).json()) as Principal;
+    const created = (await (
+      await fetch(`${base}/_sandbox/principals`, { method: 'POST', body: JSON.stringify({ name: 'quickstart', accountId: ACCOUNT, policies: [] }) })
+    ).json()) as Principal;
     assert.match(created.accessKeyId, /^AKIA[A-Z2-7]{16}$/);
     assert.equal((await call(base, created)).status, 200);
     const f = await fetch(`${base}/_sandbox/faults`, { method: 'POST', body: JSON.stringify({ throttleStorm: 2 }) });

@@ -105,14 +105,18 @@ interface Reply {
 
 function post(base: string, pathAndQuery: string, headers: Record<string, string>, body: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(new URL(pathAndQuery, base), { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text ? JSON.parse(text) : {} });
-      });
-    });
+    const req = http.request(
+      new URL(pathAndQuery, base),
+      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text ? JSON.parse(text) : {} });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -150,7 +154,7 @@ describe('IAM Roles Anywhere stand-in', () => {
     ecInt = await makeCa('CN=Sandbox EC Issuing 1, O=Example', EC, ecRoot);
     otherInt = await makeCa('CN=Sandbox EC Issuing 1, O=Example', EC, await makeCa('CN=Elsewhere Root', EC));
     rsaRoot = await makeCa('CN=Sandbox RSA Root', RSA);
-    const stagingRoot = await makeCa("CN=(STAGING) Pretend Pear X1, O=(STAGING) Internet Security Research Group", RSA);
+    const stagingRoot = await makeCa('CN=(STAGING) Pretend Pear X1, O=(STAGING) Internet Security Research Group', RSA);
     stagingInt = await makeCa("CN=(STAGING) Counterfeit Cashew R10, O=(STAGING) Let's Encrypt", RSA, stagingRoot);
 
     registry = new IamraRegistry(ACCOUNT, REGION);
@@ -213,7 +217,9 @@ describe('IAM Roles Anywhere stand-in', () => {
       host,
       body,
       leafDer: leaf.der,
-      chainDer: (c.chain ?? (leaf === ecLeaf || leaf === otherDnsLeaf || leaf === noSigLeaf ? [ecInt] : leaf === stagingLeaf ? [stagingInt] : [])).map((ca) => Buffer.from(ca.cert.rawData)),
+      chainDer: (c.chain ?? (leaf === ecLeaf || leaf === otherDnsLeaf || leaf === noSigLeaf ? [ecInt] : leaf === stagingLeaf ? [stagingInt] : [])).map((ca) =>
+        Buffer.from(ca.cert.rawData),
+      ),
       key: leaf.key,
       query,
     });
@@ -256,7 +262,10 @@ describe('IAM Roles Anywhere stand-in', () => {
     assert.equal(p.sessionTags?.['x509SAN/DNS'], 'host.example.com');
     assert.equal(p.sessionTags?.['x509Issuer/CN'], 'Sandbox EC Issuing 1');
 
-    const lines = readFileSync(trailFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(trailFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const e = lines.at(-1);
     assert.equal(e.eventSource, 'rolesanywhere.amazonaws.com');
     assert.equal(e.eventName, 'CreateSession');
@@ -285,7 +294,10 @@ describe('IAM Roles Anywhere stand-in', () => {
 
   it('refuses a changed X-Amz-Date (signature) and a stale one (clock skew)', async () => {
     const changed = await createSession({
-      tamper: (headers, body) => ({ headers: { ...headers, 'x-amz-date': headers['x-amz-date']!.replace(/\d{2}Z$/, (s) => `${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0') + 'Z') }, body }),
+      tamper: (headers, body) => ({
+        headers: { ...headers, 'x-amz-date': headers['x-amz-date']!.replace(/\d{2}Z$/, (s) => `${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0') + 'Z') },
+        body,
+      }),
     });
     assertError(changed, 403, 'AccessDeniedException', 'Invalid signature');
     const stale = await createSession({ date: new Date(clock.now().getTime() - 6 * 60e3) });
@@ -305,9 +317,17 @@ describe('IAM Roles Anywhere stand-in', () => {
     const call = { leaf: stagingLeaf, anchorArn: stagingAnchor.arn, profileArn: stagingProfile.arn };
     assertError(await createSession(call), 403, 'AccessDeniedException', 'Some attributes failed to be mapped into session tags. Issuer: [CN, O]');
     // the sandbox admin API's equivalent of `aws rolesanywhere delete-attribute-mapping --certificate-field x509Issuer`
-    const admin = await post(url, '/_sandbox/rolesanywhere/delete-attribute-mapping', { 'content-type': 'application/json' }, JSON.stringify({ profileArn: stagingProfile.arn, certificateField: 'x509Issuer' }));
+    const admin = await post(
+      url,
+      '/_sandbox/rolesanywhere/delete-attribute-mapping',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ profileArn: stagingProfile.arn, certificateField: 'x509Issuer' }),
+    );
     assert.equal(admin.status, 200, JSON.stringify(admin.json));
-    assert.deepEqual(admin.json.profile.attributeMappings.map((m: { certificateField: string }) => m.certificateField), ['x509Subject', 'x509SAN']);
+    assert.deepEqual(
+      admin.json.profile.attributeMappings.map((m: { certificateField: string }) => m.certificateField),
+      ['x509Subject', 'x509SAN'],
+    );
     const r = await createSession(call);
     assert.equal(r.status, 201, JSON.stringify(r.json));
     const p = sandbox.principals.get(r.json.credentialSet[0].credentials.accessKeyId);
@@ -354,14 +374,26 @@ describe('IAM Roles Anywhere stand-in', () => {
     assert.equal(events.events.length, service.events.length);
     assert.ok(events.events.every((e) => e.eventName === 'CreateSession'));
     const spec = (await (await fetch(`${url}/_sandbox/rolesanywhere/registry`)).json()) as { profiles: { id: string }[] };
-    assert.deepEqual(spec.profiles.map((p) => p.id), registry.listProfiles().map((p) => p.id));
+    assert.deepEqual(
+      spec.profiles.map((p) => p.id),
+      registry.listProfiles().map((p) => p.id),
+    );
   });
 
   it('round-trips its spec: the registry rebuilt from toSpec() has the same ARNs', () => {
     const again = IamraRegistry.fromSpec(JSON.parse(JSON.stringify(registry.toSpec())));
-    assert.deepEqual(again.listTrustAnchors().map((a) => a.arn), registry.listTrustAnchors().map((a) => a.arn));
-    assert.deepEqual(again.listProfiles().map((p) => [p.arn, p.attributeMappings]), registry.listProfiles().map((p) => [p.arn, p.attributeMappings]));
-    assert.deepEqual(again.listRoles().map((r) => [r.arn, r.roleId]), registry.listRoles().map((r) => [r.arn, r.roleId]));
+    assert.deepEqual(
+      again.listTrustAnchors().map((a) => a.arn),
+      registry.listTrustAnchors().map((a) => a.arn),
+    );
+    assert.deepEqual(
+      again.listProfiles().map((p) => [p.arn, p.attributeMappings]),
+      registry.listProfiles().map((p) => [p.arn, p.attributeMappings]),
+    );
+    assert.deepEqual(
+      again.listRoles().map((r) => [r.arn, r.roleId]),
+      registry.listRoles().map((r) => [r.arn, r.roleId]),
+    );
   });
 
   describe('AWS Labs Python client (iam-rolesanywhere-session) as oracle, then the AWS CLI v2 on STS', () => {

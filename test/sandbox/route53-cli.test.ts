@@ -28,7 +28,11 @@ describe('Route 53 sandbox with AWS CLI v2', () => {
     writeFileSync(path.join(dir, 'config'), '');
     writeFileSync(path.join(dir, 'credentials'), '');
     sb = await startRoute53Sandbox({ zones: [{ name: 'example.com', id: ZONE }], ratePerSec: 0 });
-    user = sb.aws.principals.createUser({ accountId: '111122223333', name: 'cli', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });
+    user = sb.aws.principals.createUser({
+      accountId: '111122223333',
+      name: 'cli',
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }],
+    });
   });
   after(async () => {
     await sb?.close();
@@ -60,8 +64,16 @@ describe('Route 53 sandbox with AWS CLI v2', () => {
   it('lists hosted zones by name', async () => {
     const r = await aws(['route53', 'list-hosted-zones-by-name', '--dns-name', 'example.com']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { HostedZones: { Id: string; Name: string; Config: { PrivateZone: boolean }; ResourceRecordSetCount: number }[]; DNSName: string; IsTruncated: boolean; MaxItems: string };
-    assert.deepEqual(out.HostedZones.map((z) => [z.Id, z.Name, z.Config.PrivateZone, z.ResourceRecordSetCount]), [[`/hostedzone/${ZONE}`, 'example.com.', false, 2]]);
+    const out = JSON.parse(r.stdout) as {
+      HostedZones: { Id: string; Name: string; Config: { PrivateZone: boolean }; ResourceRecordSetCount: number }[];
+      DNSName: string;
+      IsTruncated: boolean;
+      MaxItems: string;
+    };
+    assert.deepEqual(
+      out.HostedZones.map((z) => [z.Id, z.Name, z.Config.PrivateZone, z.ResourceRecordSetCount]),
+      [[`/hostedzone/${ZONE}`, 'example.com.', false, 2]],
+    );
     assert.equal(out.DNSName, 'example.com');
     assert.equal(out.IsTruncated, false);
     assert.equal(out.MaxItems, '100');
@@ -69,7 +81,17 @@ describe('Route 53 sandbox with AWS CLI v2', () => {
 
   it('changes a TXT record from a change-batch file and follows it to INSYNC', async () => {
     const batch = path.join(dir, 'batch.json');
-    writeFileSync(batch, JSON.stringify({ Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: '_acme-challenge.cli.example.com', Type: 'TXT', TTL: 30, ResourceRecords: [{ Value: '"from-cli"' }] } }] }));
+    writeFileSync(
+      batch,
+      JSON.stringify({
+        Changes: [
+          {
+            Action: 'UPSERT',
+            ResourceRecordSet: { Name: '_acme-challenge.cli.example.com', Type: 'TXT', TTL: 30, ResourceRecords: [{ Value: '"from-cli"' }] },
+          },
+        ],
+      }),
+    );
     const r = await aws(['route53', 'change-resource-record-sets', '--hosted-zone-id', ZONE, '--change-batch', `file://${batch}`]);
     assert.equal(r.code, 0, r.stderr);
     const info = (JSON.parse(r.stdout) as { ChangeInfo: { Id: string; Status: string; SubmittedAt: string } }).ChangeInfo;
@@ -81,16 +103,18 @@ describe('Route 53 sandbox with AWS CLI v2', () => {
     assert.deepEqual((await dig(sb.dnsPort, '_acme-challenge.cli.example.com', 'TXT')).answers, ['"from-cli"']);
     const l = await aws(['route53', 'list-resource-record-sets', '--hosted-zone-id', ZONE]);
     assert.equal(l.code, 0, l.stderr);
-    assert.deepEqual((JSON.parse(l.stdout) as { ResourceRecordSets: { Name: string; Type: string }[] }).ResourceRecordSets.map((x) => `${x.Name} ${x.Type}`), [
-      'example.com. NS',
-      'example.com. SOA',
-      '_acme-challenge.cli.example.com. TXT',
-    ]);
+    assert.deepEqual(
+      (JSON.parse(l.stdout) as { ResourceRecordSets: { Name: string; Type: string }[] }).ResourceRecordSets.map((x) => `${x.Name} ${x.Type}`),
+      ['example.com. NS', 'example.com. SOA', '_acme-challenge.cli.example.com. TXT'],
+    );
   });
 
   it('reports SignatureDoesNotMatch for a wrong secret', async () => {
     const r = await aws(['route53', 'list-hosted-zones-by-name'], 'wrong-secret');
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /\(SignatureDoesNotMatch\) when calling the ListHostedZonesByName operation( \(reached max retries: 0\))?: The request signature we calculated does not match/);
+    assert.match(
+      r.stderr,
+      /\(SignatureDoesNotMatch\) when calling the ListHostedZonesByName operation( \(reached max retries: 0\))?: The request signature we calculated does not match/,
+    );
   });
 });

@@ -41,7 +41,12 @@ describe('lego (aws-sdk-go v1) route53 provider against the sandbox', () => {
               Effect: 'Allow',
               Action: 'route53:ChangeResourceRecordSets',
               Resource: `arn:aws:route53:::hostedzone/${ZONE}`,
-              Condition: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['_acme-challenge.lego.example.com'], 'route53:ChangeResourceRecordSetsRecordTypes': ['TXT'] } },
+              Condition: {
+                'ForAllValues:StringEquals': {
+                  'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['_acme-challenge.lego.example.com'],
+                  'route53:ChangeResourceRecordSetsRecordTypes': ['TXT'],
+                },
+              },
             },
             { Effect: 'Allow', Action: ['route53:ListResourceRecordSets', 'route53:GetChange', 'route53:ListHostedZonesByName'], Resource: '*' },
           ],
@@ -75,7 +80,19 @@ describe('lego (aws-sdk-go v1) route53 provider against the sandbox', () => {
       AWS_PROPAGATION_TIMEOUT: '30',
       LEGO_CA_CERTIFICATES: pebble!.tlsCaPemPath,
     };
-    const args = ['--server', pebble!.directoryUrl, '--path', path.join(dir, 'lego'), '--accept-tos', '--email', 'sandbox@example.com', '--key-type', 'ec256', '--domains', 'lego.example.com'];
+    const args = [
+      '--server',
+      pebble!.directoryUrl,
+      '--path',
+      path.join(dir, 'lego'),
+      '--accept-tos',
+      '--email',
+      'sandbox@example.com',
+      '--key-type',
+      'ec256',
+      '--domains',
+      'lego.example.com',
+    ];
     args.push('--dns', 'route53', '--dns.resolvers', `127.0.0.1:${sb.dnsPort}`, '--dns.disable-cp', 'run');
     let out: { stdout: string; stderr: string };
     try {
@@ -85,14 +102,26 @@ describe('lego (aws-sdk-go v1) route53 provider against the sandbox', () => {
       assert.fail(`lego failed: ${x.stderr ?? String(e)}\ncalls: ${JSON.stringify(sb.aws.calls.map((c) => [c.action, c.status, c.errorCode]))}`);
     }
     assert.match(readFileSync(path.join(dir, 'lego', 'certificates', 'lego.example.com.crt'), 'utf8'), /BEGIN CERTIFICATE/);
-    assert.ok(proxy!.hosts.every((h) => h === 'route53.amazonaws.com:443'), proxy!.hosts.join(','));
+    assert.ok(
+      proxy!.hosts.every((h) => h === 'route53.amazonaws.com:443'),
+      proxy!.hosts.join(','),
+    );
     const calls = sb.aws.calls.map((c) => `${c.action} ${c.status}${c.errorCode ? ` ${c.errorCode}` : ''}`);
     assert.ok(calls.includes('ListHostedZonesByName 200'), calls.join('\n'));
     assert.equal(calls.filter((c) => c === 'ChangeResourceRecordSets 200').length, 2, 'present and cleanup');
-    assert.ok(calls.some((c) => c === 'GetChange 200'), calls.join('\n'));
-    assert.ok(calls.every((c) => / 200$/.test(c)), calls.join('\n'));
+    assert.ok(
+      calls.some((c) => c === 'GetChange 200'),
+      calls.join('\n'),
+    );
+    assert.ok(
+      calls.every((c) => / 200$/.test(c)),
+      calls.join('\n'),
+    );
     assert.match(out.stderr, /Server responded with a certificate/);
     // the cleanup was applied: nothing left but SOA and NS
-    assert.deepEqual(sb.store.listRecords(ZONE).map((r) => r.type), ['NS', 'SOA']);
+    assert.deepEqual(
+      sb.store.listRecords(ZONE).map((r) => r.type),
+      ['NS', 'SOA'],
+    );
   });
 });

@@ -22,7 +22,12 @@ const ZONE = 'Z0SANDBOXEXAMPLE01';
 const INSYNC_MS = 60_000;
 
 function client(url: string, creds: Pick<Principal, 'accessKeyId' | 'secretAccessKey'>): Route53Client {
-  return new Route53Client({ region: 'us-east-1', endpoint: url, credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, maxAttempts: 1 });
+  return new Route53Client({
+    region: 'us-east-1',
+    endpoint: url,
+    credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey },
+    maxAttempts: 1,
+  });
 }
 
 const txt = (action: Change['Action'], name: string, values: string[], ttl = 60): Change => ({
@@ -56,7 +61,11 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
         { name: 'internal.example.com', id: 'Z0SANDBOXPRIVATE01', private: true },
       ],
     });
-    admin = sb.aws.principals.createUser({ accountId: ACCOUNT, name: 'admin', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });
+    admin = sb.aws.principals.createUser({
+      accountId: ACCOUNT,
+      name: 'admin',
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }],
+    });
     r53 = client(sb.url, admin);
   });
   after(async () => {
@@ -78,7 +87,10 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
     assert.equal(all.MaxItems, 100);
     const one = await r53.send(new ListHostedZonesByNameCommand({ DNSName: 'example.com', MaxItems: 1 }));
     assert.equal(one.DNSName, 'example.com');
-    assert.deepEqual(one.HostedZones!.map((z) => z.Name), ['example.com.']);
+    assert.deepEqual(
+      one.HostedZones!.map((z) => z.Name),
+      ['example.com.'],
+    );
     assert.equal(one.HostedZones![0]!.ResourceRecordSetCount, 3);
     assert.equal(one.IsTruncated, true);
     assert.equal(one.NextDNSName, 'internal.example.com.');
@@ -90,7 +102,12 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
 
   it('UPSERTs a TXT with two values: PENDING, then INSYNC, and only then on the wire (UDP and TCP)', async () => {
     const name = '_acme-challenge.host1.example.com';
-    const res = await r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Comment: 'dns-01', Changes: [txt('UPSERT', name, ['token-one', 'token-two'])] } }));
+    const res = await r53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: ZONE,
+        ChangeBatch: { Comment: 'dns-01', Changes: [txt('UPSERT', name, ['token-one', 'token-two'])] },
+      }),
+    );
     assert.match(res.ChangeInfo!.Id!, /^\/change\/C[A-Z0-9]+$/);
     assert.equal(res.ChangeInfo!.Status, 'PENDING');
     assert.equal(res.ChangeInfo!.Comment, 'dns-01');
@@ -98,7 +115,12 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
 
     // the API sees the change at once; the name servers do not
     const listed = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE, StartRecordName: name, StartRecordType: 'TXT', MaxItems: 1 }));
-    assert.deepEqual(listed.ResourceRecordSets![0], { Name: `${name}.`, Type: 'TXT', TTL: 60, ResourceRecords: [{ Value: '"token-one"' }, { Value: '"token-two"' }] });
+    assert.deepEqual(listed.ResourceRecordSets![0], {
+      Name: `${name}.`,
+      Type: 'TXT',
+      TTL: 60,
+      ResourceRecords: [{ Value: '"token-one"' }, { Value: '"token-two"' }],
+    });
     assert.equal((await r53.send(new GetChangeCommand({ Id: res.ChangeInfo!.Id }))).ChangeInfo!.Status, 'PENDING');
     const before = await dig(sb.dnsPort, name, 'TXT');
     assert.equal(before.status, 'NXDOMAIN');
@@ -117,15 +139,24 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
 
   it('DELETE must match the record set exactly; then the name is gone from DNS after INSYNC', async () => {
     const name = '_acme-challenge.host1.example.com';
-    const wrongTtl = await rejects(r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', name, ['token-one', 'token-two'], 300)] } })));
+    const wrongTtl = await rejects(
+      r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', name, ['token-one', 'token-two'], 300)] } })),
+    );
     assert.equal(wrongTtl.name, 'InvalidChangeBatch');
-    assert.equal(wrongTtl.message, `[Tried to delete resource record set [name='${name}.', type='TXT'] but the values provided do not match the current values]`);
-    const del = await r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', `${name}.`, ['token-two', 'token-one'])] } }));
+    assert.equal(
+      wrongTtl.message,
+      `[Tried to delete resource record set [name='${name}.', type='TXT'] but the values provided do not match the current values]`,
+    );
+    const del = await r53.send(
+      new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', `${name}.`, ['token-two', 'token-one'])] } }),
+    );
     assert.equal((await dig(sb.dnsPort, name, 'TXT')).answers.length, 2, 'still served while PENDING');
     clock.advance(INSYNC_MS);
     assert.equal((await r53.send(new GetChangeCommand({ Id: del.ChangeInfo!.Id }))).ChangeInfo!.Status, 'INSYNC');
     assert.equal((await dig(sb.dnsPort, name, 'TXT', { tcp: true })).status, 'NXDOMAIN');
-    const again = await rejects(r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', name, ['token-one'])] } })));
+    const again = await rejects(
+      r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', name, ['token-one'])] } })),
+    );
     assert.equal(again.message, `[Tried to delete resource record set [name='${name}.', type='TXT'] but it was not found]`);
   });
 
@@ -134,35 +165,86 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
       r53.send(
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: ZONE,
-          ChangeBatch: { Changes: [txt('CREATE', 'ok.example.com', ['v']), { Action: 'CREATE', ResourceRecordSet: { Name: 'www.example.com', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'ok.example.com' }] } }, { Action: 'CREATE', ResourceRecordSet: { Name: 'www.example.com', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '192.0.2.1' }] } }] },
+          ChangeBatch: {
+            Changes: [
+              txt('CREATE', 'ok.example.com', ['v']),
+              { Action: 'CREATE', ResourceRecordSet: { Name: 'www.example.com', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'ok.example.com' }] } },
+              { Action: 'CREATE', ResourceRecordSet: { Name: 'www.example.com', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '192.0.2.1' }] } },
+            ],
+          },
         }),
       ),
     );
     assert.equal(e.name, 'InvalidChangeBatch');
     assert.equal(e.$metadata?.httpStatusCode, 400);
-    assert.match(e.message, /^\[RRSet of type CNAME with DNS name www\.example\.com\. is not permitted as it conflicts with other records with the same DNS name in zone example\.com\., /);
+    assert.match(
+      e.message,
+      /^\[RRSet of type CNAME with DNS name www\.example\.com\. is not permitted as it conflicts with other records with the same DNS name in zone example\.com\., /,
+    );
     assert.match(e.message, /Tried to create resource record set \[name='www\.example\.com\.', type='A'\] but it already exists\]$/);
     const listed = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE }));
     assert.ok(!listed.ResourceRecordSets!.some((r) => r.Name === 'ok.example.com.'), 'nothing of a failed batch is applied');
-    assert.deepEqual(listed.ResourceRecordSets!.map((r) => `${r.Name} ${r.Type}`), ['example.com. NS', 'example.com. SOA', 'www.example.com. A']);
-    const unquoted = await rejects(r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: 'x.example.com', Type: 'TXT', TTL: 60, ResourceRecords: [{ Value: 'bare' }] } }] } })));
-    assert.equal(unquoted.message, "[Invalid Resource Record: 'FATAL problem: InvalidCharacterString (Value should be enclosed in quotation marks) encountered with 'bare'']");
-    const outside = await rejects(r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', 'x.example.net', ['v'])] } })));
+    assert.deepEqual(
+      listed.ResourceRecordSets!.map((r) => `${r.Name} ${r.Type}`),
+      ['example.com. NS', 'example.com. SOA', 'www.example.com. A'],
+    );
+    const unquoted = await rejects(
+      r53.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: ZONE,
+          ChangeBatch: {
+            Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: 'x.example.com', Type: 'TXT', TTL: 60, ResourceRecords: [{ Value: 'bare' }] } }],
+          },
+        }),
+      ),
+    );
+    assert.equal(
+      unquoted.message,
+      "[Invalid Resource Record: 'FATAL problem: InvalidCharacterString (Value should be enclosed in quotation marks) encountered with 'bare'']",
+    );
+    const outside = await rejects(
+      r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', 'x.example.net', ['v'])] } })),
+    );
     assert.equal(outside.message, '[RRSet with DNS name x.example.net. is not permitted in zone example.com.]');
-    const noTtl = await rejects(r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: 'x.example.com', Type: 'TXT' } }] } })));
+    const noTtl = await rejects(
+      r53.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: ZONE,
+          ChangeBatch: { Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: 'x.example.com', Type: 'TXT' } }] },
+        }),
+      ),
+    );
     assert.equal(noTtl.name, 'InvalidInput');
   });
 
   it('returns wildcard names escaped as Route 53 does (\\052) and pages ListResourceRecordSets', async () => {
-    await r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '*.w.example.com', ['wild']), txt('UPSERT', 'z.example.com', ['z'])] } }));
+    await r53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: ZONE,
+        ChangeBatch: { Changes: [txt('UPSERT', '*.w.example.com', ['wild']), txt('UPSERT', 'z.example.com', ['z'])] },
+      }),
+    );
     const page1 = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE, StartRecordName: 'w.example.com', MaxItems: 1 }));
-    assert.deepEqual(page1.ResourceRecordSets!.map((r) => r.Name), ['\\052.w.example.com.']);
+    assert.deepEqual(
+      page1.ResourceRecordSets!.map((r) => r.Name),
+      ['\\052.w.example.com.'],
+    );
     assert.equal(page1.IsTruncated, true);
     assert.deepEqual([page1.NextRecordName, page1.NextRecordType], ['www.example.com.', 'A']);
-    const page2 = await r53.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE, StartRecordName: page1.NextRecordName, StartRecordType: page1.NextRecordType as 'A' }));
-    assert.deepEqual(page2.ResourceRecordSets!.map((r) => r.Name), ['www.example.com.', 'z.example.com.']);
+    const page2 = await r53.send(
+      new ListResourceRecordSetsCommand({ HostedZoneId: ZONE, StartRecordName: page1.NextRecordName, StartRecordType: page1.NextRecordType as 'A' }),
+    );
+    assert.deepEqual(
+      page2.ResourceRecordSets!.map((r) => r.Name),
+      ['www.example.com.', 'z.example.com.'],
+    );
     assert.equal(page2.IsTruncated, false);
-    await r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('DELETE', '\\052.w.example.com.', ['wild']), txt('DELETE', 'z.example.com', ['z'])] } }));
+    await r53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: ZONE,
+        ChangeBatch: { Changes: [txt('DELETE', '\\052.w.example.com.', ['wild']), txt('DELETE', 'z.example.com', ['z'])] },
+      }),
+    );
   });
 
   it('answers NoSuchHostedZone and NoSuchChange for unknown ids', async () => {
@@ -170,7 +252,9 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
     assert.equal(e.name, 'NoSuchHostedZone');
     assert.equal(e.message, 'No hosted zone found with ID: ZNOSUCHZONE');
     assert.equal(e.$metadata?.httpStatusCode, 404);
-    const c = await rejects(r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: 'ZNOSUCHZONE', ChangeBatch: { Changes: [txt('UPSERT', 'a.example.com', ['v'])] } })));
+    const c = await rejects(
+      r53.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: 'ZNOSUCHZONE', ChangeBatch: { Changes: [txt('UPSERT', 'a.example.com', ['v'])] } })),
+    );
     assert.equal(c.name, 'NoSuchHostedZone');
     assert.equal((await rejects(r53.send(new GetChangeCommand({ Id: 'CNOSUCHCHANGE' })))).name, 'NoSuchChange');
   });
@@ -215,10 +299,14 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
     const c = client(sb.url, agent);
     try {
       // upper case and the final dot are normalized away, as AWS does for the condition key
-      const ok = await c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '_ACME-challenge.A.example.com.', ['v'])] } }));
+      const ok = await c.send(
+        new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '_ACME-challenge.A.example.com.', ['v'])] } }),
+      );
       assert.equal(ok.ChangeInfo?.Status, 'PENDING');
       assert.equal((await c.send(new GetChangeCommand({ Id: ok.ChangeInfo!.Id }))).ChangeInfo?.Status, 'PENDING');
-      const denied = await rejects(c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '_acme-challenge.b.example.com', ['v'])] } })));
+      const denied = await rejects(
+        c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '_acme-challenge.b.example.com', ['v'])] } })),
+      );
       assert.equal(denied.name, 'AccessDenied');
       assert.equal(denied.$metadata?.httpStatusCode, 403);
       assert.equal(
@@ -226,9 +314,18 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
         `User: ${agent.arn} is not authorized to perform: route53:ChangeResourceRecordSets on resource: arn:aws:route53:::hostedzone/${ZONE} because no identity-based policy allows the route53:ChangeResourceRecordSets action`,
       );
       // one foreign name in a batch denies the whole batch (ForAllValues), and CREATE is not among the allowed actions
-      const mixed = await rejects(c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '_acme-challenge.a.example.com', ['v']), txt('UPSERT', 'www2.example.com', ['v'])] } })));
+      const mixed = await rejects(
+        c.send(
+          new ChangeResourceRecordSetsCommand({
+            HostedZoneId: ZONE,
+            ChangeBatch: { Changes: [txt('UPSERT', '_acme-challenge.a.example.com', ['v']), txt('UPSERT', 'www2.example.com', ['v'])] },
+          }),
+        ),
+      );
       assert.equal(mixed.name, 'AccessDenied');
-      const create = await rejects(c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('CREATE', '_acme-challenge.a.example.com', ['w'])] } })));
+      const create = await rejects(
+        c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('CREATE', '_acme-challenge.a.example.com', ['w'])] } })),
+      );
       assert.equal(create.name, 'AccessDenied');
       assert.equal((await rejects(c.send(new ListResourceRecordSetsCommand({ HostedZoneId: ZONE })))).name, 'AccessDenied');
 
@@ -282,11 +379,17 @@ describe('Route 53 sandbox with the AWS SDK v3 and dig', () => {
 describe('Route 53 sandbox throttling and faults', () => {
   it('answers Throttling beyond 5 requests/s, which the SDK surfaces (and retries when allowed)', async () => {
     const sb = await startRoute53Sandbox({ zones: [{ name: 'example.com', id: ZONE }], ratePerSec: 5 });
-    const u = sb.aws.principals.createUser({ accountId: ACCOUNT, name: 'u', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });
+    const u = sb.aws.principals.createUser({
+      accountId: ACCOUNT,
+      name: 'u',
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }],
+    });
     const c = client(sb.url, u);
     try {
       const results = await Promise.allSettled(Array.from({ length: 10 }, () => c.send(new GetHostedZoneCommand({ Id: ZONE }))));
-      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error & { name: string; $metadata: { httpStatusCode: number }; $retryable?: { throttling?: boolean } });
+      const failed = results
+        .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+        .map((r) => r.reason as Error & { name: string; $metadata: { httpStatusCode: number }; $retryable?: { throttling?: boolean } });
       assert.ok(results.filter((r) => r.status === 'fulfilled').length >= 5);
       assert.ok(failed.length >= 4, `${failed.length} throttled`);
       for (const e of failed) {
@@ -313,12 +416,22 @@ describe('Route 53 sandbox throttling and faults', () => {
     const clock = offsetClock();
     clock.advance(3600_000);
     const sb = await startRoute53Sandbox({ clock, zones: [{ name: 'example.com', id: ZONE }], ratePerSec: 0 });
-    const u = sb.aws.principals.createUser({ accountId: ACCOUNT, name: 'u', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });
+    const u = sb.aws.principals.createUser({
+      accountId: ACCOUNT,
+      name: 'u',
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }],
+    });
     const c = new Route53Client({ region: 'us-east-1', endpoint: sb.url, credentials: u, maxAttempts: 2 });
     try {
       const r = await c.send(new GetHostedZoneCommand({ Id: ZONE }));
       assert.equal(r.HostedZone?.Id, `/hostedzone/${ZONE}`);
-      assert.deepEqual(sb.aws.calls.map((x) => [x.status, x.errorCode ?? '']), [[400, 'RequestExpired'], [200, '']]);
+      assert.deepEqual(
+        sb.aws.calls.map((x) => [x.status, x.errorCode ?? '']),
+        [
+          [400, 'RequestExpired'],
+          [200, ''],
+        ],
+      );
     } finally {
       c.destroy();
       await sb.close();
@@ -327,10 +440,17 @@ describe('Route 53 sandbox throttling and faults', () => {
 
   it('injects PriorRequestNotComplete and throttle storms through the admin API', async () => {
     const sb = await startRoute53Sandbox({ zones: [{ name: 'example.com', id: ZONE }], ratePerSec: 0 });
-    const u = sb.aws.principals.createUser({ accountId: ACCOUNT, name: 'u', policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }] });
+    const u = sb.aws.principals.createUser({
+      accountId: ACCOUNT,
+      name: 'u',
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'route53:*', Resource: '*' }] }],
+    });
     const c = client(sb.url, u);
     try {
-      const set = await fetch(`${sb.url}/_sandbox/faults`, { method: 'POST', body: JSON.stringify({ priorRequestNotComplete: 1, throttleStorm: 1, insyncDelayMs: 5 }) });
+      const set = await fetch(`${sb.url}/_sandbox/faults`, {
+        method: 'POST',
+        body: JSON.stringify({ priorRequestNotComplete: 1, throttleStorm: 1, insyncDelayMs: 5 }),
+      });
       assert.deepEqual(((await set.json()) as { applied: string[] }).applied.sort(), ['insyncDelayMs', 'priorRequestNotComplete', 'throttleStorm']);
       assert.equal((await rejects(c.send(new GetHostedZoneCommand({ Id: ZONE })))).name, 'Throttling');
       const batch = { HostedZoneId: ZONE, ChangeBatch: { Changes: [txt('UPSERT', '_acme-challenge.example.com', ['v'])] } };

@@ -68,17 +68,24 @@ describe('STS stand-in', () => {
     // the client signs with the wall clock, so the session expires instead of the clock moving
     const expired: Principal = { ...session, accessKeyId: 'ASIAEXAMPLEEXPIRED01', expiration: new Date(clock.now().getTime() - 1000) };
     sandbox.principals.add(expired);
-    await assert.rejects(client(expired).send(new GetCallerIdentityCommand({})), { name: 'ExpiredToken', message: 'The security token included in the request is expired' });
+    await assert.rejects(client(expired).send(new GetCallerIdentityCommand({})), {
+      name: 'ExpiredToken',
+      message: 'The security token included in the request is expired',
+    });
   });
 
   it('answers other actions with InvalidAction in ErrorResponse XML', async () => {
     const body = 'Action=AssumeRoleWithWebIdentity&Version=2011-06-15';
     const reply = await new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
-      const req = http.request(`${url}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } }, (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text }));
-      });
+      const req = http.request(
+        `${url}/`,
+        { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), text }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

@@ -41,9 +41,27 @@ const UNRESERVED = '-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 const SUITE: SuiteCase[] = [
   // get-vanilla
-  { name: 'get-vanilla', method: 'GET', path: '/', query: '', headers: [HOST, XDATE], body: '', creq: vanillaCreq('/'), signature: '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31' },
+  {
+    name: 'get-vanilla',
+    method: 'GET',
+    path: '/',
+    query: '',
+    headers: [HOST, XDATE],
+    body: '',
+    creq: vanillaCreq('/'),
+    signature: '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+  },
   // get-relative-relative-normalized
-  { name: 'get-relative-relative-normalized', method: 'GET', path: '/example1/example2/../..', query: '', headers: [HOST, XDATE], body: '', creq: vanillaCreq('/'), signature: '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31' },
+  {
+    name: 'get-relative-relative-normalized',
+    method: 'GET',
+    path: '/example1/example2/../..',
+    query: '',
+    headers: [HOST, XDATE],
+    body: '',
+    creq: vanillaCreq('/'),
+    signature: '5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+  },
   // get-vanilla-query-order-key-case
   {
     name: 'get-vanilla-query-order-key-case',
@@ -67,9 +85,27 @@ const SUITE: SuiteCase[] = [
     signature: '9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197',
   },
   // get-utf8
-  { name: 'get-utf8', method: 'GET', path: '/ሴ', query: '', headers: [HOST, XDATE], body: '', creq: vanillaCreq('/%E1%88%B4'), signature: '8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85' },
+  {
+    name: 'get-utf8',
+    method: 'GET',
+    path: '/ሴ',
+    query: '',
+    headers: [HOST, XDATE],
+    body: '',
+    creq: vanillaCreq('/%E1%88%B4'),
+    signature: '8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85',
+  },
   // get-space-normalized
-  { name: 'get-space-normalized', method: 'GET', path: '/example space/', query: '', headers: [HOST, XDATE], body: '', creq: vanillaCreq('/example%20space/'), signature: '652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741' },
+  {
+    name: 'get-space-normalized',
+    method: 'GET',
+    path: '/example space/',
+    query: '',
+    headers: [HOST, XDATE],
+    body: '',
+    creq: vanillaCreq('/example%20space/'),
+    signature: '652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741',
+  },
   // get-header-value-trim
   {
     name: 'get-header-value-trim',
@@ -145,7 +181,10 @@ describe('canonicalRequest: AWS SigV4 test suite', () => {
 
 describe('canonical pieces', () => {
   it('uriEncode keeps only RFC 3986 unreserved characters', () => {
-    assert.equal(uriEncode('arn:aws:rolesanywhere:us-east-1:123456789012:profile/ab cd+é~'), 'arn%3Aaws%3Arolesanywhere%3Aus-east-1%3A123456789012%3Aprofile%2Fab%20cd%2B%C3%A9~');
+    assert.equal(
+      uriEncode('arn:aws:rolesanywhere:us-east-1:123456789012:profile/ab cd+é~'),
+      'arn%3Aaws%3Arolesanywhere%3Aus-east-1%3A123456789012%3Aprofile%2Fab%20cd%2B%C3%A9~',
+    );
     assert.equal(uriEncode('a/b', false), 'a/b');
   });
 

@@ -37,23 +37,29 @@ describe('checks: key and certificate', () => {
     const to = new Date(pki.leaf.validTo);
     checkValidity([pki.leaf, pki.int], new Date(from.getTime() + hour));
     assert.throws(() => checkValidity([pki.leaf], new Date(from.getTime() - hour)), { code: 'CERT_NOT_YET_VALID' });
-    assert.throws(() => checkValidity([pki.leaf], new Date(to.getTime() + 1000)), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'CERT_EXPIRED');
-      assert.match(e.message, new RegExp(to.toISOString()));
-      return true;
-    });
+    assert.throws(
+      () => checkValidity([pki.leaf], new Date(to.getTime() + 1000)),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'CERT_EXPIRED');
+        assert.match(e.message, new RegExp(to.toISOString()));
+        return true;
+      },
+    );
   });
 
   it('chain: leaf → intermediate → root links; gaps and wrong order are CHAIN_BROKEN; more than 5 is CHAIN_TOO_LONG', () => {
     checkChain(pki.leaf, [pki.int]);
     checkChain(pki.leaf, [pki.int, pki.root]);
     checkChain(pki.leaf, []);
-    assert.throws(() => checkChain(pki.leaf, [pki.root]), (e: Error & { code?: string; details?: Record<string, unknown> }) => {
-      assert.equal(e.code, 'CHAIN_BROKEN');
-      assert.equal(e.details?.position, 0);
-      assert.match(e.message, /Signer Test Root/);
-      return true;
-    });
+    assert.throws(
+      () => checkChain(pki.leaf, [pki.root]),
+      (e: Error & { code?: string; details?: Record<string, unknown> }) => {
+        assert.equal(e.code, 'CHAIN_BROKEN');
+        assert.equal(e.details?.position, 0);
+        assert.match(e.message, /Signer Test Root/);
+        return true;
+      },
+    );
     assert.throws(() => checkChain(pki.leaf, [pki.int, pki.int]), { code: 'CHAIN_BROKEN' });
     assert.throws(() => checkChain(pki.leaf, Array(6).fill(pki.int)), { code: 'CHAIN_TOO_LONG' });
   });
@@ -87,27 +93,37 @@ describe('checks: ARNs, regions, partitions', () => {
   ];
   for (const [name, value, kind] of malformed) {
     it(`ARN_INVALID: ${name}`, () => {
-      assert.throws(() => parseArn(value, kind), (e: Error & { code?: string; hint?: string }) => {
-        assert.equal(e.code, 'ARN_INVALID');
-        assert.ok(e.message.includes(JSON.stringify(value)));
-        assert.match(e.hint!, /^expected the form arn:/);
-        return true;
-      });
+      assert.throws(
+        () => parseArn(value, kind),
+        (e: Error & { code?: string; hint?: string }) => {
+          assert.equal(e.code, 'ARN_INVALID');
+          assert.ok(e.message.includes(JSON.stringify(value)));
+          assert.match(e.hint!, /^expected the form arn:/);
+          return true;
+        },
+      );
     });
   }
 
   it('REGION_MISMATCH between trust anchor and profile, and against a configured region', () => {
-    assert.throws(() => checkArns({ trustAnchorArn: TA, profileArn: PROFILE.replace('eu-west-1', 'us-east-1'), roleArn: ROLE }), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'REGION_MISMATCH');
-      assert.match(e.message, /us-east-1.*eu-west-1/);
-      return true;
-    });
+    assert.throws(
+      () => checkArns({ trustAnchorArn: TA, profileArn: PROFILE.replace('eu-west-1', 'us-east-1'), roleArn: ROLE }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'REGION_MISMATCH');
+        assert.match(e.message, /us-east-1.*eu-west-1/);
+        return true;
+      },
+    );
     assert.throws(() => checkArns({ trustAnchorArn: TA, profileArn: PROFILE, roleArn: ROLE, region: 'eu-central-1' }), { code: 'REGION_MISMATCH' });
   });
 
   it('PARTITION_MISMATCH between the ARNs', () => {
-    assert.throws(() => checkArns({ trustAnchorArn: TA, profileArn: PROFILE, roleArn: ROLE.replace('arn:aws:', 'arn:aws-cn:') }), { code: 'PARTITION_MISMATCH' });
-    assert.throws(() => checkArns({ trustAnchorArn: TA, profileArn: PROFILE.replace('arn:aws:', 'arn:aws-us-gov:'), roleArn: ROLE }), { code: 'PARTITION_MISMATCH' });
+    assert.throws(() => checkArns({ trustAnchorArn: TA, profileArn: PROFILE, roleArn: ROLE.replace('arn:aws:', 'arn:aws-cn:') }), {
+      code: 'PARTITION_MISMATCH',
+    });
+    assert.throws(() => checkArns({ trustAnchorArn: TA, profileArn: PROFILE.replace('arn:aws:', 'arn:aws-us-gov:'), roleArn: ROLE }), {
+      code: 'PARTITION_MISMATCH',
+    });
   });
 });
 

@@ -99,7 +99,14 @@ function deps() {
 /** Server-side verification with the shared canonical functions, as the sandbox stand-in does it. */
 function verifySeen(s: Seen): boolean {
   const auth = parseAuthorization(s.headers.authorization!)!;
-  const creq = canonicalRequest({ method: s.method, path: s.url.split('?')[0]!, query: s.url.split('?')[1] ?? '', headers: s.headers, signedHeaders: auth.signedHeaders, payloadHash: sha256Hex(s.body) });
+  const creq = canonicalRequest({
+    method: s.method,
+    path: s.url.split('?')[0]!,
+    query: s.url.split('?')[1] ?? '',
+    headers: s.headers,
+    signedHeaders: auth.signedHeaders,
+    payloadHash: sha256Hex(s.body),
+  });
   const sts = stringToSign(auth.algorithm, s.headers['x-amz-date']!, auth.scope, creq);
   const leaf = new X509Certificate(Buffer.from(s.headers['x-amz-x509']!, 'base64'));
   return verify('sha256', Buffer.from(sts), leaf.publicKey, Buffer.from(auth.signature, 'hex'));
@@ -138,7 +145,14 @@ describe('createSession against a loopback CreateSession server', () => {
     assert.equal(auth.region, 'eu-west-1');
     assert.equal(auth.service, 'rolesanywhere');
     assert.deepEqual(auth.signedHeaders, ['content-type', 'host', 'x-amz-date', 'x-amz-x509', 'x-amz-x509-chain']);
-    assert.equal(s.headers['x-amz-date'], d.clock.now().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''));
+    assert.equal(
+      s.headers['x-amz-date'],
+      d.clock
+        .now()
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, ''),
+    );
     assert.ok(verifySeen(s), 'the server-side verification with canonical.ts accepts the request');
     assert.ok(d.logger.entries.some((e) => e.msg === 'CreateSession succeeded'));
   });
@@ -187,7 +201,11 @@ describe('createSession against a loopback CreateSession server', () => {
   const failures: [string, Reply, string, RegExp][] = [
     [
       'Untrusted Signing Certificate',
-      { status: 403, headers: { 'x-amzn-errortype': 'AccessDeniedException:http://internal.amazon.com/coral/com.amazonaws.rolesanywhere/' }, body: { message: 'Untrusted Signing Certificate' } },
+      {
+        status: 403,
+        headers: { 'x-amzn-errortype': 'AccessDeniedException:http://internal.amazon.com/coral/com.amazonaws.rolesanywhere/' },
+        body: { message: 'Untrusted Signing Certificate' },
+      },
       'UNTRUSTED_CERTIFICATE',
       /trust anchor arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor\/.*chain sent.*Signer Test Intermediate/,
     ],
@@ -205,21 +223,45 @@ describe('createSession against a loopback CreateSession server', () => {
     ],
     [
       'Signature expired',
-      { status: 403, headers: { 'x-amzn-errortype': 'AccessDeniedException' }, body: { Message: 'Signature expired: 20250101T000000Z is now earlier than 20250101T000500Z' } },
+      {
+        status: 403,
+        headers: { 'x-amzn-errortype': 'AccessDeniedException' },
+        body: { Message: 'Signature expired: 20250101T000000Z is now earlier than 20250101T000500Z' },
+      },
       'CLOCK_SKEW',
       /NTP/,
     ],
-    ['Invalid signature', { status: 403, headers: { 'x-amzn-errortype': 'AccessDeniedException' }, body: { message: 'Invalid signature' } }, 'INVALID_SIGNATURE', /proxy/],
+    [
+      'Invalid signature',
+      { status: 403, headers: { 'x-amzn-errortype': 'AccessDeniedException' }, body: { message: 'Invalid signature' } },
+      'INVALID_SIGNATURE',
+      /proxy/,
+    ],
     [
       'role not in profile',
       { status: 403, headers: { 'x-amzn-errortype': 'AccessDeniedException' }, body: { message: "Requested Role isn't one of those listed in the Profile." } },
       'CREATE_SESSION_DENIED',
       /lists role arn:aws:iam::123456789012:role\/iamra-agent/,
     ],
-    ['ResourceNotFoundException', { status: 404, headers: { 'x-amzn-errortype': 'ResourceNotFoundException' }, body: { message: 'Profile not found' } }, 'CREATE_SESSION_NOT_FOUND', /ARNs/],
-    ['ValidationException', { status: 400, headers: { 'x-amzn-errortype': 'ValidationException' }, body: { message: 'Invalid duration' } }, 'CREATE_SESSION_INVALID', /MaxSessionDuration/],
+    [
+      'ResourceNotFoundException',
+      { status: 404, headers: { 'x-amzn-errortype': 'ResourceNotFoundException' }, body: { message: 'Profile not found' } },
+      'CREATE_SESSION_NOT_FOUND',
+      /ARNs/,
+    ],
+    [
+      'ValidationException',
+      { status: 400, headers: { 'x-amzn-errortype': 'ValidationException' }, body: { message: 'Invalid duration' } },
+      'CREATE_SESSION_INVALID',
+      /MaxSessionDuration/,
+    ],
     ['201 without credentials', { status: 201, body: { credentialSet: [] } }, 'CREATE_SESSION_BAD_RESPONSE', /endpoint/],
-    ['201 with empty credentials', { status: 201, body: { credentialSet: [{ credentials: { ...CREDS, sessionToken: '' } }] } }, 'CREATE_SESSION_BAD_RESPONSE', /endpoint/],
+    [
+      '201 with empty credentials',
+      { status: 201, body: { credentialSet: [{ credentials: { ...CREDS, sessionToken: '' } }] } },
+      'CREATE_SESSION_BAD_RESPONSE',
+      /endpoint/,
+    ],
     ['201 that is not JSON', { status: 201, body: '<html>' }, 'CREATE_SESSION_BAD_RESPONSE', /endpoint/],
   ];
   for (const [name, reply, code, hint] of failures) {

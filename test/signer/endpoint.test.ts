@@ -15,19 +15,40 @@ describe('resolveEndpoint: partition table (iamra-protocol.md §2.1)', () => {
     ['aws dual-stack', 'aws', 'ap-southeast-2', { dualStack: true }, 'https://rolesanywhere.ap-southeast-2.api.aws/', 'ap-southeast-2'],
     ['aws FIPS + dual-stack', 'aws', 'us-west-2', { fips: true, dualStack: true }, 'https://rolesanywhere-fips.us-west-2.api.aws/', 'us-west-2'],
     ['aws legacy fips- pseudo-region', 'aws', 'us-east-2', { region: 'fips-us-east-2' }, 'https://rolesanywhere-fips.us-east-2.amazonaws.com/', 'us-east-2'],
-    ['aws explicit region equal to the ARN', 'aws', 'il-central-1', { region: 'il-central-1' }, 'https://rolesanywhere.il-central-1.amazonaws.com/', 'il-central-1'],
+    [
+      'aws explicit region equal to the ARN',
+      'aws',
+      'il-central-1',
+      { region: 'il-central-1' },
+      'https://rolesanywhere.il-central-1.amazonaws.com/',
+      'il-central-1',
+    ],
     ['aws mx region', 'aws', 'mx-central-1', {}, 'https://rolesanywhere.mx-central-1.amazonaws.com/', 'mx-central-1'],
     ['aws-cn default', 'aws-cn', 'cn-north-1', {}, 'https://rolesanywhere.cn-north-1.amazonaws.com.cn/', 'cn-north-1'],
     ['aws-cn FIPS', 'aws-cn', 'cn-northwest-1', { fips: true }, 'https://rolesanywhere-fips.cn-northwest-1.amazonaws.com.cn/', 'cn-northwest-1'],
     ['aws-cn dual-stack', 'aws-cn', 'cn-north-1', { dualStack: true }, 'https://rolesanywhere.cn-north-1.api.amazonwebservices.com.cn/', 'cn-north-1'],
     ['aws-us-gov default', 'aws-us-gov', 'us-gov-west-1', {}, 'https://rolesanywhere.us-gov-west-1.amazonaws.com/', 'us-gov-west-1'],
     ['aws-us-gov FIPS', 'aws-us-gov', 'us-gov-east-1', { fips: true }, 'https://rolesanywhere-fips.us-gov-east-1.amazonaws.com/', 'us-gov-east-1'],
-    ['aws-us-gov FIPS + dual-stack', 'aws-us-gov', 'us-gov-west-1', { fips: true, dualStack: true }, 'https://rolesanywhere-fips.us-gov-west-1.api.aws/', 'us-gov-west-1'],
+    [
+      'aws-us-gov FIPS + dual-stack',
+      'aws-us-gov',
+      'us-gov-west-1',
+      { fips: true, dualStack: true },
+      'https://rolesanywhere-fips.us-gov-west-1.api.aws/',
+      'us-gov-west-1',
+    ],
     ['aws-iso', 'aws-iso', 'us-iso-east-1', {}, 'https://rolesanywhere.us-iso-east-1.c2s.ic.gov/', 'us-iso-east-1'],
     ['aws-iso-b FIPS', 'aws-iso-b', 'us-isob-east-1', { fips: true }, 'https://rolesanywhere-fips.us-isob-east-1.sc2s.sgov.gov/', 'us-isob-east-1'],
     ['aws-iso-e', 'aws-iso-e', 'eu-isoe-west-1', {}, 'https://rolesanywhere.eu-isoe-west-1.cloud.adc-e.uk/', 'eu-isoe-west-1'],
     ['aws-iso-f', 'aws-iso-f', 'us-isof-south-1', {}, 'https://rolesanywhere.us-isof-south-1.csp.hci.ic.gov/', 'us-isof-south-1'],
-    ['override https', 'aws', 'eu-west-1', { endpoint: 'https://vpce-123.rolesanywhere.eu-west-1.vpce.amazonaws.com' }, 'https://vpce-123.rolesanywhere.eu-west-1.vpce.amazonaws.com/', 'eu-west-1'],
+    [
+      'override https',
+      'aws',
+      'eu-west-1',
+      { endpoint: 'https://vpce-123.rolesanywhere.eu-west-1.vpce.amazonaws.com' },
+      'https://vpce-123.rolesanywhere.eu-west-1.vpce.amazonaws.com/',
+      'eu-west-1',
+    ],
     ['override http loopback v4 with port', 'aws', 'eu-west-1', { endpoint: 'http://127.0.0.1:4566/' }, 'http://127.0.0.1:4566/', 'eu-west-1'],
     ['override http loopback v6', 'aws', 'eu-west-1', { endpoint: 'http://[::1]:8080' }, 'http://[::1]:8080/', 'eu-west-1'],
     ['override http localhost', 'aws', 'eu-west-1', { endpoint: 'http://localhost:8080' }, 'http://localhost:8080/', 'eu-west-1'],
@@ -54,15 +75,22 @@ describe('resolveEndpoint: refusals', () => {
     ['override with a base path', { ...arns('aws', 'eu-west-1'), endpoint: 'https://example.com/api' }, 'ENDPOINT_INVALID'],
     ['override with fips', { ...arns('aws', 'eu-west-1'), endpoint: 'https://example.com', fips: true }, 'ENDPOINT_INVALID'],
     ['override that is not a URL', { ...arns('aws', 'eu-west-1'), endpoint: 'rolesanywhere' }, 'ENDPOINT_INVALID'],
-    ['malformed trust anchor ARN', { ...arns('aws', 'eu-west-1'), trustAnchorArn: 'arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/nope' }, 'ARN_INVALID'],
+    [
+      'malformed trust anchor ARN',
+      { ...arns('aws', 'eu-west-1'), trustAnchorArn: 'arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/nope' },
+      'ARN_INVALID',
+    ],
   ];
   for (const [name, input, code] of refusals) {
     it(`${code}: ${name}`, () => {
-      assert.throws(() => resolveEndpoint(input), (e: Error & { code?: string; hint?: string }) => {
-        assert.equal(e.code, code);
-        assert.ok(e.hint && e.hint.length > 0);
-        return true;
-      });
+      assert.throws(
+        () => resolveEndpoint(input),
+        (e: Error & { code?: string; hint?: string }) => {
+          assert.equal(e.code, code);
+          assert.ok(e.hint && e.hint.length > 0);
+          return true;
+        },
+      );
     });
   }
 });

@@ -36,7 +36,24 @@ export async function makePki(): Promise<TestPki> {
     writeFileSync(f('leaf.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n');
     const issue = (name: string, subject: string, ca: string, days: string, ext: string, serial: string) => {
       ssl('req', '-new', '-key', f(`${name}.key`), '-subj', subject, '-out', f(`${name}.csr`));
-      ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-set_serial', serial, '-days', days, '-extfile', f(ext), '-out', f(`${name}.pem`));
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        f(`${name}.csr`),
+        '-CA',
+        f(`${ca}.pem`),
+        '-CAkey',
+        f(`${ca}.key`),
+        '-set_serial',
+        serial,
+        '-days',
+        days,
+        '-extfile',
+        f(ext),
+        '-out',
+        f(`${name}.pem`),
+      );
     };
     issue('int', '/CN=Signer Test Intermediate', 'root', '3650', 'ca.ext', '2');
     issue('leaf', '/CN=host1.example.com', 'int', '7', 'leaf.ext', '0x6c8a648800b353455b5520636b775431');

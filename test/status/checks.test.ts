@@ -13,7 +13,15 @@ const CERT_ID = 'aki.serial';
 function base(now = at(1 * D), state: AgentState = emptyState()): StatusInput {
   return {
     now,
-    config: { file: '/etc/iamra-agent/agent.yaml', names: ['host1.example.com'], maxAgeMs: 7 * D, ari: true, rolesAnywhere: true, pendingGraceMs: 15 * 60_000, overdueGraceMs: 0 },
+    config: {
+      file: '/etc/iamra-agent/agent.yaml',
+      names: ['host1.example.com'],
+      maxAgeMs: 7 * D,
+      ari: true,
+      rolesAnywhere: true,
+      pendingGraceMs: 15 * 60_000,
+      overdueGraceMs: 0,
+    },
     identity: {
       version: '0003',
       serial: '0A1B',
@@ -37,8 +45,14 @@ const statuses = (r: StatusReport) => Object.fromEntries(r.checks.map((c) => [c.
 
 test('a fresh identity: every check OK, exit 0, renewal point from the weekly maxAge', () => {
   const r = evaluate(base());
-  assert.deepEqual(r.checks.map((c) => c.name), [...CHECK_NAMES]);
-  assert.deepEqual(r.checks.filter((c) => c.status !== 'OK'), []);
+  assert.deepEqual(
+    r.checks.map((c) => c.name),
+    [...CHECK_NAMES],
+  );
+  assert.deepEqual(
+    r.checks.filter((c) => c.status !== 'OK'),
+    [],
+  );
   assert.equal(r.overall, 'OK');
   assert.equal(r.exitCode, 0);
   assert.equal(r.generatedAt, at(1 * D).toISOString());
@@ -55,7 +69,10 @@ test('past the renewal point: WARNING "renewal overdue", exit 1; with maxAge off
   const r = evaluate(base(at(8 * D)));
   assert.equal(r.exitCode, 1);
   assert.equal(check(r, 'validity').status, 'WARNING');
-  assert.match(check(r, 'validity').reason, /^renewal overdue: valid until 2027-01-30T00:00:00.000Z \(82d 0h left\) but the renewal point 2026-11-08T00:00:00.000Z passed 1d 0h ago/);
+  assert.match(
+    check(r, 'validity').reason,
+    /^renewal overdue: valid until 2027-01-30T00:00:00.000Z \(82d 0h left\) but the renewal point 2026-11-08T00:00:00.000Z passed 1d 0h ago/,
+  );
   assert.equal(check(r, 'renewal').status, 'WARNING');
   assert.equal(check(r, 'renewal').value, -86400);
   assert.equal(r.renewal?.due, true);
@@ -69,11 +86,20 @@ test('past the renewal point: WARNING "renewal overdue", exit 1; with maxAge off
 
 test('ARI: a window in the past makes renewal overdue; an answer for another certificate is not applied', () => {
   const s = emptyState();
-  s.ari = { windowStart: at(2 * H).toISOString(), windowEnd: at(3 * H).toISOString(), checkedAt: at(4 * H).toISOString(), retryAfter: at(10 * H).toISOString(), certId: CERT_ID };
+  s.ari = {
+    windowStart: at(2 * H).toISOString(),
+    windowEnd: at(3 * H).toISOString(),
+    checkedAt: at(4 * H).toISOString(),
+    retryAfter: at(10 * H).toISOString(),
+    certId: CERT_ID,
+  };
   const r = evaluate(base(at(5 * H), s));
   assert.deepEqual([r.exitCode, r.renewal?.reason, r.renewal?.due], [1, 'ari-window-passed', true]);
   assert.equal(check(r, 'ari').status, 'OK');
-  assert.match(check(r, 'ari').reason, /suggested window 2026-11-01T02:00:00.000Z – 2026-11-01T03:00:00.000Z; checked 2026-11-01T04:00:00.000Z; next ARI check at 2026-11-01T10:00:00.000Z/);
+  assert.match(
+    check(r, 'ari').reason,
+    /suggested window 2026-11-01T02:00:00.000Z – 2026-11-01T03:00:00.000Z; checked 2026-11-01T04:00:00.000Z; next ARI check at 2026-11-01T10:00:00.000Z/,
+  );
   assert.equal(r.ari?.appliesToLive, true);
 
   s.ari.certId = 'other.cert';
@@ -84,7 +110,13 @@ test('ARI: a window in the past makes renewal overdue; an answer for another cer
 
 test('ARI: a future window sets the renewal point inside it; a stale answer (no check for 2 days) warns', () => {
   const s = emptyState();
-  s.ari = { windowStart: at(3 * D).toISOString(), windowEnd: at(4 * D).toISOString(), checkedAt: at(12 * H).toISOString(), retryAfter: at(30 * H).toISOString(), certId: CERT_ID };
+  s.ari = {
+    windowStart: at(3 * D).toISOString(),
+    windowEnd: at(4 * D).toISOString(),
+    checkedAt: at(12 * H).toISOString(),
+    retryAfter: at(30 * H).toISOString(),
+    certId: CERT_ID,
+  };
   const r = evaluate(base(at(1 * D), s));
   assert.equal(r.renewal?.reason, 'ari-window');
   const renewAt = Date.parse(r.renewal!.renewAt);
@@ -122,7 +154,10 @@ test('key missing or not matching the certificate: CRITICAL', () => {
   const missing = base();
   missing.key = { present: false, reason: 'the key is missing: version 0003 has neither key.pem nor key.ref' };
   const r = evaluate(missing);
-  assert.deepEqual([r.exitCode, check(r, 'key').status, check(r, 'key').reason], [2, 'CRITICAL', 'the key is missing: version 0003 has neither key.pem nor key.ref']);
+  assert.deepEqual(
+    [r.exitCode, check(r, 'key').status, check(r, 'key').reason],
+    [2, 'CRITICAL', 'the key is missing: version 0003 has neither key.pem nor key.ref'],
+  );
 
   const mismatch = base();
   mismatch.verify = { failures: [{ check: 'key', message: "the certificate's public key does not match file key P-256 (k.pem)" }] };
@@ -189,9 +224,19 @@ test('no live identity: CRITICAL, the checks that need one are UNKNOWN, overall 
 });
 
 test('config unreadable or invalid: UNKNOWN, exit 3, every problem in the reason', () => {
-  const r = evaluate({ now: at(0), config: { file: '/etc/a.yaml', error: 'config: /etc/a.yaml has 2 problem(s)', problems: ['identity.name: must be a lower-case fully qualified DNS name', 'renewal.maxAge: must be a duration'] } });
+  const r = evaluate({
+    now: at(0),
+    config: {
+      file: '/etc/a.yaml',
+      error: 'config: /etc/a.yaml has 2 problem(s)',
+      problems: ['identity.name: must be a lower-case fully qualified DNS name', 'renewal.maxAge: must be a duration'],
+    },
+  });
   assert.deepEqual([r.overall, r.exitCode], ['UNKNOWN', 3]);
-  assert.equal(check(r, 'config').reason, '/etc/a.yaml is invalid: identity.name: must be a lower-case fully qualified DNS name; renewal.maxAge: must be a duration');
+  assert.equal(
+    check(r, 'config').reason,
+    '/etc/a.yaml is invalid: identity.name: must be a lower-case fully qualified DNS name; renewal.maxAge: must be a duration',
+  );
   assert.ok(r.checks.slice(1).every((c) => c.status === 'UNKNOWN' && c.reason.startsWith('not checked:')));
   const missing = evaluate({ now: at(0), config: { file: '/etc/a.yaml', error: 'config: cannot read /etc/a.yaml: ENOENT' } });
   assert.equal(check(missing, 'config').reason, 'config: cannot read /etc/a.yaml: ENOENT');
@@ -217,7 +262,10 @@ test('CreateSession: recorded failure warns, a failed probe is CRITICAL, expiry 
   s.lastCreateSession = { at: at(23 * H).toISOString(), ok: true, expiration: at(24 * H + 30 * 60_000).toISOString() };
   const r = evaluate(base(at(1 * D), s));
   assert.deepEqual([check(r, 'create-session').status, check(r, 'create-session').value], ['OK', 1800]);
-  assert.match(check(r, 'create-session').reason, /last CreateSession at 2026-11-01T23:00:00.000Z succeeded; credentials expire at 2026-11-02T00:30:00.000Z \(in 30m 0s\)/);
+  assert.match(
+    check(r, 'create-session').reason,
+    /last CreateSession at 2026-11-01T23:00:00.000Z succeeded; credentials expire at 2026-11-02T00:30:00.000Z \(in 30m 0s\)/,
+  );
   assert.deepEqual(r.credentials, { source: 'state', ok: true, at: at(23 * H).toISOString(), expiration: at(24 * H + 30 * 60_000).toISOString() });
 
   s.lastCreateSession = { at: at(23 * H).toISOString(), ok: false, error: 'AccessDeniedException: untrusted certificate' };
@@ -244,7 +292,10 @@ test('pending TXT: a record older than the grace period is a leftover (WARNING);
   s.pendingTxt[0]!.createdAt = at(1 * D - 20 * 60_000).toISOString();
   const old = evaluate(base(at(1 * D), s));
   assert.deepEqual([old.exitCode, check(old, 'pending-txt').status], [1, 'WARNING']);
-  assert.match(check(old, 'pending-txt').reason, /1 TXT record\(s\) left by an interrupted run: _acme-challenge.host1.example.com \(created 2026-11-01T23:40:00.000Z\)/);
+  assert.match(
+    check(old, 'pending-txt').reason,
+    /1 TXT record\(s\) left by an interrupted run: _acme-challenge.host1.example.com \(created 2026-11-01T23:40:00.000Z\)/,
+  );
   assert.deepEqual(old.pendingTxt, [{ fqdn: '_acme-challenge.host1.example.com', createdAt: '2026-11-01T23:40:00.000Z' }]);
 });
 
@@ -252,7 +303,10 @@ test('state.json unreadable: the checks that need it are UNKNOWN', () => {
   const i = base();
   i.state = { error: 'fs: cannot read /var/lib/iamra-agent/state.json: EACCES' };
   const r = evaluate(i);
-  assert.deepEqual([check(r, 'last-renewal').status, check(r, 'pending-txt').status, check(r, 'ari').status, check(r, 'create-session').status], ['UNKNOWN', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN']);
+  assert.deepEqual(
+    [check(r, 'last-renewal').status, check(r, 'pending-txt').status, check(r, 'ari').status, check(r, 'create-session').status],
+    ['UNKNOWN', 'UNKNOWN', 'UNKNOWN', 'UNKNOWN'],
+  );
   assert.equal(r.exitCode, 3);
 });
 

@@ -24,8 +24,26 @@ function fullInput(): StatusInput {
   state.counters = { renewals: 3, renewal_failures: 1, 'odd-name.x': 2 };
   return {
     now: at(D + 60_000),
-    config: { file: '/etc/iamra-agent/agent.yaml', names: ['host1.example.com', 'alt.example.com'], maxAgeMs: 7 * D, ari: true, rolesAnywhere: true, pendingGraceMs: 900_000, overdueGraceMs: 0 },
-    identity: { version: '0002', serial: '7F01', notBefore: issued, notAfter: at(90 * D), names: ['host1.example.com', 'alt.example.com'], subject: 'CN=host1.example.com', issuer: 'CN=CA "x"', createdAt: at(120_000), certId: 'a.b' },
+    config: {
+      file: '/etc/iamra-agent/agent.yaml',
+      names: ['host1.example.com', 'alt.example.com'],
+      maxAgeMs: 7 * D,
+      ari: true,
+      rolesAnywhere: true,
+      pendingGraceMs: 900_000,
+      overdueGraceMs: 0,
+    },
+    identity: {
+      version: '0002',
+      serial: '7F01',
+      notBefore: issued,
+      notAfter: at(90 * D),
+      names: ['host1.example.com', 'alt.example.com'],
+      subject: 'CN=host1.example.com',
+      issuer: 'CN=CA "x"',
+      createdAt: at(120_000),
+      certId: 'a.b',
+    },
     key: { present: true, describe: 'file key P-256' },
     verify: { failures: [] },
     anchors: { source: 'configured', count: 1 },
@@ -112,7 +130,13 @@ test('Prometheus textfile: strict exposition format, the documented metric names
 test('Prometheus textfile when nothing is known: only the status families, still valid', () => {
   const r = evaluate({ now: at(0), config: { file: '/x.yaml', error: 'config: cannot read /x.yaml: ENOENT' } });
   const fams = parseExposition(renderPrometheus(r));
-  assert.deepEqual([...fams.keys()].sort(), ['iamra_agent_check_status', 'iamra_agent_identity_present', 'iamra_agent_pending_txt_records', 'iamra_agent_status', 'iamra_agent_status_generated_seconds']);
+  assert.deepEqual([...fams.keys()].sort(), [
+    'iamra_agent_check_status',
+    'iamra_agent_identity_present',
+    'iamra_agent_pending_txt_records',
+    'iamra_agent_status',
+    'iamra_agent_status_generated_seconds',
+  ]);
   assert.ok(fams.get('iamra_agent_check_status')!.samples.every((s) => s.value === 3));
   assert.equal(fams.get('iamra_agent_status')!.samples[0]!.value, 3);
 });
@@ -134,7 +158,12 @@ test('the exposition parser rejects what promtool rejects', () => {
   ];
   for (const t of bad) assert.throws(() => parseExposition(t), Error, JSON.stringify(t));
   const ok = parseExposition('# HELP a x\\ny \\\\\n# TYPE a gauge\na{l="q\\"\\\\\\n",m="2"} -1.5e3 1700000000000\nb +Inf\n');
-  assert.deepEqual(ok.get('a'), { name: 'a', help: 'x\ny \\', type: 'gauge', samples: [{ name: 'a', labels: { l: 'q"\\\n', m: '2' }, value: -1500, timestamp: 1700000000000 }] });
+  assert.deepEqual(ok.get('a'), {
+    name: 'a',
+    help: 'x\ny \\',
+    type: 'gauge',
+    samples: [{ name: 'a', labels: { l: 'q"\\\n', m: '2' }, value: -1500, timestamp: 1700000000000 }],
+  });
 });
 
 test('text output: a Nagios first line naming the causes, then one row per check', () => {
@@ -142,7 +171,12 @@ test('text output: a Nagios first line naming the causes, then one row per check
   const lines = renderText(r).split('\n');
   assert.match(lines[0]!, /^IAMRA-AGENT WARNING: last-renewal: failed at .*acme: order invalid.*; pending-txt: 1 TXT record\(s\) left by an interrupted run/);
   assert.match(lines[2]!, /^CHECK\s+STATUS\s+REASON$/);
-  assert.equal(lines.filter((l) => /^(config|identity|validity|renewal|ari|key|chain|certificate|last-renewal|create-session|pending-txt)\s+(OK|WARNING|CRITICAL|UNKNOWN)\s+\S/.test(l)).length, 11);
+  assert.equal(
+    lines.filter((l) =>
+      /^(config|identity|validity|renewal|ari|key|chain|certificate|last-renewal|create-session|pending-txt)\s+(OK|WARNING|CRITICAL|UNKNOWN)\s+\S/.test(l),
+    ).length,
+    11,
+  );
 
   const noConfig = renderText(evaluate({ now: at(0), config: { file: '/x.yaml', error: 'config: cannot read /x.yaml: ENOENT' } }));
   assert.equal(noConfig.split('\n')[0], 'IAMRA-AGENT UNKNOWN: config: config: cannot read /x.yaml: ENOENT');

@@ -54,7 +54,10 @@ if (process.env[CHILD]) {
 
   function run(a: ChildArgs): Promise<{ code: number | null; out: string }> {
     return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [...process.execArgv, self], { env: { ...process.env, [CHILD]: JSON.stringify(a) }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, [...process.execArgv, self], {
+        env: { ...process.env, [CHILD]: JSON.stringify(a) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
       p.on('error', reject);
@@ -82,9 +85,12 @@ if (process.env[CHILD]) {
     const file = path.join(dir, '.lock');
     const first = await acquireLock(file, { clock: systemClock, waitMs: 0 });
     assert.equal((await fsp.readFile(file, 'utf8')).trim(), String(process.pid));
-    assert.equal(((await fsp.stat(file)).mode & 0o777), 0o600);
+    assert.equal((await fsp.stat(file)).mode & 0o777, 0o600);
     const clock = fixedClock('2026-11-22T00:00:00Z');
-    await assert.rejects(acquireLock(file, { clock, waitMs: 1000, pollMs: 250 }), (e: unknown) => e instanceof AgentError && e.code === 'LOCKED' && e.message.includes(String(process.pid)));
+    await assert.rejects(
+      acquireLock(file, { clock, waitMs: 1000, pollMs: 250 }),
+      (e: unknown) => e instanceof AgentError && e.code === 'LOCKED' && e.message.includes(String(process.pid)),
+    );
     assert.equal(clock.now().toISOString(), '2026-11-22T00:00:01.000Z', 'waited the whole waitMs through the clock');
     await first.release();
     const second = await acquireLock(file, { clock, waitMs: 0 });
@@ -118,6 +124,9 @@ if (process.env[CHILD]) {
 
   test('lock: an unwritable directory is LOCK_FAILED naming the file', async () => {
     const file = '/proc/iamra-no-such-dir/.lock';
-    await assert.rejects(acquireLock(file, { clock: systemClock, waitMs: 0 }), (e: unknown) => e instanceof AgentError && e.code === 'LOCK_FAILED' && e.message.includes(file) && !!e.hint);
+    await assert.rejects(
+      acquireLock(file, { clock: systemClock, waitMs: 0 }),
+      (e: unknown) => e instanceof AgentError && e.code === 'LOCK_FAILED' && e.message.includes(file) && !!e.hint,
+    );
   });
 }

@@ -52,9 +52,10 @@ export interface LeafOptions {
 
 export async function makeLeaf(o: LeafOptions): Promise<string> {
   const spki = o.publicKey.export({ type: 'spki', format: 'der' });
-  const alg = o.publicKey.asymmetricKeyType === 'ec'
-    ? { name: 'ECDSA', namedCurve: o.publicKey.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256' }
-    : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+  const alg =
+    o.publicKey.asymmetricKeyType === 'ec'
+      ? { name: 'ECDSA', namedCurve: o.publicKey.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : 'P-256' }
+      : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const publicKey = await subtle.importKey('spki', spki, alg, true, ['verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: nextSerial(),

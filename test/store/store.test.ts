@@ -20,8 +20,19 @@ const deps = () => ({ clock: fixedClock('2026-11-22T12:00:00Z'), logger: memoryL
 
 async function material(ca: Ca, o: { keyRef?: boolean } = {}): Promise<StageMaterial & { keyPem?: string }> {
   const key = FileKeyHandle.generate({ type: 'ec', curve: 'P-256' });
-  const certPem = await makeLeaf({ issuer: ca, names: NAMES, publicKey: await key.publicKey(), notBefore: T0, notAfter: new Date(T0.getTime() + 160 * 3600_000) });
-  const base = { certPem, chainPem: ca.pem, fullchainPem: certPem + ca.pem, meta: { names: NAMES, profile: 'shortlived', keyAlgorithm: 'ec-p256', orderUrl: 'https://127.0.0.1/order/1' } };
+  const certPem = await makeLeaf({
+    issuer: ca,
+    names: NAMES,
+    publicKey: await key.publicKey(),
+    notBefore: T0,
+    notAfter: new Date(T0.getTime() + 160 * 3600_000),
+  });
+  const base = {
+    certPem,
+    chainPem: ca.pem,
+    fullchainPem: certPem + ca.pem,
+    meta: { names: NAMES, profile: 'shortlived', keyAlgorithm: 'ec-p256', orderUrl: 'https://127.0.0.1/order/1' },
+  };
   if (o.keyRef) {
     const spki = (await key.publicKey()).export({ type: 'spki', format: 'der' });
     return { ...base, keyRef: { source: 'csr', csrFile: '/etc/iamra-agent/host.csr', publicKeySha256: 'x' + spki.length } };
@@ -96,7 +107,10 @@ if (process.env[CHILD]) {
   const self = fileURLToPath(import.meta.url);
   function run(a: ReaderArgs | LockerArgs, onLine?: (l: string) => void): Promise<string[]> {
     return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [...process.execArgv, self], { env: { ...process.env, [CHILD]: JSON.stringify(a) }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, [...process.execArgv, self], {
+        env: { ...process.env, [CHILD]: JSON.stringify(a) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const lines: string[] = [];
       let buf = '';
       p.stdout.on('data', (d: Buffer) => {
@@ -167,7 +181,14 @@ if (process.env[CHILD]) {
 
     // keep 1: the newest (0005), live (0004) and the previous one (0003) survive
     assert.deepEqual(await store.prune(1), ['0001', '0002']);
-    assert.deepEqual((await store.versions()).map((v) => [v.version, v.live]), [['0003', false], ['0004', true], ['0005', false]]);
+    assert.deepEqual(
+      (await store.versions()).map((v) => [v.version, v.live]),
+      [
+        ['0003', false],
+        ['0004', true],
+        ['0005', false],
+      ],
+    );
     assert.equal((await store.rollback()).version, '0003');
     await assert.rejects(store.rollback(), (e: unknown) => e instanceof AgentError && e.code === 'STORE_NO_PREVIOUS');
     // numbering continues after the highest, whatever is live
@@ -194,7 +215,11 @@ if (process.env[CHILD]) {
     await assert.rejects(store.stage({ ...m, certPem: 'not a cert' }), (e: unknown) => e instanceof AgentError && e.code === 'STORE_STAGE_CERT');
     await assert.rejects(store.activate('0009'), (e: unknown) => e instanceof AgentError && e.code === 'STORE_VERSION_MISSING');
     await assert.rejects(store.activate('../x'), (e: unknown) => e instanceof AgentError && e.code === 'STORE_BAD_VERSION');
-    assert.deepEqual((await store.versions()).map((x) => x.version), ['0001'], 'failed stages leave nothing behind');
+    assert.deepEqual(
+      (await store.versions()).map((x) => x.version),
+      ['0001'],
+      'failed stages leave nothing behind',
+    );
     assert.deepEqual((await fsp.readdir(store.versionsDir)).sort(), ['0001']);
   });
 

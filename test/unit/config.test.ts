@@ -23,9 +23,7 @@ test('minimal config gets documented defaults', async () => {
 });
 
 test('every bad field is reported at once, keyed by path', async () => {
-  const f = write(
-    ['identity:', '  name: Not_A_Name', 'dns:', '  route53:', '    hostedZoneId: nope', 'key:', '  algorithm: dsa', 'bogus: 1'].join('\n'),
-  );
+  const f = write(['identity:', '  name: Not_A_Name', 'dns:', '  route53:', '    hostedZoneId: nope', 'key:', '  algorithm: dsa', 'bogus: 1'].join('\n'));
   await assert.rejects(loadConfig({ file: f }), (e: unknown) => {
     assert.ok(isAgentError(e));
     assert.equal(e.code, 'CONFIG_INVALID');

@@ -25,6 +25,9 @@ describe('mkdirp', () => {
     writeFileSync(file, '');
     await assert.rejects(mkdirp(path.join(file, 'x'), 0o700), { code: 'ENOTDIR' });
     await assert.rejects(mkdirp(file, 0o700), { code: 'EEXIST' });
-    await assert.rejects(ensurePrivateDir('/proc/iamra-agent-mkdirp/state'), (e) => e instanceof AgentError && /\/proc\/iamra-agent-mkdirp\/state/.test(e.message));
+    await assert.rejects(
+      ensurePrivateDir('/proc/iamra-agent-mkdirp/state'),
+      (e) => e instanceof AgentError && /\/proc\/iamra-agent-mkdirp\/state/.test(e.message),
+    );
   });
 });

@@ -22,7 +22,9 @@ test('install-units writes every unit with the real binary path', () => {
 });
 
 test('systemd-analyze verify prints nothing for the units', () => {
-  const files = readdirSync(dir).filter((n) => /\.(service|timer)$/.test(n)).map((n) => path.join(dir, n));
+  const files = readdirSync(dir)
+    .filter((n) => /\.(service|timer)$/.test(n))
+    .map((n) => path.join(dir, n));
   const r = spawnSync('systemd-analyze', ['verify', '--man=no', ...files], { encoding: 'utf8' });
   // verify exits 0 on mere warnings, so any output at all is a failure
   assert.equal(r.status, 0, r.stderr);

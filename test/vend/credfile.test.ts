@@ -23,7 +23,12 @@ after(async () => {
 });
 
 const C: AwsCredentials = { accessKeyId: 'ASIANEW', secretAccessKey: 'newsecret', sessionToken: 'newtoken', expiration: new Date('2026-03-01T11:00:00.500Z') };
-const OURS = ['aws_access_key_id = ASIANEW', 'aws_secret_access_key = newsecret', 'aws_session_token = newtoken', 'x_security_token_expires = 2026-03-01T11:00:00Z'];
+const OURS = [
+  'aws_access_key_id = ASIANEW',
+  'aws_secret_access_key = newsecret',
+  'aws_session_token = newtoken',
+  'x_security_token_expires = 2026-03-01T11:00:00Z',
+];
 
 describe('mergeCredentials', () => {
   it('creates the section in an empty file', () => {
@@ -108,8 +113,14 @@ describe('updateCredentialsFile', () => {
     const file = path.join(scratch('vend-credfile'), 'credentials');
     await fsp.writeFile(file, '[default]\naws_access_key_id = KEEP\n', { mode: 0o600 });
     const clock = fixedClock(T0);
-    await assert.rejects(updateCredentialsFile(file, 'default', { ...C, expiration: new Date(T0.getTime() - 1) }, { clock }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_EXPIRED_CREDENTIALS');
-    await assert.rejects(updateCredentialsFile(file, 'default', { ...C, sessionToken: 'x\n[evil]' }, { clock }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_BAD_INI_VALUE');
+    await assert.rejects(
+      updateCredentialsFile(file, 'default', { ...C, expiration: new Date(T0.getTime() - 1) }, { clock }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_EXPIRED_CREDENTIALS',
+    );
+    await assert.rejects(
+      updateCredentialsFile(file, 'default', { ...C, sessionToken: 'x\n[evil]' }, { clock }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_BAD_INI_VALUE',
+    );
     await assert.rejects(updateCredentialsFile(file, 'a]\n[b', C, { clock }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_BAD_INI_VALUE');
     assert.equal(await fsp.readFile(file, 'utf8'), '[default]\naws_access_key_id = KEEP\n');
   });
@@ -179,13 +190,19 @@ describe('real clients read the written file', () => {
     const file = path.join(dir, 'aws', 'credentials');
     const config = path.join(dir, 'aws', 'config');
     await fsp.mkdir(path.dirname(file), { recursive: true });
-    await fsp.writeFile(file, '# hand-written\n[default]\naws_access_key_id = AKIAOTHERPROFILE0000\naws_secret_access_key = other\n\n[vend]\nregion = eu-west-1\n');
+    await fsp.writeFile(
+      file,
+      '# hand-written\n[default]\naws_access_key_id = AKIAOTHERPROFILE0000\naws_secret_access_key = other\n\n[vend]\nregion = eu-west-1\n',
+    );
     await fsp.writeFile(config, '');
     const creds = fakeCreds(new Date(systemClock.now().getTime() + 3600_000), 'FILE');
     await runUpdater({ provider: scriptedProvider(() => creds), file, profile: 'vend', clock: systemClock, logger: memoryLogger(), once: true });
 
     const env = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: file };
-    const cli = JSON.parse(await awsCli(['configure', 'export-credentials', '--profile', 'vend', '--format', 'process'], awsEnv(dir, env))) as Record<string, string>;
+    const cli = JSON.parse(await awsCli(['configure', 'export-credentials', '--profile', 'vend', '--format', 'process'], awsEnv(dir, env))) as Record<
+      string,
+      string
+    >;
     assert.equal(cli.AccessKeyId, creds.accessKeyId);
     assert.equal(cli.SecretAccessKey, creds.secretAccessKey);
     assert.equal(cli.SessionToken, creds.sessionToken);

@@ -86,7 +86,10 @@ describe('IMDSv2 server', () => {
     assert.equal(list.status, 200);
     assert.equal(list.body, 'app\nops');
     assert.equal((await request(t, 'GET', CREDS.slice(0, -1), h)).body, 'app\nops');
-    for (const [name, c] of [['app', app], ['ops', ops]] as const) {
+    for (const [name, c] of [
+      ['app', app],
+      ['ops', ops],
+    ] as const) {
       for (const suffix of ['', '/']) {
         const r = await request(t, 'GET', CREDS + name + suffix, h);
         assert.equal(r.status, 200);
@@ -131,7 +134,8 @@ describe('IMDSv2 server', () => {
     const roles = new Map([['app', scriptedProvider(() => fakeCreds(new Date(T0.getTime() + 3600_000)))]]);
     const s = await start({ roles, listen: { host: '127.0.0.1', port: 0 }, clock: fixedClock(T0), logger: memoryLogger() });
     const t = { url: s.url as string };
-    for (const ok of ['1', '21600']) assert.equal((await request(t, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': ok })).status, 200, ok);
+    for (const ok of ['1', '21600'])
+      assert.equal((await request(t, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': ok })).status, 200, ok);
     assert.equal((await request(t, 'PUT', '/latest/api/token')).status, 400);
     for (const bad of ['0', '21601', '-5', 'abc', '1.5', '']) {
       assert.equal((await request(t, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': bad })).status, 400, JSON.stringify(bad));
@@ -163,7 +167,11 @@ describe('IMDSv2 server', () => {
     const s = await start({ roles, listen: { host: '127.0.0.1', port: 0 }, clock, logger, containerToken: 'tok', containerRole: 'broken' });
     const t = { url: s.url as string };
     const h = { 'X-aws-ec2-metadata-token': await token(t) };
-    for (const [role, code] of [['broken', 'CredentialsUnavailable'], ['stale', 'VEND_EXPIRED_CREDENTIALS'], ['empty', 'VEND_EMPTY_CREDENTIALS']]) {
+    for (const [role, code] of [
+      ['broken', 'CredentialsUnavailable'],
+      ['stale', 'VEND_EXPIRED_CREDENTIALS'],
+      ['empty', 'VEND_EMPTY_CREDENTIALS'],
+    ]) {
       const r = await request(t, 'GET', CREDS + role, h);
       assert.equal(r.status, 503, role);
       const body = JSON.parse(r.body) as { Code: string; Message: string };
@@ -185,19 +193,38 @@ describe('IMDSv2 server', () => {
       ['app', scriptedProvider(() => app)],
       ['ops', scriptedProvider(() => ops)],
     ]);
-    await assert.rejects(startImdsServer({ roles, listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger(), containerToken: 'x' }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_CONTAINER_ROLE');
-    const s = await start({ roles, listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger(), containerToken: 'secret-token-1', containerRole: 'app' });
+    await assert.rejects(
+      startImdsServer({ roles, listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger(), containerToken: 'x' }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_CONTAINER_ROLE',
+    );
+    const s = await start({
+      roles,
+      listen: { host: '127.0.0.1', port: 0 },
+      clock,
+      logger: memoryLogger(),
+      containerToken: 'secret-token-1',
+      containerRole: 'app',
+    });
     const t = { url: s.url as string };
     assert.equal((await request(t, 'GET', '/v1/credentials')).status, 401);
     assert.equal((await request(t, 'GET', '/v1/credentials', { Authorization: 'secret-token-2' })).status, 403);
     assert.equal((await request(t, 'GET', '/v1/credentials', { Authorization: 'secret-token-1x' })).status, 403);
     const r = await request(t, 'GET', '/v1/credentials', { Authorization: 'secret-token-1' });
     assert.equal(r.status, 200);
-    assert.deepEqual(JSON.parse(r.body), { AccessKeyId: app.accessKeyId, SecretAccessKey: app.secretAccessKey, Token: app.sessionToken, Expiration: '2026-03-01T11:00:00Z' });
+    assert.deepEqual(JSON.parse(r.body), {
+      AccessKeyId: app.accessKeyId,
+      SecretAccessKey: app.secretAccessKey,
+      Token: app.sessionToken,
+      Expiration: '2026-03-01T11:00:00Z',
+    });
     assert.equal(JSON.parse((await request(t, 'GET', '/v1/credentials/ops', { Authorization: 'secret-token-1' })).body).AccessKeyId, ops.accessKeyId);
     assert.equal((await request(t, 'GET', '/v1/credentials/nope', { Authorization: 'secret-token-1' })).status, 404);
     const plain = await start({ roles, listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger() });
-    assert.equal((await request({ url: plain.url as string }, 'GET', '/v1/credentials', { Authorization: 'secret-token-1' })).status, 404, 'off without a token');
+    assert.equal(
+      (await request({ url: plain.url as string }, 'GET', '/v1/credentials', { Authorization: 'secret-token-1' })).status,
+      404,
+      'off without a token',
+    );
   });
 
   it('readContainerToken trims the trailing newline and refuses empty files', async () => {
@@ -221,19 +248,33 @@ describe('IMDSv2 server', () => {
     assert.equal(st.gid, gid);
     const h = { 'X-aws-ec2-metadata-token': await token({ socket }) };
     assert.equal((await request({ socket }, 'GET', CREDS + 'app', h)).status, 200);
-    await assert.rejects(startImdsServer({ roles, listen: { socket }, clock: fixedClock(T0), logger: memoryLogger() }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_SOCKET_IN_USE');
+    await assert.rejects(
+      startImdsServer({ roles, listen: { socket }, clock: fixedClock(T0), logger: memoryLogger() }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_SOCKET_IN_USE',
+    );
     await first.close();
     await assert.rejects(fsp.stat(socket), /ENOENT/);
     // a socket file nobody listens on (left by a crash): bound by a process that then exits
-    const bound = spawnSync('perl', ['-MSocket', '-e', 'socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die; bind($s, pack_sockaddr_un($ARGV[0])) or die "$!"', socket]);
+    const bound = spawnSync('perl', [
+      '-MSocket',
+      '-e',
+      'socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die; bind($s, pack_sockaddr_un($ARGV[0])) or die "$!"',
+      socket,
+    ]);
     assert.equal(bound.status, 0, bound.stderr.toString());
     assert.ok((await fsp.lstat(socket)).isSocket());
     const second = await start({ roles, listen: { socket }, clock: fixedClock(T0), logger: memoryLogger() });
     assert.equal((await request({ socket }, 'PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' })).status, 200);
     await second.close();
     await fsp.writeFile(socket, 'not a socket');
-    await assert.rejects(startImdsServer({ roles, listen: { socket }, clock: fixedClock(T0), logger: memoryLogger() }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_SOCKET_PATH');
-    await assert.rejects(startImdsServer({ roles, listen: { socket, group: 'no-such-group-xyz' }, clock: fixedClock(T0), logger: memoryLogger() }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_UNKNOWN_GROUP');
+    await assert.rejects(
+      startImdsServer({ roles, listen: { socket }, clock: fixedClock(T0), logger: memoryLogger() }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_SOCKET_PATH',
+    );
+    await assert.rejects(
+      startImdsServer({ roles, listen: { socket, group: 'no-such-group-xyz' }, clock: fixedClock(T0), logger: memoryLogger() }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_UNKNOWN_GROUP',
+    );
   });
 
   it('hop limit: IP_TTL set on the listener is what an accepted connection carries (read back with getsockopt)', async () => {
@@ -243,7 +284,11 @@ describe('IMDSv2 server', () => {
     const accepted = new Promise<number>((resolve, reject) => {
       s.server.once('connection', (sock: net.Socket) => {
         const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
-        const child = spawn('perl', ['-e', 'use Socket qw(IPPROTO_IP IP_TTL); open(my $s, "+<&=", 3) or die; print unpack("i", getsockopt($s, IPPROTO_IP, IP_TTL))'], { stdio: ['ignore', 'pipe', 'inherit', fd] });
+        const child = spawn(
+          'perl',
+          ['-e', 'use Socket qw(IPPROTO_IP IP_TTL); open(my $s, "+<&=", 3) or die; print unpack("i", getsockopt($s, IPPROTO_IP, IP_TTL))'],
+          { stdio: ['ignore', 'pipe', 'inherit', fd] },
+        );
         let out = '';
         child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
         child.on('error', reject);
@@ -273,7 +318,12 @@ describe('real clients against the IMDS server', () => {
     const dir = scratch('vend-cli-imds');
     const creds = fakeCreds(new Date(systemClock.now().getTime() + 3600_000), 'IMDS');
     const logger = memoryLogger();
-    const s = await start({ roles: new Map([['app', scriptedProvider(() => creds)]]), listen: { host: '127.0.0.1', port: 0, hopLimit: 1 }, clock: systemClock, logger });
+    const s = await start({
+      roles: new Map([['app', scriptedProvider(() => creds)]]),
+      listen: { host: '127.0.0.1', port: 0, hopLimit: 1 },
+      clock: systemClock,
+      logger,
+    });
     const env = awsEnv(dir, { ...(await emptyAwsFiles(dir)), AWS_EC2_METADATA_SERVICE_ENDPOINT: s.url as string });
     const got = JSON.parse(await awsCli(['configure', 'export-credentials', '--format', 'process'], env)) as Record<string, string>;
     assert.equal(got.AccessKeyId, creds.accessKeyId);
@@ -288,8 +338,18 @@ describe('real clients against the IMDS server', () => {
   it('AWS CLI v2 resolves container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI + token)', async () => {
     const dir = scratch('vend-cli-container');
     const creds = fakeCreds(new Date(systemClock.now().getTime() + 3600_000), 'CONT');
-    const s = await start({ roles: new Map([['app', scriptedProvider(() => creds)]]), listen: { host: '127.0.0.1', port: 0 }, clock: systemClock, logger: memoryLogger(), containerToken: 'cli-container-token' });
-    const env = awsEnv(dir, { ...(await emptyAwsFiles(dir)), AWS_CONTAINER_CREDENTIALS_FULL_URI: `${s.url}v1/credentials`, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'cli-container-token' });
+    const s = await start({
+      roles: new Map([['app', scriptedProvider(() => creds)]]),
+      listen: { host: '127.0.0.1', port: 0 },
+      clock: systemClock,
+      logger: memoryLogger(),
+      containerToken: 'cli-container-token',
+    });
+    const env = awsEnv(dir, {
+      ...(await emptyAwsFiles(dir)),
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `${s.url}v1/credentials`,
+      AWS_CONTAINER_AUTHORIZATION_TOKEN: 'cli-container-token',
+    });
     const got = JSON.parse(await awsCli(['configure', 'export-credentials', '--format', 'process'], env)) as Record<string, string>;
     assert.equal(got.AccessKeyId, creds.accessKeyId);
     assert.equal(got.SessionToken, creds.sessionToken);
@@ -301,7 +361,12 @@ describe('real clients against the IMDS server', () => {
     const contCreds = fakeCreds(new Date(systemClock.now().getTime() + 1800_000), 'SDKC');
     // IMDS clients take the whole role listing as one role name (EC2 has one role per instance), so IMDS gets a
     // one-role server; the container protocol carries the role in its URI, so one server vends several roles.
-    const imds = await start({ roles: new Map([['app', scriptedProvider(() => imdsCreds)]]), listen: { host: '127.0.0.1', port: 0, hopLimit: 1 }, clock: systemClock, logger: memoryLogger() });
+    const imds = await start({
+      roles: new Map([['app', scriptedProvider(() => imdsCreds)]]),
+      listen: { host: '127.0.0.1', port: 0, hopLimit: 1 },
+      clock: systemClock,
+      logger: memoryLogger(),
+    });
     const multiLog = memoryLogger();
     const multi = await start({
       roles: new Map([
@@ -315,20 +380,27 @@ describe('real clients against the IMDS server', () => {
       logger: multiLog,
     });
     const files = await emptyAwsFiles(dir);
-    const viaImds = await withEnv({ ...files, HOME: dir, AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url as string }, () => defaultProvider({ ignoreCache: true })());
+    const viaImds = await withEnv({ ...files, HOME: dir, AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url as string }, () =>
+      defaultProvider({ ignoreCache: true })(),
+    );
     assert.equal(viaImds.accessKeyId, imdsCreds.accessKeyId);
     assert.equal(viaImds.secretAccessKey, imdsCreds.secretAccessKey);
     assert.equal(viaImds.sessionToken, imdsCreds.sessionToken);
     assert.equal(viaImds.expiration?.getTime(), Math.floor(imdsCreds.expiration.getTime() / 1000) * 1000);
 
     const container = { ...files, HOME: dir, AWS_CONTAINER_CREDENTIALS_FULL_URI: `${multi.url}v1/credentials/ctr` };
-    const viaContainer = await withEnv({ ...container, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'sdk-container-token' }, () => defaultProvider({ ignoreCache: true })());
+    const viaContainer = await withEnv({ ...container, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'sdk-container-token' }, () =>
+      defaultProvider({ ignoreCache: true })(),
+    );
     assert.equal(viaContainer.accessKeyId, contCreds.accessKeyId);
     assert.equal(viaContainer.secretAccessKey, contCreds.secretAccessKey);
     assert.equal(viaContainer.sessionToken, contCreds.sessionToken);
     assert.equal(viaContainer.expiration?.getTime(), Math.floor(contCreds.expiration.getTime() / 1000) * 1000);
 
-    await assert.rejects(withEnv({ ...container, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'wrong' }, () => defaultProvider({ ignoreCache: true, maxRetries: 0 })()), /Could not load credentials/);
+    await assert.rejects(
+      withEnv({ ...container, AWS_CONTAINER_AUTHORIZATION_TOKEN: 'wrong' }, () => defaultProvider({ ignoreCache: true, maxRetries: 0 })()),
+      /Could not load credentials/,
+    );
     assert.ok(multiLog.entries.some((e) => e.msg === 'imds request' && e.fields.path === '/v1/credentials/ctr' && e.fields.status === 403));
   });
 });

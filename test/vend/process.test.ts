@@ -126,7 +126,10 @@ describe('credential cache', () => {
     await credentialProcessOutput({ provider, clock, logger });
     assert.equal(provider.calls, 3);
     const stale = scriptedProvider(() => fakeCreds(new Date(T0.getTime() - 1000)));
-    await assert.rejects(credentialProcessOutput({ provider: stale, clock, logger }), (e: unknown) => e instanceof AgentError && e.code === 'VEND_EXPIRED_CREDENTIALS');
+    await assert.rejects(
+      credentialProcessOutput({ provider: stale, clock, logger }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_EXPIRED_CREDENTIALS',
+    );
     assert.ok(!JSON.stringify(logger.entries).includes(creds.secretAccessKey), 'no secret in logs');
   });
 });
@@ -149,7 +152,10 @@ describe('AWS CLI v2 credential_process', () => {
     await fsp.writeFile(config, `[profile vend]\ncredential_process = ${process.execPath}${loader} ${script}\nregion = eu-west-1\n`);
     const empty = path.join(dir, 'credentials');
     await fsp.writeFile(empty, '');
-    const out = await awsCli(['configure', 'export-credentials', '--profile', 'vend', '--format', 'process'], awsEnv(dir, { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: empty }));
+    const out = await awsCli(
+      ['configure', 'export-credentials', '--profile', 'vend', '--format', 'process'],
+      awsEnv(dir, { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: empty }),
+    );
     const got = JSON.parse(out) as Record<string, unknown>;
     assert.equal(got.AccessKeyId, creds.accessKeyId);
     assert.equal(got.SecretAccessKey, creds.secretAccessKey);

@@ -122,7 +122,14 @@ export function createRoute53Provider(deps: Route53ProviderDeps, cfg: Route53Pro
     const aws = messageOf(e);
     const details = { action: site.action, zoneId: site.zoneId, record: site.record, awsCode: code };
     if (code === 'AccessDenied' || code === 'AccessDeniedException' || code === 'NotAuthorizedException') {
-      return new AgentError({ code: 'ROUTE53_ACCESS_DENIED', component: COMPONENT, message: `${code}: not allowed to ${site.doing}: ${aws}`, hint: POLICY_HINT, cause: e, details });
+      return new AgentError({
+        code: 'ROUTE53_ACCESS_DENIED',
+        component: COMPONENT,
+        message: `${code}: not allowed to ${site.doing}: ${aws}`,
+        hint: POLICY_HINT,
+        cause: e,
+        details,
+      });
     }
     if (code === 'NoSuchHostedZone') {
       return new AgentError({
@@ -135,7 +142,13 @@ export function createRoute53Provider(deps: Route53ProviderDeps, cfg: Route53Pro
       });
     }
     if (code === 'InvalidChangeBatch') {
-      return new AgentError({ code: 'ROUTE53_INVALID_CHANGE', component: COMPONENT, message: `Route 53 rejected the change to TXT ${site.record ?? '?'} in zone ${site.zoneId ?? '?'}: ${aws}`, cause: e, details });
+      return new AgentError({
+        code: 'ROUTE53_INVALID_CHANGE',
+        component: COMPONENT,
+        message: `Route 53 rejected the change to TXT ${site.record ?? '?'} in zone ${site.zoneId ?? '?'}: ${aws}`,
+        cause: e,
+        details,
+      });
     }
     if (TRANSIENT_CODES.has(code)) {
       return new AgentError({
@@ -157,7 +170,13 @@ export function createRoute53Provider(deps: Route53ProviderDeps, cfg: Route53Pro
         details,
       });
     }
-    return new AgentError({ code: 'ROUTE53_API_ERROR', component: COMPONENT, message: `failed to ${site.doing}: ${code ? `${code}: ` : ''}${aws}`, cause: e, details });
+    return new AgentError({
+      code: 'ROUTE53_API_ERROR',
+      component: COMPONENT,
+      message: `failed to ${site.doing}: ${code ? `${code}: ` : ''}${aws}`,
+      cause: e,
+      details,
+    });
   }
 
   /** Serializes the read-modify-write of one record set inside this process (apex and wildcard share a name). */
@@ -332,9 +351,15 @@ export function createRoute53Provider(deps: Route53ProviderDeps, cfg: Route53Pro
           signal,
         );
         const rr = out.ResourceRecordSets?.[0];
-        const hosts = rr && rr.Type === 'NS' && normName(rr.Name ?? '') === apex ? (rr.ResourceRecords ?? []).map((r) => trimDot(r.Value ?? '')).filter(Boolean) : [];
+        const hosts =
+          rr && rr.Type === 'NS' && normName(rr.Name ?? '') === apex ? (rr.ResourceRecords ?? []).map((r) => trimDot(r.Value ?? '')).filter(Boolean) : [];
         if (hosts.length === 0) {
-          throw new AgentError({ code: 'ROUTE53_NO_NAMESERVERS', component: COMPONENT, message: `zone ${zone.id} (${apex}) has no NS record set`, hint: 'set dns.resolvers' });
+          throw new AgentError({
+            code: 'ROUTE53_NO_NAMESERVERS',
+            component: COMPONENT,
+            message: `zone ${zone.id} (${apex}) has no NS record set`,
+            hint: 'set dns.resolvers',
+          });
         }
         return hosts.map((host) => ({ host, port: 53 }));
       })();
@@ -416,7 +441,9 @@ export function encodeTxt(v: string): string {
 
 /** `"a" "b"` → `ab`: the strings of one record joined, escapes undone, as a resolver hands them to the CA. */
 export function decodeTxt(v: string): string {
-  const parts = [...v.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(\d{3}|.)/g, (_x, c: string) => (c.length === 3 ? String.fromCharCode(parseInt(c, 8)) : c)));
+  const parts = [...v.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) =>
+    m[1]!.replace(/\\(\d{3}|.)/g, (_x, c: string) => (c.length === 3 ? String.fromCharCode(parseInt(c, 8)) : c)),
+  );
   return parts.length > 0 ? parts.join('') : v;
 }
 

@@ -27,12 +27,23 @@ function simulation(p: Pick<Principal, 'arn' | 'accountId'>, policies: PolicyDoc
 export function checkPolicies(policies: PolicyDocument[], principalArn: string): void {
   policies.forEach((policy, i) => {
     if (policy?.Version !== '2012-10-17' && policy?.Version !== '2008-10-17') {
-      throw new AgentError({ code: 'SANDBOX_POLICY_INVALID', component: 'sandbox', message: `policy ${i + 1} of ${principalArn} has Version ${String(policy?.Version)}`, hint: 'use "Version": "2012-10-17"' });
+      throw new AgentError({
+        code: 'SANDBOX_POLICY_INVALID',
+        component: 'sandbox',
+        message: `policy ${i + 1} of ${principalArn} has Version ${String(policy?.Version)}`,
+        hint: 'use "Version": "2012-10-17"',
+      });
     }
     try {
       runUnsafeSimulation(simulation({ arn: principalArn, accountId: '000000000000' }, [policy], 'sts:GetCallerIdentity', '*', {}), {});
     } catch (e) {
-      throw new AgentError({ code: 'SANDBOX_POLICY_INVALID', component: 'sandbox', message: `policy ${i + 1} of ${principalArn} is invalid: ${messageOf(e)}`, hint: 'fix the policy JSON (IAM policy grammar)', cause: e });
+      throw new AgentError({
+        code: 'SANDBOX_POLICY_INVALID',
+        component: 'sandbox',
+        message: `policy ${i + 1} of ${principalArn} is invalid: ${messageOf(e)}`,
+        hint: 'fix the policy JSON (IAM policy grammar)',
+        cause: e,
+      });
     }
   });
 }
@@ -71,6 +82,7 @@ export function authorize(p: Principal, action: string, resource: string, contex
   }
   if (result === 'Allowed') return;
   const on = resource === '*' ? '' : ` on resource: ${resource}`;
-  const why = result === 'ExplicitlyDenied' ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${action} action`;
+  const why =
+    result === 'ExplicitlyDenied' ? 'with an explicit deny in an identity-based policy' : `because no identity-based policy allows the ${action} action`;
   throw new AwsApiError(403, 'AccessDenied', `User: ${p.arn} is not authorized to perform: ${action}${on} ${why}`);
 }

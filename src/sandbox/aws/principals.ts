@@ -36,7 +36,12 @@ export class MemoryPrincipalRegistry implements PrincipalRegistry {
       });
     }
     if (!p.accessKeyId || !p.secretAccessKey) {
-      throw new AgentError({ code: 'SANDBOX_PRINCIPAL_INVALID', component: 'sandbox', message: `principal ${p.arn} has no access key`, hint: 'set accessKeyId and secretAccessKey' });
+      throw new AgentError({
+        code: 'SANDBOX_PRINCIPAL_INVALID',
+        component: 'sandbox',
+        message: `principal ${p.arn} has no access key`,
+        hint: 'set accessKeyId and secretAccessKey',
+      });
     }
     checkPolicies(p.policies, p.arn);
     this.byKey.set(p.accessKeyId, { ...p, policies: [...p.policies] });
@@ -49,7 +54,12 @@ export class MemoryPrincipalRegistry implements PrincipalRegistry {
   setPolicies(accessKeyId: string, policies: PolicyDocument[]): void {
     const p = this.byKey.get(accessKeyId);
     if (!p) {
-      throw new AgentError({ code: 'SANDBOX_PRINCIPAL_UNKNOWN', component: 'sandbox', message: `no principal with access key ${accessKeyId}`, hint: 'add the principal first' });
+      throw new AgentError({
+        code: 'SANDBOX_PRINCIPAL_UNKNOWN',
+        component: 'sandbox',
+        message: `no principal with access key ${accessKeyId}`,
+        hint: 'add the principal first',
+      });
     }
     checkPolicies(policies, p.arn);
     p.policies = [...policies];

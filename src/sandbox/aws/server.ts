@@ -8,7 +8,16 @@ import type { Logger } from '../../core/logger.js';
 import { authorize } from './iam.js';
 import { MemoryPrincipalRegistry } from './principals.js';
 import { checkScope, verifySigV4 } from './sigv4.js';
-import { AwsApiError, type AwsHttpRequest, type AwsHttpResponse, type AwsService, type CallRecord, type PolicyDocument, type Principal, type SandboxContext } from './types.js';
+import {
+  AwsApiError,
+  type AwsHttpRequest,
+  type AwsHttpResponse,
+  type AwsService,
+  type CallRecord,
+  type PolicyDocument,
+  type Principal,
+  type SandboxContext,
+} from './types.js';
 
 /**
  * The sandbox's one HTTP front for every AWS stand-in (Route 53, IAM Roles Anywhere, STS): it reads the request,
@@ -140,7 +149,12 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
     for (const s of services) taken.push(...(s.applyFaults?.(f) ?? []));
     const unknown = Object.keys(f).filter((k) => !taken.includes(k));
     if (unknown.length) {
-      throw new AgentError({ code: 'SANDBOX_FAULT_UNKNOWN', component: 'sandbox', message: `unknown fault setting ${unknown.join(', ')}`, hint: 'see GET /_sandbox/faults for the settings' });
+      throw new AgentError({
+        code: 'SANDBOX_FAULT_UNKNOWN',
+        component: 'sandbox',
+        message: `unknown fault setting ${unknown.join(', ')}`,
+        hint: 'see GET /_sandbox/faults for the settings',
+      });
     }
     return taken;
   };
@@ -148,7 +162,7 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
   async function admin(req: AwsHttpRequest): Promise<AwsHttpResponse> {
     if (!isLoopback(req.remoteAddress)) return json(403, { error: 'Forbidden', message: 'the sandbox admin API answers loopback peers only' });
     const route = req.path.slice('/_sandbox/'.length).replace(/\/$/, '');
-    let body: unknown ;
+    let body: unknown;
     if (req.body.length) {
       try {
         body = JSON.parse(req.body.toString('utf8'));
@@ -172,11 +186,18 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
           return json(200, { cleared: n });
         }
         case 'GET principals':
-          return json(200, principals.list().map(({ secretAccessKey: _s, sessionToken: _t, ...rest }) => rest));
+          return json(
+            200,
+            principals.list().map(({ secretAccessKey: _s, sessionToken: _t, ...rest }) => rest),
+          );
         case 'POST principals': {
           // {name, accountId, policies} creates a user with fresh keys; a full Principal is stored as given
           if (typeof b['name'] === 'string' && !b['arn']) {
-            const p = principals.createUser({ accountId: String(b['accountId'] ?? '123456789012'), name: b['name'], policies: (b['policies'] as PolicyDocument[]) ?? [] });
+            const p = principals.createUser({
+              accountId: String(b['accountId'] ?? '123456789012'),
+              name: b['name'],
+              policies: (b['policies'] as PolicyDocument[]) ?? [],
+            });
             return json(200, p);
           }
           const p = principalFromJson(b);
@@ -212,7 +233,14 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
     if (req.path.startsWith('/_sandbox/')) return withMeta(await admin(req));
     const service = services.find((s) => s.matches(req));
     if (!service) {
-      record({ time: started.toISOString(), service: 'unknown', action: 'Unknown', status: 404, errorCode: 'UnknownOperation', detail: { method: req.method, path: req.path } });
+      record({
+        time: started.toISOString(),
+        service: 'unknown',
+        action: 'Unknown',
+        status: 404,
+        errorCode: 'UnknownOperation',
+        detail: { method: req.method, path: req.path },
+      });
       const msg = `The sandbox has no AWS service at ${req.method} ${req.path}`;
       return withMeta({
         status: 404,

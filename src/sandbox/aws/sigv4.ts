@@ -54,7 +54,9 @@ function parseAuthorization(header: string): ParsedAuthorization {
   }
   const cred = params.get('Credential')!.split('/');
   if (cred.length !== 5 || cred[4] !== 'aws4_request' || !/^\d{8}$/.test(cred[1]!)) {
-    throw incomplete(`Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request, got '${params.get('Credential')!.split('/').slice(1).join('/')}'.`);
+    throw incomplete(
+      `Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/aws4_request, got '${params.get('Credential')!.split('/').slice(1).join('/')}'.`,
+    );
   }
   const [accessKeyId, date, region, service] = cred as [string, string, string, string];
   return { scope: { accessKeyId, date, region, service }, signedHeaders: params.get('SignedHeaders')!.split(';'), signature: params.get('Signature')! };
@@ -68,7 +70,11 @@ function parseAmzDate(v: string | undefined): Date | undefined {
   return new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!));
 }
 
-const amz = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+const amz = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 
 /** Raw query -> decoded multimap, without URLSearchParams' form decoding of '+' (SigV4 is RFC 3986). */
 function parseRawQuery(raw: string): Record<string, string | string[]> {
@@ -118,15 +124,27 @@ export async function verifySigV4(req: AwsHttpRequest, deps: { principals: Princ
     if (!signedAt) throw incomplete(`Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.`);
     if (!auth.signedHeaders.includes('host')) throw incomplete(`'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.`);
     if (auth.scope.date !== amzDate!.slice(0, 8)) {
-      throw new AwsApiError(403, 'SignatureDoesNotMatch', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.scope.date}' != '${amzDate!.slice(0, 8)}', from '${amzDate}'.`);
+      throw new AwsApiError(
+        403,
+        'SignatureDoesNotMatch',
+        `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.scope.date}' != '${amzDate!.slice(0, 8)}', from '${amzDate}'.`,
+      );
     }
     const skew = deps.maxSkewMs ?? MAX_SKEW_MS;
     const now = deps.now;
     if (signedAt.getTime() < now.getTime() - skew) {
-      throw new AwsApiError(400, 'RequestExpired', `Signature expired: ${amzDate} is now earlier than ${amz(new Date(now.getTime() - skew))} (${amz(now)} - ${skew / 60_000} min.)`);
+      throw new AwsApiError(
+        400,
+        'RequestExpired',
+        `Signature expired: ${amzDate} is now earlier than ${amz(new Date(now.getTime() - skew))} (${amz(now)} - ${skew / 60_000} min.)`,
+      );
     }
     if (signedAt.getTime() > now.getTime() + skew) {
-      throw new AwsApiError(400, 'RequestExpired', `Signature not yet current: ${amzDate} is still later than ${amz(new Date(now.getTime() + skew))} (${amz(now)} + ${skew / 60_000} min.)`);
+      throw new AwsApiError(
+        400,
+        'RequestExpired',
+        `Signature not yet current: ${amzDate} is still later than ${amz(new Date(now.getTime() + skew))} (${amz(now)} + ${skew / 60_000} min.)`,
+      );
     }
     const principal = deps.principals.get(auth.scope.accessKeyId);
     const token = req.headers['x-amz-security-token'];

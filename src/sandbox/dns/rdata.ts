@@ -51,7 +51,19 @@ export function toAnswers(name: string, type: string, ttl: number, values: strin
     case 'SOA':
       return values.map((v) => {
         const [mname, rname, serial, refresh, retry, expire, minimum] = fields(v);
-        return { ...base, type, data: { mname: host(mname ?? ''), rname: host(rname ?? ''), serial: Number(serial), refresh: Number(refresh), retry: Number(retry), expire: Number(expire), minimum: Number(minimum) } };
+        return {
+          ...base,
+          type,
+          data: {
+            mname: host(mname ?? ''),
+            rname: host(rname ?? ''),
+            serial: Number(serial),
+            refresh: Number(refresh),
+            retry: Number(retry),
+            expire: Number(expire),
+            minimum: Number(minimum),
+          },
+        };
       });
     case 'CAA':
       return values.map((v) => {

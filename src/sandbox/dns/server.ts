@@ -83,9 +83,11 @@ export function resolve(q: Question, zones: DnsZone[]): Resolution {
       if (emptyNonTerminal) return { rcode: RCODE.NOERROR, aa: true, answers, authorities: answers.length ? [] : negative() };
       // wildcard at the closest encloser (RFC 4592 §3.3.1)
       let encloser = owner.slice(owner.indexOf('.') + 1);
-      while (within(encloser, zone.name) && !zone.records.some((r) => r.name === encloser || r.name.endsWith(`.${encloser}`))) encloser = encloser.slice(encloser.indexOf('.') + 1);
+      while (within(encloser, zone.name) && !zone.records.some((r) => r.name === encloser || r.name.endsWith(`.${encloser}`)))
+        encloser = encloser.slice(encloser.indexOf('.') + 1);
       here = within(encloser, zone.name) ? zone.records.filter((r) => r.name === `*.${encloser}`) : [];
-      if (here.length === 0) return { rcode: answers.length ? RCODE.NOERROR : RCODE.NXDOMAIN, aa: true, answers, authorities: answers.length ? [] : negative() };
+      if (here.length === 0)
+        return { rcode: answers.length ? RCODE.NOERROR : RCODE.NXDOMAIN, aa: true, answers, authorities: answers.length ? [] : negative() };
     }
     const matching = q.type === ('ANY' as Question['type']) ? here : here.filter((r) => r.type === q.type);
     if (matching.length) {
@@ -116,7 +118,14 @@ export function answer(query: Buffer, zones: DnsZoneSource, maxUdp: number | und
   if (q.type !== 'query') return undefined;
   const opt = q.additionals?.find((a) => a.type === 'OPT') as { udpPayloadSize?: number } | undefined;
   // the reply copies the query's OPCODE and RD bits (RFC 1035 §4.1.1)
-  const reply: Packet = { type: 'response', id: q.id ?? 0, flags: q.flags! & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED), questions: q.questions ?? [], answers: [], authorities: [] };
+  const reply: Packet = {
+    type: 'response',
+    id: q.id ?? 0,
+    flags: q.flags! & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED),
+    questions: q.questions ?? [],
+    answers: [],
+    authorities: [],
+  };
   if (opt) reply.additionals = [{ name: '.', type: 'OPT', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as Answer];
   if (q.opcode !== 'QUERY') reply.flags! |= RCODE.NOTIMP;
   else if ((q.questions ?? []).length !== 1) reply.flags! |= RCODE.FORMERR;

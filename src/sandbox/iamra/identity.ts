@@ -17,7 +17,9 @@ const TAG_VALUE_MAX = 256;
 
 const FIELD_LABEL: Record<CertificateField, string> = { x509Subject: 'Subject', x509Issuer: 'Issuer', x509SAN: 'SAN' };
 
-export type SessionTagsResult = { ok: true; tags: Record<string, string> } | { ok: false; message: string; failed: Partial<Record<CertificateField, string[]>> };
+export type SessionTagsResult =
+  | { ok: true; tags: Record<string, string> }
+  | { ok: false; message: string; failed: Partial<Record<CertificateField, string[]>> };
 
 export function mapSessionTags(leaf: ParsedCertificate, mappings: AttributeMapping[]): SessionTagsResult {
   const attributes = certificateAttributes(leaf);

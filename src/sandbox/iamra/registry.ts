@@ -94,11 +94,21 @@ const COMPONENT = 'sandbox.iamra';
 const FIELDS: readonly CertificateField[] = ['x509Subject', 'x509Issuer', 'x509SAN'];
 
 function configError(path: string, message: string): AgentError {
-  return new AgentError({ code: 'SANDBOX_IAMRA_CONFIG', component: COMPONENT, message: `${path}: ${message}`, hint: 'fix the sandbox IAM Roles Anywhere configuration' });
+  return new AgentError({
+    code: 'SANDBOX_IAMRA_CONFIG',
+    component: COMPONENT,
+    message: `${path}: ${message}`,
+    hint: 'fix the sandbox IAM Roles Anywhere configuration',
+  });
 }
 
 function notFound(kind: string, arn: string): AgentError {
-  return new AgentError({ code: 'SANDBOX_IAMRA_NOT_FOUND', component: COMPONENT, message: `no ${kind} ${arn}`, hint: `add the ${kind} to the sandbox registry first` });
+  return new AgentError({
+    code: 'SANDBOX_IAMRA_NOT_FOUND',
+    component: COMPONENT,
+    message: `no ${kind} ${arn}`,
+    hint: `add the ${kind} to the sandbox registry first`,
+  });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -219,7 +229,8 @@ export class IamraRegistry {
     }
     const attributeMappings = structuredClone(s.attributeMappings ?? defaultAttributeMappings());
     attributeMappings.forEach((m, i) => {
-      if (!FIELDS.includes(m.certificateField)) throw configError(`${at}.attributeMappings[${i}].certificateField`, `must be one of ${FIELDS.join(', ')}, got "${m.certificateField}"`);
+      if (!FIELDS.includes(m.certificateField))
+        throw configError(`${at}.attributeMappings[${i}].certificateField`, `must be one of ${FIELDS.join(', ')}, got "${m.certificateField}"`);
     });
     const profile: Profile = {
       arn: `arn:aws:rolesanywhere:${this.region}:${this.accountId}:profile/${id}`,

@@ -3,7 +3,16 @@ import { canonicalRequest, credentialScope, parseAuthorization, sha256Hex, strin
 import { generateAccessKeyId, generateSecretAccessKey } from '../aws/principals.js';
 import { AwsApiError, type AwsHttpRequest, type AwsHttpResponse, type AwsService, type SandboxContext } from '../aws/types.js';
 import { AgentError } from '../../core/errors.js';
-import { buildChain, issuerString, leafProblem, parseCertificateDer, serialHex, subjectString, type CertificateField, type ParsedCertificate } from './certs.js';
+import {
+  buildChain,
+  issuerString,
+  leafProblem,
+  parseCertificateDer,
+  serialHex,
+  subjectString,
+  type CertificateField,
+  type ParsedCertificate,
+} from './certs.js';
 import { cloudTrailSink, type CreateSessionEvent } from './cloudtrail.js';
 import { mapSessionTags, sourceIdentity } from './identity.js';
 import type { IamraRegistry } from './registry.js';
@@ -31,7 +40,12 @@ const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
 /** A refusal; `reason` is the sandbox's own explanation, recorded when the wire message is deliberately generic. */
 class CreateSessionError extends AwsApiError {
-  constructor(status: number, code: string, message: string, readonly reason?: string) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly reason?: string,
+  ) {
     super(status, code, message);
   }
 }
@@ -42,7 +56,9 @@ const untrusted = (reason: string) => accessDenied('Untrusted Signing Certificat
 const validation = (message: string) => new CreateSessionError(400, 'ValidationException', message);
 /** Smithy's wording for a member constraint, as every restJson1 AWS service reports it. */
 const constraint = (value: unknown, member: string, rule: string) =>
-  validation(`1 validation error detected: Value ${value === null ? 'null' : `'${String(value)}'`} at '${member}' failed to satisfy constraint: Member must ${rule}`);
+  validation(
+    `1 validation error detected: Value ${value === null ? 'null' : `'${String(value)}'`} at '${member}' failed to satisfy constraint: Member must ${rule}`,
+  );
 
 export interface IamraServiceOptions {
   registry: IamraRegistry;
@@ -79,7 +95,10 @@ function amzDateToDate(v: string): Date | undefined {
 }
 
 function toAmzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 /** Expiration and other timestamps as the service prints them: RFC 3339 UTC, whole seconds. */
@@ -121,7 +140,13 @@ function readParams(req: AwsHttpRequest): SessionParams {
     if (!Number.isInteger(n)) throw constraint(d, 'durationSeconds', 'be a whole number of seconds');
     durationSeconds = n;
   }
-  return { profileArn: str('profileArn'), roleArn: str('roleArn'), trustAnchorArn: str('trustAnchorArn'), durationSeconds, roleSessionName: str('roleSessionName') };
+  return {
+    profileArn: str('profileArn'),
+    roleArn: str('roleArn'),
+    trustAnchorArn: str('trustAnchorArn'),
+    durationSeconds,
+    roleSessionName: str('roleSessionName'),
+  };
 }
 
 /**
@@ -163,25 +188,45 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
     const header = req.headers['authorization'];
     if (!header) throw new CreateSessionError(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
     const auth = parseAuthorization(header);
-    if (!auth) throw new CreateSessionError(400, 'IncompleteSignatureException', "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.");
+    if (!auth)
+      throw new CreateSessionError(
+        400,
+        'IncompleteSignatureException',
+        "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
+      );
     const keyType = ALGORITHMS[auth.algorithm];
     if (!keyType) throw new CreateSessionError(400, 'IncompleteSignatureException', `Unsupported AWS 'algorithm': '${auth.algorithm}'.`);
 
     const xAmzDate = req.headers['x-amz-date'] ?? '';
     const signedAt = amzDateToDate(xAmzDate);
-    if (!signedAt) throw new CreateSessionError(400, 'IncompleteSignatureException', `X-Amz-Date '${xAmzDate}' must be in the ISO8601 basic format YYYYMMDD'T'HHMMSS'Z'.`);
+    if (!signedAt)
+      throw new CreateSessionError(400, 'IncompleteSignatureException', `X-Amz-Date '${xAmzDate}' must be in the ISO8601 basic format YYYYMMDD'T'HHMMSS'Z'.`);
     // SigV4's own wording for a stale or future request.
     if (signedAt.getTime() < now.getTime() - skewMs) {
-      throw new CreateSessionError(403, 'InvalidSignatureException', `Signature expired: ${xAmzDate} is now earlier than ${toAmzDate(new Date(now.getTime() - skewMs))} (${toAmzDate(now)} - ${skewMs / 60000} min.)`);
+      throw new CreateSessionError(
+        403,
+        'InvalidSignatureException',
+        `Signature expired: ${xAmzDate} is now earlier than ${toAmzDate(new Date(now.getTime() - skewMs))} (${toAmzDate(now)} - ${skewMs / 60000} min.)`,
+      );
     }
     if (signedAt.getTime() > now.getTime() + skewMs) {
-      throw new CreateSessionError(403, 'InvalidSignatureException', `Signature not yet current: ${xAmzDate} is still later than ${toAmzDate(new Date(now.getTime() + skewMs))} (${toAmzDate(now)} + ${skewMs / 60000} min.)`);
+      throw new CreateSessionError(
+        403,
+        'InvalidSignatureException',
+        `Signature not yet current: ${xAmzDate} is still later than ${toAmzDate(new Date(now.getTime() + skewMs))} (${toAmzDate(now)} + ${skewMs / 60000} min.)`,
+      );
     }
     if (auth.date !== xAmzDate.slice(0, 8)) {
-      throw new CreateSessionError(403, 'InvalidSignatureException', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.date}' != '${xAmzDate.slice(0, 8)}', from '${xAmzDate}'.`);
+      throw new CreateSessionError(
+        403,
+        'InvalidSignatureException',
+        `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${auth.date}' != '${xAmzDate.slice(0, 8)}', from '${xAmzDate}'.`,
+      );
     }
-    if (auth.service !== SERVICE) throw new CreateSessionError(403, 'InvalidSignatureException', `Credential should be scoped to correct service: '${SERVICE}'.`);
-    if (auth.region !== registry.region) throw new CreateSessionError(403, 'InvalidSignatureException', `Credential should be scoped to a valid region. This region is '${registry.region}'.`);
+    if (auth.service !== SERVICE)
+      throw new CreateSessionError(403, 'InvalidSignatureException', `Credential should be scoped to correct service: '${SERVICE}'.`);
+    if (auth.region !== registry.region)
+      throw new CreateSessionError(403, 'InvalidSignatureException', `Credential should be scoped to a valid region. This region is '${registry.region}'.`);
     const signed = new Set(auth.signedHeaders);
     const required = ['host', 'x-amz-date', 'x-amz-x509', ...(req.headers['x-amz-x509-chain'] !== undefined ? ['x-amz-x509-chain'] : [])];
     for (const h of required) {
@@ -214,14 +259,23 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
 
     let creq: string;
     try {
-      creq = canonicalRequest({ method: req.method, path: req.path, query: req.rawQuery ?? [...req.query], headers: req.headers, signedHeaders: auth.signedHeaders, payloadHash: sha256Hex(req.body) });
+      creq = canonicalRequest({
+        method: req.method,
+        path: req.path,
+        query: req.rawQuery ?? [...req.query],
+        headers: req.headers,
+        signedHeaders: auth.signedHeaders,
+        payloadHash: sha256Hex(req.body),
+      });
     } catch (e) {
       throw invalidSignature((e as Error).message);
     }
     const sts = stringToSign(auth.algorithm, xAmzDate, credentialScope(xAmzDate, auth.region, SERVICE), creq);
     let ok = false;
     try {
-      ok = /^[0-9a-f]+$/i.test(auth.signature) && verify('sha256', Buffer.from(sts, 'utf8'), { key: leaf.node.publicKey, dsaEncoding: 'der' }, Buffer.from(auth.signature, 'hex'));
+      ok =
+        /^[0-9a-f]+$/i.test(auth.signature) &&
+        verify('sha256', Buffer.from(sts, 'utf8'), { key: leaf.node.publicKey, dsaEncoding: 'der' }, Buffer.from(auth.signature, 'hex'));
     } catch {
       ok = false;
     }
@@ -229,7 +283,13 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
     return { leaf, intermediates };
   }
 
-  async function createSession(ctx: SandboxContext, now: Date, params: SessionParams, leaf: ParsedCertificate, intermediates: ParsedCertificate[]): Promise<Issued> {
+  async function createSession(
+    ctx: SandboxContext,
+    now: Date,
+    params: SessionParams,
+    leaf: ParsedCertificate,
+    intermediates: ParsedCertificate[],
+  ): Promise<Issued> {
     if (params.profileArn === undefined) throw constraint(null, 'profileArn', 'not be null');
     if (params.roleArn === undefined) throw constraint(null, 'roleArn', 'not be null');
     if (params.trustAnchorArn === undefined) throw constraint(null, 'trustAnchorArn', 'not be null');
@@ -251,11 +311,14 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
 
     if (params.roleSessionName !== undefined) {
       if (!profile.acceptRoleSessionName) throw accessDenied('Not authorized to set roleSessionName.');
-      if (!SESSION_NAME.test(params.roleSessionName)) throw constraint(params.roleSessionName, 'roleSessionName', 'satisfy regular expression pattern: [\\w+=,.@-]{2,64}');
+      if (!SESSION_NAME.test(params.roleSessionName))
+        throw constraint(params.roleSessionName, 'roleSessionName', 'satisfy regular expression pattern: [\\w+=,.@-]{2,64}');
     }
     if (params.durationSeconds !== undefined) {
-      if (params.durationSeconds < MIN_DURATION) throw constraint(params.durationSeconds, 'durationSeconds', `have value greater than or equal to ${MIN_DURATION}`);
-      if (params.durationSeconds > MAX_DURATION) throw constraint(params.durationSeconds, 'durationSeconds', `have value less than or equal to ${MAX_DURATION}`);
+      if (params.durationSeconds < MIN_DURATION)
+        throw constraint(params.durationSeconds, 'durationSeconds', `have value greater than or equal to ${MIN_DURATION}`);
+      if (params.durationSeconds > MAX_DURATION)
+        throw constraint(params.durationSeconds, 'durationSeconds', `have value less than or equal to ${MAX_DURATION}`);
     }
     // "Expiration = now + min(profile.durationSeconds, request.durationSeconds)" (§2.3).
     const duration = Math.min(profile.durationSeconds, params.durationSeconds ?? profile.durationSeconds);
@@ -363,7 +426,12 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
           registry.putAttributeMapping(String(b.profileArn), b.certificateField as CertificateField, b.specifiers ?? ['*']);
           return { profile: registry.profile(String(b.profileArn)) };
         default:
-          throw new AgentError({ code: 'SANDBOX_ADMIN_UNKNOWN', component: 'sandbox.iamra', message: `no admin action ${method} ${action}`, hint: 'use GET events, GET registry, POST delete-attribute-mapping or POST put-attribute-mapping' });
+          throw new AgentError({
+            code: 'SANDBOX_ADMIN_UNKNOWN',
+            component: 'sandbox.iamra',
+            message: `no admin action ${method} ${action}`,
+            hint: 'use GET events, GET registry, POST delete-attribute-mapping or POST put-attribute-mapping',
+          });
       }
     },
     async handle(req, ctx): Promise<AwsHttpResponse> {

@@ -44,7 +44,12 @@ function maxItems(q: URLSearchParams, dflt: number, max: number): number {
   const v = q.get('maxitems');
   if (v === null) return dflt;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1) throw new AwsApiError(400, 'InvalidInput', `1 validation error detected: Value '${v}' at 'maxItems' failed to satisfy constraint: Member must be a positive integer`);
+  if (!/^\d+$/.test(v) || n < 1)
+    throw new AwsApiError(
+      400,
+      'InvalidInput',
+      `1 validation error detected: Value '${v}' at 'maxItems' failed to satisfy constraint: Member must be a positive integer`,
+    );
   return Math.min(n, max);
 }
 
@@ -95,7 +100,13 @@ export function createRoute53Service(o: { store: Route53ZoneStore }): AwsService
     }
     const next = zones[limit];
     const body =
-      el('HostedZones', zones.slice(0, limit).map((z) => hostedZoneXml(z, store.listRecords(z.id).length)).join('')) +
+      el(
+        'HostedZones',
+        zones
+          .slice(0, limit)
+          .map((z) => hostedZoneXml(z, store.listRecords(z.id).length))
+          .join(''),
+      ) +
       opt('Marker', marker) +
       text('IsTruncated', next !== undefined) +
       opt('NextMarker', next?.id) +
@@ -222,7 +233,8 @@ export function createRoute53Service(o: { store: Route53ZoneStore }): AwsService
       }
     },
     async admin(action, method, body) {
-      if (action === 'zones' && method === 'GET') return store.listZones().map((z) => ({ ...z, records: store.listRecords(z.id), live: store.liveRecords(z.id) }));
+      if (action === 'zones' && method === 'GET')
+        return store.listZones().map((z) => ({ ...z, records: store.listRecords(z.id), live: store.liveRecords(z.id) }));
       if (action === 'zones' && method === 'POST') return store.addZone(body as ZoneConfig);
       throw new AwsApiError(404, 'NotFound', `no route53 admin endpoint ${method} ${action}`);
     },

@@ -113,7 +113,8 @@ function validateValues(type: string, values: string[]): string[] {
     } else if (type === 'A' && isIP(v) !== 4) problems.push(badRecord('ARRDATAIllegalIPv4Address', 'Value is not a valid IPv4 address', v));
     else if (type === 'AAAA' && isIP(v) !== 6) problems.push(badRecord('AAAARRDATAIllegalIPv6Address', 'Value is not a valid IPv6 address', v));
   }
-  if ((type === 'CNAME' || type === 'SOA') && values.length !== 1) problems.push(badRecord('DomainLabelEmpty', `${type} record sets take exactly one value`, values.join(' ')));
+  if ((type === 'CNAME' || type === 'SOA') && values.length !== 1)
+    problems.push(badRecord('DomainLabelEmpty', `${type} record sets take exactly one value`, values.join(' ')));
   return problems;
 }
 
@@ -133,17 +134,33 @@ export class Route53ZoneStore {
     const name = canonicalName(cfg.name);
     const id = cfg.id ?? randomId('Z', 20);
     if (!/^Z[A-Z0-9]{1,31}$/.test(id) || this.zones.has(id)) {
-      throw new AgentError({ code: 'SANDBOX_ZONE_INVALID', component: 'sandbox', message: `hosted zone id ${id} is malformed or already used`, hint: 'use Z followed by upper-case letters and digits, unique per sandbox' });
+      throw new AgentError({
+        code: 'SANDBOX_ZONE_INVALID',
+        component: 'sandbox',
+        message: `hosted zone id ${id} is malformed or already used`,
+        hint: 'use Z followed by upper-case letters and digits, unique per sandbox',
+      });
     }
-    const nameServers = (cfg.nameServers ?? ['ns-1.awsdns-sandbox.invalid', 'ns-2.awsdns-sandbox.invalid', 'ns-3.awsdns-sandbox.invalid', 'ns-4.awsdns-sandbox.invalid']).map(canonicalName);
+    const nameServers = (
+      cfg.nameServers ?? ['ns-1.awsdns-sandbox.invalid', 'ns-2.awsdns-sandbox.invalid', 'ns-3.awsdns-sandbox.invalid', 'ns-4.awsdns-sandbox.invalid']
+    ).map(canonicalName);
     const records = new Map<string, RecordSet>();
     // what Route 53 creates with every zone: its SOA (serial 1, never incremented) and the delegation set's NS
     records.set(key(name, 'SOA'), { name, type: 'SOA', ttl: 900, values: [`${nameServers[0]} awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400`] });
     records.set(key(name, 'NS'), { name, type: 'NS', ttl: 172800, values: nameServers });
     for (const r of cfg.records ?? []) {
       const rs = { name: canonicalName(r.name), type: r.type.toUpperCase(), ttl: r.ttl, values: [...r.values] };
-      const problems = [...(isWithin(rs.name, name) ? [] : [`RRSet with DNS name ${rs.name} is not permitted in zone ${name}`]), ...validateValues(rs.type, rs.values)];
-      if (problems.length) throw new AgentError({ code: 'SANDBOX_ZONE_INVALID', component: 'sandbox', message: `zone ${name}: ${problems.join('; ')}`, hint: 'fix the zone records' });
+      const problems = [
+        ...(isWithin(rs.name, name) ? [] : [`RRSet with DNS name ${rs.name} is not permitted in zone ${name}`]),
+        ...validateValues(rs.type, rs.values),
+      ];
+      if (problems.length)
+        throw new AgentError({
+          code: 'SANDBOX_ZONE_INVALID',
+          component: 'sandbox',
+          message: `zone ${name}: ${problems.join('; ')}`,
+          hint: 'fix the zone records',
+        });
       records.set(key(rs.name, rs.type), rs);
     }
     const z: ZoneState = {
@@ -243,7 +260,9 @@ export class Route53ZoneStore {
         }
         const others = [...work.values()].filter((o) => o.name === rs.name && o.type !== rs.type);
         if ((rs.type === 'CNAME' && others.length) || (rs.type !== 'CNAME' && others.some((o) => o.type === 'CNAME'))) {
-          problems.push(`RRSet of type ${rs.type} with DNS name ${rs.name} is not permitted as it conflicts with other records with the same DNS name in zone ${z.name}`);
+          problems.push(
+            `RRSet of type ${rs.type} with DNS name ${rs.name} is not permitted as it conflicts with other records with the same DNS name in zone ${z.name}`,
+          );
           continue;
         }
       }

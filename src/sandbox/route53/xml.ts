@@ -30,7 +30,14 @@ export function errorDocument(e: AwsApiError, requestId: string): string {
 
 export function hostedZoneXml(z: HostedZone, recordCount: number): string {
   const config = opt('Comment', z.comment) + text('PrivateZone', z.private);
-  return el('HostedZone', text('Id', `/hostedzone/${z.id}`) + text('Name', renderName(z.name)) + text('CallerReference', z.callerReference) + el('Config', config) + text('ResourceRecordSetCount', recordCount));
+  return el(
+    'HostedZone',
+    text('Id', `/hostedzone/${z.id}`) +
+      text('Name', renderName(z.name)) +
+      text('CallerReference', z.callerReference) +
+      el('Config', config) +
+      text('ResourceRecordSetCount', recordCount),
+  );
 }
 
 export function delegationSetXml(z: HostedZone): string {
@@ -43,7 +50,10 @@ export function recordSetXml(r: RecordSet): string {
 }
 
 export function changeInfoXml(c: ChangeInfo): string {
-  return el('ChangeInfo', text('Id', `/change/${c.id}`) + text('Status', c.status) + text('SubmittedAt', c.submittedAt.toISOString()) + opt('Comment', c.comment));
+  return el(
+    'ChangeInfo',
+    text('Id', `/change/${c.id}`) + text('Status', c.status) + text('SubmittedAt', c.submittedAt.toISOString()) + opt('Comment', c.comment),
+  );
 }
 
 const parser = new XMLParser({
@@ -80,26 +90,51 @@ export function parseChangeBatch(body: Buffer): { changes: Change[]; comment?: s
     const n = i + 1;
     const action = str(c['Action']);
     if (action !== 'CREATE' && action !== 'DELETE' && action !== 'UPSERT') {
-      throw invalidInput(`1 validation error detected: Value '${action ?? 'null'}' at 'changeBatch.changes.${n}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [CREATE, DELETE, UPSERT]`);
+      throw invalidInput(
+        `1 validation error detected: Value '${action ?? 'null'}' at 'changeBatch.changes.${n}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [CREATE, DELETE, UPSERT]`,
+      );
     }
     const rrs = (c['ResourceRecordSet'] ?? {}) as Node;
     const name = str(rrs['Name']);
     const type = str(rrs['Type']);
-    if (!name) throw invalidInput(`1 validation error detected: Value null at 'changeBatch.changes.${n}.member.resourceRecordSet.name' failed to satisfy constraint: Member must not be null`);
+    if (!name)
+      throw invalidInput(
+        `1 validation error detected: Value null at 'changeBatch.changes.${n}.member.resourceRecordSet.name' failed to satisfy constraint: Member must not be null`,
+      );
     if (!type || !RECORD_TYPES.includes(type)) {
-      throw invalidInput(`1 validation error detected: Value '${type ?? 'null'}' at 'changeBatch.changes.${n}.member.resourceRecordSet.type' failed to satisfy constraint: Member must satisfy enum value set: [${RECORD_TYPES.join(', ')}]`);
+      throw invalidInput(
+        `1 validation error detected: Value '${type ?? 'null'}' at 'changeBatch.changes.${n}.member.resourceRecordSet.type' failed to satisfy constraint: Member must satisfy enum value set: [${RECORD_TYPES.join(', ')}]`,
+      );
     }
     const where = `Change with [Action=${action}, Name=${name}, Type=${type}, SetIdentifier=${str(rrs['SetIdentifier']) ?? 'null'}]`;
-    const routing = ['SetIdentifier', 'Weight', 'Region', 'GeoLocation', 'Failover', 'MultiValueAnswer', 'HealthCheckId', 'CidrRoutingConfig', 'AliasTarget', 'TrafficPolicyInstanceId'].filter((k) => k in rrs);
-    if (routing.length) throw invalidInput(`Invalid request: the sandbox's Route 53 supports simple routing with TTL and ResourceRecords only, but found ${routing.join(', ')} in ${where}`);
+    const routing = [
+      'SetIdentifier',
+      'Weight',
+      'Region',
+      'GeoLocation',
+      'Failover',
+      'MultiValueAnswer',
+      'HealthCheckId',
+      'CidrRoutingConfig',
+      'AliasTarget',
+      'TrafficPolicyInstanceId',
+    ].filter((k) => k in rrs);
+    if (routing.length)
+      throw invalidInput(
+        `Invalid request: the sandbox's Route 53 supports simple routing with TTL and ResourceRecords only, but found ${routing.join(', ')} in ${where}`,
+      );
     const ttlText = str(rrs['TTL']);
     const values = ((rrs['ResourceRecords'] as Node | undefined)?.['ResourceRecord'] as Node[] | undefined)?.map((r) => str(r['Value']) ?? '') ?? [];
     if (ttlText === undefined || values.length === 0) {
-      throw invalidInput(`Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in ${where}`);
+      throw invalidInput(
+        `Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in ${where}`,
+      );
     }
     const ttl = Number(ttlText);
     if (!/^\d+$/.test(ttlText) || ttl > 2147483647) {
-      throw invalidInput(`1 validation error detected: Value '${ttlText}' at 'changeBatch.changes.${n}.member.resourceRecordSet.tTL' failed to satisfy constraint: Member must have value less than or equal to 2147483647`);
+      throw invalidInput(
+        `1 validation error detected: Value '${ttlText}' at 'changeBatch.changes.${n}.member.resourceRecordSet.tTL' failed to satisfy constraint: Member must have value less than or equal to 2147483647`,
+      );
     }
     return { action: action as ChangeAction, rrset: { name, type, ttl, values } };
   });

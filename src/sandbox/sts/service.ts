@@ -87,7 +87,10 @@ export function createStsService(o: StsServiceOptions = {}): AwsService {
         ctx.record({ time, service: 'sts', action, principalArn: r.principalArn, status: r.status });
         return xmlResponse(r.status, r.body, requestId);
       } catch (e) {
-        const err = e instanceof AwsApiError ? e : new AwsApiError(500, 'InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.');
+        const err =
+          e instanceof AwsApiError
+            ? e
+            : new AwsApiError(500, 'InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.');
         ctx.record({ time, service: 'sts', action, status: err.status, errorCode: err.code, ...(err !== e && { detail: { cause: (e as Error).message } }) });
         return xmlResponse(err.status, errorXml(err.code, err.message, err.type, requestId), requestId);
       }
