@@ -21,6 +21,8 @@ export const cliPath = path.join(repoRoot, 'dist', 'src', 'main.js');
 export const peersDir = process.env.IAMRA_PEERS_DIR ?? '/opt/iamra-agent-peers';
 /** pinned Go peers (Pebble etc.) */
 export const peersBin = process.env.IAMRA_PEERS_BIN ?? path.join(peersDir, 'bin');
+/** the AWS IAM Roles Anywhere credential helper v1.4.0 (`aws_signing_helper`) */
+export const awsHelperBin = path.join(peersBin, 'rolesanywhere-credential-helper');
 /** the venv's interpreter, which has the awslabs Roles Anywhere client (never `python3` from PATH) */
 export const peerPython = path.join(peersDir, 'venv', 'bin', 'python');
 export const sharedReference = path.join(repoRoot, '..', 'shared', 'reference');

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the quickstart need on a fresh Debian 12 machine (as root): Debian packages,
-# pinned test peers (Pebble from the Go module proxy, the awslabs Roles Anywhere Python client from PyPI), and the
+# pinned test peers (Pebble and the AWS credential helper from the Go module proxy, the awslabs Roles Anywhere Python client from PyPI), and the
 # npm dependencies from the lockfile. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PEERS=${IAMRA_PEERS_DIR:-/opt/iamra-agent-peers}
 PEBBLE_VERSION=v2.10.1
+AWS_HELPER_VERSION=v1.4.0   # v1.8.0 and @latest are refused by the Go module proxy here
 PY_ORACLE="iam-rolesanywhere-session==3.0.0"
 
 APT_PACKAGES=(
@@ -34,6 +35,14 @@ if [ ! -e "$stamp" ]; then
   echo "install: pebble $PEBBLE_VERSION"
   GOBIN="$PEERS/bin" GOFLAGS=-mod=mod go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
   GOBIN="$PEERS/bin" GOFLAGS=-mod=mod go install "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION"
+  touch "$stamp"
+fi
+
+# the AWS IAM Roles Anywhere credential helper (its help calls it aws_signing_helper): oracle and benchmark peer
+stamp="$PEERS/bin/.aws-helper-$AWS_HELPER_VERSION"
+if [ ! -e "$stamp" ]; then
+  echo "install: rolesanywhere-credential-helper $AWS_HELPER_VERSION"
+  GOBIN="$PEERS/bin" GOFLAGS=-mod=mod go install "github.com/aws/rolesanywhere-credential-helper@$AWS_HELPER_VERSION"
   touch "$stamp"
 fi
 
