@@ -28,3 +28,21 @@ export function commands(deps: CliDeps, setExit: (code: number) => void): Comman
     updateCommand(deps, setExit),
   ];
 }
+
+/**
+ * The exit code of a usage error, in each command's own convention: Nagios UNKNOWN for status, 2 (error) for
+ * audit, and 255 for renew --needed, whose 1 would tell systemd's ExecCondition= "not due, skip" instead of
+ * "broken". The command is the first word of the line that names one.
+ */
+const USAGE_EXIT: Record<string, (argv: readonly string[]) => number> = {
+  status: () => 3,
+  audit: () => 2,
+  renew: (argv) => (argv.includes('--needed') ? 255 : 1),
+};
+
+export function usageExitCode(argv: readonly string[], registered: readonly CommandModule[]): { name?: string; code: number } {
+  const names = new Set(registered.map((c) => String(c.command).split(' ')[0]));
+  const name = argv.find((a) => names.has(a));
+  if (name === undefined) return { code: 1 };
+  return { name, code: USAGE_EXIT[name]?.(argv) ?? 1 };
+}

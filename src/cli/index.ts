@@ -1,12 +1,12 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import type { CliDeps } from './context.js';
-import { commands } from './commands.js';
+import { commands, usageExitCode } from './commands.js';
+import { UsageError, valueChecker } from './usage.js';
 
 /** Parses argv, runs one command, resolves with the process exit code. */
 export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
   let exitCode = 0;
-  let failed = false;
   const parser: Argv = yargs(argv)
     .scriptName('iamra-agent')
     .usage('$0 <command> [options]\n\nShort-lived AWS credentials for hosts outside AWS: an auto-renewing ACME identity used with IAM Roles Anywhere.')
@@ -26,19 +26,26 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     .completion('completion', 'print a bash/zsh completion script')
     .wrap(Math.min(120, process.stdout.columns ?? 100))
     .exitProcess(false)
+    .middleware(valueChecker(argv) as never, true)
     .fail((msg, err) => {
-      failed = true;
+      // throwing (not returning) is what stops yargs before the command's handler
       if (err && !msg) throw err;
-      deps.io.stderr.write(`iamra-agent: ${msg ?? err?.message}\nRun 'iamra-agent --help' for usage.\n`);
+      // recommendCommands() reports its guess before strict() reports the unknown word: keep both in one line
+      const text = (msg ?? err?.message ?? 'invalid command line').replace(/\s*\n\s*/g, ' ');
+      const word = argv.find((a) => !a.startsWith('-'));
+      throw new UsageError(text.startsWith('Did you mean') ? `Unknown command: ${word}. ${text}` : text);
     })
     .help()
     .version();
-  for (const c of commands(deps, (code) => (exitCode = code))) parser.command(c as CommandModule);
-  await parser.parseAsync();
-  // A usage error keeps each command's error convention: Nagios UNKNOWN for status, and 255 for renew --needed,
-  // whose 1 would tell systemd's ExecCondition= "not due, skip" instead of "broken".
-  if (!failed) return exitCode;
-  if (argv.includes('status')) return 3;
-  if (argv.includes('--needed')) return 255;
-  return 1;
+  const registered = commands(deps, (code) => (exitCode = code));
+  for (const c of registered) parser.command(c as CommandModule);
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const { name, code } = usageExitCode(argv, registered);
+    deps.io.stderr.write(`iamra-agent: ${e.message}\nRun 'iamra-agent ${name ? `${name} ` : ''}--help' for usage.\n`);
+    return code;
+  }
+  return exitCode;
 }

@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runCli } from '../../src/cli/index.js';
+import type { CliDeps } from '../../src/cli/context.js';
+import { fixedClock } from '../../src/core/clock.js';
+import { AgentError } from '../../src/core/errors.js';
+import type { Logger } from '../../src/core/logger.js';
+
+/**
+ * The CLI entry in-process with deps that record what a command reached: loading the config (and building a
+ * logger) is the first thing every command body does, so a usage error must stop before either happens.
+ */
+function harness() {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const reached: string[] = [];
+  const deps: CliDeps = {
+    io: { stdout, stderr, env: {}, isTTY: false },
+    clock: fixedClock('2026-12-01T00:00:00Z'),
+    makeLogger: () => {
+      reached.push('logger');
+      const logger: Logger = { error() {}, warn() {}, info() {}, debug() {}, child: () => logger };
+      return logger;
+    },
+    loadConfig: async () => {
+      reached.push('config');
+      throw new AgentError({ code: 'CONFIG_UNREADABLE', component: 'config', message: 'the test stops here' });
+    },
+    selfCommand: [process.execPath, 'main.js'],
+    signal: new AbortController().signal,
+  };
+  return { deps, reached, out: () => out, err: () => err };
+}
+
+async function usageFailure(argv: string[], code: number, message: RegExp) {
+  const h = harness();
+  const rc = await runCli(argv, h.deps);
+  assert.equal(rc, code, `exit code of ${argv.join(' ')}; stderr: ${h.err()}`);
+  assert.deepEqual(h.reached, [], `${argv.join(' ')} must not start the command`);
+  assert.equal(h.out(), '', 'nothing on stdout');
+  const lines = h.err().trimEnd().split('\n');
+  assert.equal(lines.length, 2, `one line and the usage hint: ${h.err()}`);
+  assert.match(lines[0]!, message);
+  assert.match(lines[1]!, /^Run 'iamra-agent .*--help' for usage\.$/);
+  return h;
+}
+
+test('a command with valid arguments does reach its body (the harness sees action)', async () => {
+  const h = harness();
+  assert.equal(await runCli(['credential-process', '--config', '/nowhere.yaml'], h.deps), 1);
+  assert.ok(h.reached.includes('config'));
+  assert.match(h.err(), /the test stops here/);
+});
+
+test('credential-process --bogus prints nothing on stdout and exits 1', async () => {
+  const h = await usageFailure(['credential-process', '--bogus'], 1, /^iamra-agent: Unknown argument: bogus$/);
+  assert.match(h.err(), /iamra-agent credential-process --help/);
+});
+
+test('serve --port 29911 does not serve (unknown option until the drop-in flags exist)', async () => {
+  await usageFailure(['serve', '--port', '29911'], 1, /Unknown argument: port/);
+});
+
+test('update --bogus --once writes no file', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-strict-'));
+  try {
+    const file = path.join(dir, 'credentials');
+    await usageFailure(['update', '--bogus', '--once', '--file', file], 1, /Unknown argument: bogus/);
+    assert.equal(existsSync(file), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing value stops the command: --listen at the end of the line, --set without a value', async () => {
+  await usageFailure(['serve', '--listen'], 1, /option --listen needs a value/);
+  await usageFailure(['credential-process', '--set'], 1, /option --set needs a value/);
+  await usageFailure(['credential-process', '--role-arn', '--no-cache'], 1, /option --role-arn needs a value/);
+});
+
+test('a bad value stops the command, on one line', async () => {
+  await usageFailure(['--log-level', 'loud', 'credential-process'], 1, /Invalid values: Argument: log-level, Given: "loud"/);
+});
+
+test('usage errors keep each command its own error exit code', async () => {
+  await usageFailure(['status', '--bogus'], 3, /Unknown argument: bogus/); // Nagios UNKNOWN
+  await usageFailure(['renew', '--needed', '--bogus'], 255, /Unknown argument: bogus/); // ExecCondition= "broken", not "not due"
+  await usageFailure(['renew', '--bogus'], 1, /Unknown argument: bogus/);
+  await usageFailure(['bootstrap', '--bogus'], 1, /Unknown argument: bogus/);
+});
+
+test('an unknown command names the word and the guess', async () => {
+  await usageFailure(['stauts'], 1, /Unknown command: stauts\. Did you mean status\?/);
+  await usageFailure([], 1, /name a command/);
+});
