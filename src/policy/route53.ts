@@ -53,9 +53,22 @@ export function route53Policy(input: Route53PolicyInput): IamPolicyDocument {
   if (input.names.length === 0) {
     throw new AgentError({ code: 'POLICY_NO_NAMES', component: 'policy', message: 'no DNS names to grant challenge records for', hint: 'set identity.name' });
   }
-  const p = input.partition ?? 'aws';
   // Route 53 condition keys compare normalized names: lower case, no trailing dot (the docs' "normalized").
   const records = [...new Set(input.names.map(challengeRecordName))].sort();
+  return challengeRecordsPolicy({
+    ...(input.zoneId === undefined ? {} : { zoneId: input.zoneId }),
+    records,
+    partition: input.partition ?? 'aws',
+    sid: 'AcmeChallenge',
+  });
+}
+
+/**
+ * The statements both the per-host and the fleet policy (fleet.ts) grant, for the given normalized record names
+ * (literal names, or a policy-variable template): the two may differ only in those names.
+ */
+export function challengeRecordsPolicy(input: { zoneId?: string; records: string[]; partition: string; sid: string }): IamPolicyDocument {
+  const { partition: p, records, sid } = input;
   const zoneId = input.zoneId === undefined ? undefined : input.zoneId.replace(/^\/?hostedzone\//, '');
   if (zoneId !== undefined && !/^Z[A-Z0-9]{1,32}$/.test(zoneId)) {
     throw new AgentError({
@@ -71,7 +84,7 @@ export function route53Policy(input: Route53PolicyInput): IamPolicyDocument {
   const statements: IamStatement[] = [
     {
       // Change ids are generated per change, so GetChange cannot be scoped further than change/*.
-      Sid: 'AcmeChallengeChangeStatus',
+      Sid: `${sid}ChangeStatus`,
       Effect: 'Allow',
       Action: 'route53:GetChange',
       Resource: `arn:${p}:route53:::change/*`,
@@ -79,18 +92,18 @@ export function route53Policy(input: Route53PolicyInput): IamPolicyDocument {
   ];
   if (zoneId === undefined) {
     // ListHostedZonesByName supports no resource-level permissions; IAM accepts only "*" for it.
-    statements.push({ Sid: 'AcmeChallengeFindZone', Effect: 'Allow', Action: 'route53:ListHostedZonesByName', Resource: '*' });
+    statements.push({ Sid: `${sid}FindZone`, Effect: 'Allow', Action: 'route53:ListHostedZonesByName', Resource: '*' });
   }
   statements.push(
     {
       // Read-modify-write of the TXT set (other values are kept), and the apex NS set for the propagation check.
-      Sid: 'AcmeChallengeReadRecords',
+      Sid: `${sid}ReadRecords`,
       Effect: 'Allow',
       Action: 'route53:ListResourceRecordSets',
       Resource: zoneArn,
     },
     {
-      Sid: 'AcmeChallengeWriteRecords',
+      Sid: `${sid}WriteRecords`,
       Effect: 'Allow',
       Action: 'route53:ChangeResourceRecordSets',
       Resource: zoneArn,
