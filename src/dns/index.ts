@@ -1,3 +1,10 @@
 export type { DnsChallengeProvider } from './types.js';
-export { createRoute53Provider, type Route53Credentials, type Route53ProviderConfig, type Route53ProviderDeps } from './route53/provider.js';
+export {
+  createRoute53Client,
+  createRoute53Provider,
+  type Route53ClientSettings,
+  type Route53Credentials,
+  type Route53ProviderConfig,
+  type Route53ProviderDeps,
+} from './route53/index.js';
 export { parseServer, formatServer, queryTxt, waitForTxt, type NameServer, type QueryOptions, type TxtAnswer, type WaitOptions } from './authoritative.js';

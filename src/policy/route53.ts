@@ -1,7 +1,7 @@
 import { AgentError } from '../core/errors.js';
 
 /**
- * The least-privilege IAM policy for the agent's Route 53 DNS-01 provider (src/dns/route53/provider.ts): exactly
+ * The least-privilege IAM policy for the agent's Route 53 DNS-01 provider (src/dns/route53/): exactly
  * the calls it makes, on the one zone, limited to the challenge TXT records of the host's names. A test runs
  * bootstrap with only this policy, so nothing here may be missing and nothing extra should be added.
  *

@@ -4,7 +4,7 @@ import type { Clock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
 import { queryTxt } from '../../src/dns/authoritative.js';
-import { createRoute53Provider, type Route53ProviderConfig } from '../../src/dns/route53/provider.js';
+import { createRoute53Client, createRoute53Provider, type Route53ProviderConfig } from '../../src/dns/route53/index.js';
 import { route53Policy } from '../../src/policy/index.js';
 import type { PolicyDocument, Principal } from '../../src/sandbox/aws/types.js';
 import { startRoute53Sandbox, type Route53Sandbox, type ZoneConfig } from '../../src/sandbox/route53/index.js';
@@ -66,12 +66,18 @@ async function env(zones: ZoneConfig[] = [{ name: 'example.com', id: ZONE }], o:
     user: (name, policy) => sb.aws.principals.createUser({ accountId: ACCOUNT, name, policies: [policy] }),
     provider: (p, cfg = {}) =>
       createRoute53Provider(
-        { clock, logger: memoryLogger(), random: () => 0.5 },
+        {
+          clock,
+          logger: memoryLogger(),
+          random: () => 0.5,
+          client: createRoute53Client({
+            region: 'us-east-1',
+            endpoint: sb.url,
+            credentials: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey },
+          }),
+        },
         {
           hostedZoneId: ZONE,
-          region: 'us-east-1',
-          endpoint: sb.url,
-          credentials: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey },
           ttl: 10,
           resolvers: [dns],
           propagationTimeoutMs: 120_000,
