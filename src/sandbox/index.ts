@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import { atomicWriteFile, ensurePrivateDir } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
-import { route53Policy } from '../policy/index.js';
+import { fleetDnsPolicy, fleetDnsTrustPolicy, route53Policy } from '../policy/index.js';
 import { IamraRegistry } from './iamra/registry.js';
 import { createIamraService } from './iamra/service.js';
 import { startPebble, type PebbleInstance } from './pebble.js';
@@ -24,6 +24,8 @@ export const SANDBOX_REGION = 'us-east-1';
 export const SANDBOX_ZONE_ID = 'Z0SANDBOX0EXAMPLE0001';
 /** the Route 53 writer's test key: in the sandbox only, written to D/aws/credentials (0600) */
 const DNS_USER = 'iamra-agent-dns';
+/** the fleet DNS role (`policy route53 --fleet`): every host's IAMRA session may write only its own challenge record */
+const FLEET_DNS_ROLE = 'iamra-agent-fleet-dns';
 
 export interface SandboxOptions {
   dir: string;
@@ -59,6 +61,8 @@ export interface SandboxInfo {
   trustAnchorArn: string;
   profileArn: string;
   roleArn: string;
+  /** the fleet DNS role: permission policy `policy route53 --fleet`, trust policy `policy trust --role dns` */
+  dnsRoleArn: string;
   startedAt: string;
 }
 
@@ -156,7 +160,13 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
         },
       ],
     });
-    const profile = registry.addProfile({ name: 'iamra-agent-sandbox', roleArns: [role.arn], durationSeconds: 3600 });
+    // Exactly what `policy route53 --fleet` and `policy trust --role dns --domain <zone>` print.
+    const dnsRole = registry.addRole({
+      name: FLEET_DNS_ROLE,
+      trustPolicy: fleetDnsTrustPolicy({ trustAnchorArn: anchor.arn, domain: zone }),
+      permissionPolicies: [fleetDnsPolicy({ zoneId: SANDBOX_ZONE_ID })],
+    });
+    const profile = registry.addProfile({ name: 'iamra-agent-sandbox', roleArns: [role.arn, dnsRole.arn], durationSeconds: 3600 });
     route53.aws.addService(createIamraService({ registry, cloudTrailFile: f.cloudTrail }));
     route53.aws.addService(createStsService());
     await atomicWriteFile(f.iamra, JSON.stringify(registry.toSpec(), null, 2) + '\n', 0o600);
@@ -176,6 +186,7 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       trustAnchorArn: anchor.arn,
       profileArn: profile.arn,
       roleArn: role.arn,
+      dnsRoleArn: dnsRole.arn,
       startedAt: deps.clock.now().toISOString(),
     };
     await atomicWriteFile(f.awsCredentials, `[${DNS_USER}]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n`, 0o600);
