@@ -17,6 +17,11 @@ APT_PACKAGES=(
   openssl           # chain and signature checks in tests
   python3-venv      # an isolated venv for the Python Roles Anywhere client used as an oracle
   systemd           # systemd-analyze verify / security for the units
+  softhsm2          # SoftHSM2 2.6: a PKCS#11 token for hardware-key tests (key.source: pkcs11) and sandbox up --key pkcs11
+  opensc            # pkcs11-tool: inspects the token's objects (CKA_EXTRACTABLE) like an operator would
+  swtpm swtpm-tools # a software TPM 2.0 for key.source: tpm tests and sandbox up --key tpm
+  tpm2-tools        # drives the TPM (create, persist, sign); the agent never hand-writes TPM commands
+  libtss2-tcti-swtpm0 libtss2-tcti-device0  # TCTIs for swtpm (tests) and /dev/tpmrm0 (hosts)
   ca-certificates curl
 )
 
