@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { AgentConfig } from './config/schema.js';
 import { AgentError } from './core/errors.js';
-import { FileKeyHandle } from './keys/file.js';
+import { openStoredKey } from './keys/factory.js';
 import type { KeyHandle } from './keys/types.js';
 import { resolveEndpoint } from './signer/index.js';
 import type { Identity } from './store/index.js';
@@ -39,17 +39,9 @@ export function sessionRequest(cfg: AgentConfig) {
   };
 }
 
-/** The live identity's key as a KeyHandle (file keys; hardware keys arrive with the PKCS#11/TPM work). */
+/** The live identity's key as a KeyHandle, through the key factory. */
 export async function liveKey(live: Identity): Promise<KeyHandle> {
-  if (!live.files.key) {
-    throw new AgentError({
-      code: 'KEY_EXTERNAL',
-      component: 'keys',
-      message: `identity ${live.version} uses a key that lives outside the agent (${String(live.keyRef?.source ?? 'external')})`,
-      hint: 'signing with hardware keys needs a PKCS#11 or TPM key source',
-    });
-  }
-  return FileKeyHandle.load(live.files.key);
+  return openStoredKey(live);
 }
 
 export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {

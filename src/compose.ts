@@ -14,6 +14,7 @@ import { createRoute53Provider } from './dns/index.js';
 import type { LifecycleDeps, IdentitySpec } from './renew/bootstrap.js';
 import { trackedDns } from './renew/tracked-dns.js';
 import { verifyIdentity } from './renew/verify.js';
+import { isKeyHandle } from './keys/factory.js';
 import { createSession } from './signer/index.js';
 import { sessionRequest } from './compose-signing.js';
 import { IdentityStore, StateFile } from './store/index.js';
@@ -76,7 +77,7 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
         });
       }
       if (cfg.rolesAnywhere?.verifyBeforeActivate) {
-        if (!('sign' in key)) {
+        if (!isKeyHandle(key)) {
           logger.warn('verifyBeforeActivate skipped: the key lives outside the agent (key.source csr)');
           return;
         }

@@ -3,8 +3,9 @@ import { AgentError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { buildCsr, checkExternalCsr } from '../keys/csr.js';
-import { FileKeyHandle } from '../keys/file.js';
-import { parseAlgorithm, type KeyAlgorithmName, type KeyHandle } from '../keys/types.js';
+import { generateKey, type VersionKey } from '../keys/factory.js';
+import type { ExternalKeyRef } from '../keys/ref.js';
+import type { KeyAlgorithmName, KeyHandle } from '../keys/types.js';
 import type { IdentityStore, StageMaterial } from '../store/index.js';
 
 /**
@@ -32,7 +33,7 @@ export interface KeySpec {
   /** for `csr` mode: reads the CSR file (PEM) */
   readCsr?: (file: string) => Promise<string>;
   /** a key to keep instead of generating a new one (renewal with rotateOnRenew off) */
-  reuse?: KeyHandle & { pem?(): string };
+  reuse?: VersionKey;
 }
 
 export interface EnrolDeps {
@@ -54,8 +55,9 @@ export interface EnrolResult {
 export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: { replaces?: string; signal?: AbortSignal } = {}): Promise<EnrolResult> {
   const started = deps.clock.now().getTime();
   let csrPem: string;
-  let keyHandle: (KeyHandle & { pem?(): string }) | undefined;
+  let versionKey: VersionKey | undefined;
   let externalKey: { publicKeyDer: Buffer } | undefined;
+  let externalRef: ExternalKeyRef | undefined;
   if (key.source === 'csr') {
     if (!key.csrFile || !key.readCsr) {
       throw new AgentError({
@@ -67,10 +69,17 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
     }
     csrPem = await key.readCsr(key.csrFile);
     externalKey = await checkExternalCsr(csrPem, key.csrFile, names);
+    externalRef = {
+      kind: 'external',
+      source: 'csr',
+      csrFile: key.csrFile,
+      publicKeySha256: createHash('sha256').update(externalKey.publicKeyDer).digest('hex'),
+    };
   } else {
-    keyHandle = key.reuse ?? FileKeyHandle.generate(parseAlgorithm(key.algorithm));
-    csrPem = await buildCsr(keyHandle, names);
+    versionKey = key.reuse ?? (await generateKey({ kind: 'file', algorithm: key.algorithm }));
+    csrPem = await buildCsr(versionKey.handle, names);
   }
+  const ref = versionKey?.ref ?? externalRef!;
   o.signal?.throwIfAborted();
 
   deps.logger.info('requesting certificate', { names, keySource: key.source, ...(o.replaces ? { replaces: o.replaces } : {}) });
@@ -79,14 +88,13 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
     certPem: issued.certPem,
     chainPem: issued.chainPem,
     fullchainPem: issued.fullchainPem,
-    ...(keyHandle?.pem ? { keyPem: keyHandle.pem() } : {}),
-    ...(externalKey
-      ? { keyRef: { source: 'csr', csrFile: key.csrFile!, publicKeySha256: createHash('sha256').update(externalKey.publicKeyDer).digest('hex') } }
-      : {}),
+    // a file key is stored as key.pem (0600); any other key is stored as where it lives (key.ref)
+    ...(versionKey?.keyPem !== undefined ? { keyPem: versionKey.keyPem } : { keyRef: { ...ref } }),
     // the store adds serial, validity, issuer and createdAt from the certificate itself
     meta: {
       names,
       keySource: key.source,
+      key: ref,
       keyAlgorithm: key.algorithm,
       ...(issued.profile ? { profile: issued.profile } : {}),
       ...(issued.orderUrl ? { orderUrl: issued.orderUrl } : {}),
@@ -96,7 +104,7 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
 
   const staged = await deps.store.stage(material);
   try {
-    await deps.verify(material, keyHandle ?? externalKey!);
+    await deps.verify(material, versionKey?.handle ?? externalKey!);
   } catch (e) {
     // The staged version never went live; drop it so a later rollback cannot pick an identity that failed checks.
     await deps.store.discard(staged).catch((d) => deps.logger.warn('could not discard a rejected version', { version: staged.version, error: String(d) }));

@@ -1,6 +1,7 @@
 import { certId as ariCertId, type RenewalInfo } from '../acme/index.js';
 import { AgentError, messageOf } from '../core/errors.js';
-import { FileKeyHandle } from '../keys/file.js';
+import { reuseKey } from '../keys/factory.js';
+import { storedKeyRef, type KeyRef } from '../keys/ref.js';
 import type { AgentState, Identity, IdentityStore, StateFile } from '../store/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -159,11 +160,19 @@ export async function renew(deps: RenewDeps, spec: IdentitySpec, o: { force: boo
 /** Rotate (a new key every time, the default for file keys) or keep the live key (key.rotateOnRenew: false). */
 async function keyFor(deps: RenewDeps, spec: IdentitySpec, live: Identity | undefined): Promise<IdentitySpec['key']> {
   if (spec.key.source !== 'file' || deps.rotateKey) return spec.key;
-  if (!live?.files.key) {
+  let ref: KeyRef | undefined;
+  try {
+    ref = live ? storedKeyRef(live) : undefined;
+  } catch (e) {
+    // renewal is the repair of a damaged version: a new key rather than no renewal
+    deps.logger.warn('the live key reference is unreadable; making a new key', { version: live?.version, error: messageOf(e) });
+    return spec.key;
+  }
+  if (!live?.files.key || ref?.kind !== 'file') {
     deps.logger.warn('key.rotateOnRenew is off but the live identity has no key file; making a new key', { version: live?.version });
     return spec.key;
   }
-  return { ...spec.key, reuse: await FileKeyHandle.load(live.files.key) };
+  return { ...spec.key, reuse: await reuseKey(ref, { dir: live.dir, logger: deps.logger }) };
 }
 
 function safeCertId(live: Identity, logger: Logger): string | undefined {

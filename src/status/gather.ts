@@ -6,7 +6,8 @@ import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
 import { readTextFile } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
-import { FileKeyHandle } from '../keys/file.js';
+import { openKey } from '../keys/factory.js';
+import { describeKeyRef, storedKeyRef, type KeyRef } from '../keys/ref.js';
 import type { KeyHandle } from '../keys/types.js';
 import { checkIdentity, type VerifyInput } from '../renew/verify.js';
 import { createSession } from '../signer/index.js';
@@ -133,20 +134,18 @@ interface KeyResult {
 
 async function keyOf(live: Identity): Promise<KeyResult> {
   const certSpki = { publicKeyDer: new Uint8Array(live.certificate.publicKey.export({ type: 'spki', format: 'der' })) };
-  if (live.files.key) {
-    try {
-      const k: KeyHandle = await FileKeyHandle.load(live.files.key);
-      return { facts: { present: true, describe: k.describe() }, verifyKey: k };
-    } catch (e) {
-      // the certificate's own key stands in so the chain and certificate checks still run
-      return { facts: { present: false, reason: `the key cannot be used: ${formatError(e)}` }, verifyKey: certSpki };
-    }
+  let ref: KeyRef | undefined;
+  try {
+    ref = storedKeyRef(live);
+  } catch (e) {
+    // the certificate's own key stands in so the chain and certificate checks still run
+    return { facts: { present: false, reason: `the key cannot be used: ${formatError(e)}` }, verifyKey: certSpki };
   }
-  if (live.keyRef) {
+  if (ref?.kind === 'external') {
     // External key (csr source): the store keeps the SHA-256 of its SubjectPublicKeyInfo; compare with the certificate.
-    const want = typeof live.keyRef.publicKeySha256 === 'string' ? live.keyRef.publicKeySha256.toLowerCase() : undefined;
+    const want = ref.publicKeySha256?.toLowerCase();
     const have = createHash('sha256').update(certSpki.publicKeyDer).digest('hex');
-    const describe = `external key (${live.keyRef.source})`;
+    const describe = describeKeyRef(ref);
     if (want && want !== have) {
       return {
         facts: { present: true, describe },
@@ -155,6 +154,14 @@ async function keyOf(live: Identity): Promise<KeyResult> {
       };
     }
     return { facts: { present: true, describe: want ? describe : `${describe}, not checkable: key.ref has no publicKeySha256` }, verifyKey: certSpki };
+  }
+  if (ref) {
+    try {
+      const k: KeyHandle = await openKey(ref, { dir: live.dir });
+      return { facts: { present: true, describe: k.describe() }, verifyKey: k };
+    } catch (e) {
+      return { facts: { present: false, reason: `the key cannot be used: ${formatError(e)}` }, verifyKey: certSpki };
+    }
   }
   return {
     facts: { present: false, reason: `the key is missing: version ${live.version} in ${live.dir} has neither key.pem nor key.ref` },

@@ -33,11 +33,11 @@ export interface StoreOptions {
   lockFile?: string;
 }
 
-/** Where an external key lives when the store does not hold it (PKCS#11 URI, TPM handle, external CSR). */
-export interface KeyRef {
-  source: string;
-  [field: string]: unknown;
-}
+/**
+ * key.ref: where a key lives when the store does not hold it (PKCS#11 URI, TPM handle, external CSR). The store keeps
+ * it as JSON; keys/ref.ts gives it its type and validates it on the way back.
+ */
+export type KeyRefRecord = Record<string, unknown>;
 
 /** Facts about a version that the caller knows; the certificate facts are read from the certificate itself. */
 export interface MetaInput {
@@ -64,7 +64,7 @@ export interface StageMaterial {
   fullchainPem: string;
   /** exactly one of keyPem (a file key, stored 0600) and keyRef */
   keyPem?: string;
-  keyRef?: KeyRef;
+  keyRef?: KeyRefRecord;
   meta: MetaInput;
 }
 
@@ -97,7 +97,7 @@ export interface Identity extends StagedVersion {
   certPem: string;
   chainPem: string;
   fullchainPem: string;
-  keyRef?: KeyRef;
+  keyRef?: KeyRefRecord;
   certificate: X509Certificate;
   serial: string;
   notBefore: Date;
@@ -241,11 +241,11 @@ export class IdentityStore {
       ),
     ]);
     let meta: IdentityMeta;
-    let keyRef: KeyRef | undefined;
+    let keyRef: KeyRefRecord | undefined;
     let certificate: X509Certificate;
     try {
       meta = JSON.parse(metaText!) as IdentityMeta;
-      keyRef = keyRefText === undefined ? undefined : (JSON.parse(keyRefText) as KeyRef);
+      keyRef = keyRefText === undefined ? undefined : (JSON.parse(keyRefText) as KeyRefRecord);
       certificate = new X509Certificate(certPem!);
     } catch (e) {
       throw new AgentError({
