@@ -1,9 +1,9 @@
-import { promises as fsp } from 'node:fs';
+import { constants, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError } from '../core/errors.js';
-import { atomicWriteFile, fsError, readFileOrUndefined } from '../core/fs.js';
+import { atomicWriteFile, fsError } from '../core/fs.js';
 import { acquireLock } from '../core/lock.js';
 import type { Logger } from '../core/logger.js';
 import type { AwsCredentials, Provider } from '../core/provider.js';
@@ -92,8 +92,14 @@ export interface UpdateDeps {
 /**
  * Writes the profile's credentials into a shared credentials file: merged (see mergeCredentials), atomically
  * (temp file + rename, so a reader never sees half a file), 0600, under `<file>.lock` so two agents never lose each
- * other's profile. A symlinked file is written at its target. A missing file and parent directory (0700) are
- * created; an existing directory's mode is left alone (it may be a user's ~/.aws).
+ * other's profile. A missing file and parent directory (0700) are created; an existing directory's mode is left
+ * alone (it may be a user's ~/.aws).
+ *
+ * Like OpenSSH with its own files, the agent refuses a credentials file that is a symbolic link or is owned by
+ * another user: writing through a link replaces whatever it points at (a root `update` made a file of `nobody`
+ * root-owned), and a foreign owner means someone else controls what the agent merges into. The existing file is
+ * opened with O_NOFOLLOW and checked on the open descriptor (no window between check and read), and the write is a
+ * rename, which replaces a link planted later instead of following it.
  */
 export async function updateCredentialsFile(file: string, profile: string, creds: AwsCredentials, deps: UpdateDeps): Promise<void> {
   assertUsable(creds, deps.clock);
@@ -113,19 +119,86 @@ export async function updateCredentialsFile(file: string, profile: string, creds
       });
     }
   }
-  const target = await fsp.realpath(file).catch(() => file);
-  const dir = path.dirname(target);
+  const dir = path.dirname(file);
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
     throw fsError('create directory', dir, e);
   });
-  const lock = await acquireLock(`${target}.lock`, { clock: deps.clock, waitMs: deps.lockWaitMs ?? 10_000 });
+  const lock = await acquireLock(`${file}.lock`, { clock: deps.clock, waitMs: deps.lockWaitMs ?? 10_000 }).catch((e: unknown) => {
+    throw notWritable(file, e);
+  });
   try {
-    const old = (await readFileOrUndefined(target)) ?? '';
-    await atomicWriteFile(target, mergeCredentials(old, profile, creds), 0o600);
+    const old = (await readOwnFile(file)) ?? '';
+    await atomicWriteFile(file, mergeCredentials(old, profile, creds), 0o600).catch((e: unknown) => {
+      throw notWritable(file, e);
+    });
   } finally {
     await lock.release();
   }
-  deps.logger?.info('credentials file updated', { file: target, profile, expiration: creds.expiration.toISOString() });
+  deps.logger?.info('credentials file updated', { file, profile, expiration: creds.expiration.toISOString() });
+}
+
+const uid = (): number => process.geteuid?.() ?? -1;
+
+/** The file's text if it exists, is a regular file (not a link) and is ours; undefined if it does not exist. */
+async function readOwnFile(file: string): Promise<string | undefined> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') {
+      const to = await fsp.readlink(file).catch(() => undefined);
+      throw new AgentError({
+        code: 'VEND_CREDENTIALS_FILE_SYMLINK',
+        component: 'vend',
+        message: `credentials file ${file} is a symbolic link${to !== undefined ? ` (to ${to})` : ''}; refusing to write through it`,
+        hint: 'point --file (or AWS_SHARED_CREDENTIALS_FILE) at the real file, or replace the link with a regular file',
+      });
+    }
+    throw fsError('read', file, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      throw new AgentError({
+        code: 'VEND_CREDENTIALS_FILE_TYPE',
+        component: 'vend',
+        message: `credentials file ${file} is not a regular file`,
+        hint: 'point --file (or AWS_SHARED_CREDENTIALS_FILE) at a regular file or a path that does not exist yet',
+      });
+    }
+    if (st.uid !== uid()) {
+      throw new AgentError({
+        code: 'VEND_CREDENTIALS_FILE_OWNER',
+        component: 'vend',
+        message: `credentials file ${file} is owned by uid ${st.uid}, not by the agent (uid ${uid()}); refusing to take it over`,
+        hint: `run update as the file's owner, or remove the file (or chown it to uid ${uid()}) if the agent should own it`,
+      });
+    }
+    return await fh.readFile('utf8');
+  } catch (e) {
+    throw fsError('read', file, e);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A write refused by the file system names the credentials file and its likely causes, not the state directory. */
+function notWritable(file: string, e: unknown): AgentError {
+  const cause = e instanceof AgentError && e.cause !== undefined ? e.cause : e;
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code !== 'EPERM' && code !== 'EACCES' && code !== 'EROFS') return e instanceof AgentError ? e : fsError('write', file, e);
+  return new AgentError({
+    code: 'VEND_CREDENTIALS_FILE_WRITE',
+    component: 'vend',
+    message: `cannot replace credentials file ${file}: ${code}`,
+    hint:
+      code === 'EROFS'
+        ? `${path.dirname(file)} is on a read-only file system: under systemd, list it in ReadWritePaths=`
+        : `the file or its directory ${path.dirname(file)} refuses writes by uid ${uid()}: check lsattr (chattr -i/-a removes the immutable/append-only flag), ownership and mode`,
+    cause: e,
+  });
 }
 
 export interface UpdaterOptions {

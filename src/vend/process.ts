@@ -90,6 +90,16 @@ function parseCacheFile(text: string): CacheFile | undefined {
  * optimisation and the provider is always the fallback.
  */
 export async function readCache(o: CacheOptions): Promise<AwsCredentials | undefined> {
+  const entry = await readCacheEntry(o);
+  if (entry && !entry.fresh) o.logger?.debug('credential cache entry too close to expiry', { expiration: entry.creds.expiration.toISOString() });
+  return entry?.fresh ? entry.creds : undefined;
+}
+
+/**
+ * The cached entry for this key with whether it is still fresh (more than refreshBeforeMs left); undefined for a
+ * missing, corrupt, foreign or already expired entry.
+ */
+async function readCacheEntry(o: CacheOptions): Promise<{ creds: AwsCredentials; fresh: boolean } | undefined> {
   const file = path.join(o.dir, cacheFileName(o.key));
   let text: string | undefined;
   try {
@@ -106,11 +116,12 @@ export async function readCache(o: CacheOptions): Promise<AwsCredentials | undef
     return undefined;
   }
   const expiration = new Date(c.expiration);
-  if (expiration.getTime() - o.clock.now().getTime() <= o.refreshBeforeMs) {
-    o.logger?.debug('credential cache entry too close to expiry', { file, expiration: c.expiration });
-    return undefined;
-  }
-  return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration };
+  const left = expiration.getTime() - o.clock.now().getTime();
+  if (left <= 0) return undefined;
+  return {
+    creds: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration },
+    fresh: left > o.refreshBeforeMs,
+  };
 }
 
 /**
@@ -153,18 +164,31 @@ export interface CredentialProcessOptions {
  * What `iamra-agent credential-process` prints: cached credentials while they are fresh, otherwise the provider's
  * (then cached). AWS tools run credential_process for every command, so the cache saves a CreateSession round trip
  * per `aws` invocation. A cache write failure only costs that saving, so it is logged, not fatal.
+ *
+ * Inside the refresh window the provider is asked for new credentials, but when it fails (IAMRA unreachable, 5xx)
+ * the cached ones are printed while they are still valid, with the failure logged, as `serve` answers with its last
+ * good credentials: refreshing early exists to ride out such outages. Expired or unusable credentials are never
+ * printed; with nothing valid cached the provider's failure is the command's (exit 1).
  */
 export async function credentialProcessOutput(o: CredentialProcessOptions): Promise<string> {
   const cacheOpts = o.cache ? { ...o.cache, clock: o.clock, logger: o.logger } : undefined;
-  if (cacheOpts) {
-    const hit = await readCache(cacheOpts);
-    if (hit) {
-      o.logger.debug('credentials from cache', { expiration: hit.expiration.toISOString() });
-      return formatCredentialProcess(hit);
-    }
+  const cached = cacheOpts ? await readCacheEntry(cacheOpts) : undefined;
+  if (cached?.fresh) {
+    o.logger.debug('credentials from cache', { expiration: cached.creds.expiration.toISOString() });
+    return formatCredentialProcess(cached.creds);
   }
-  const creds = await o.provider.get();
-  assertUsable(creds, o.clock);
+  let creds: AwsCredentials;
+  try {
+    creds = await o.provider.get();
+    assertUsable(creds, o.clock);
+  } catch (e) {
+    if (!cached || cached.creds.expiration.getTime() <= o.clock.now().getTime()) throw e;
+    o.logger.warn('credentials not refreshed; printing the cached ones, still valid', {
+      expiration: cached.creds.expiration.toISOString(),
+      error: formatError(e),
+    });
+    return formatCredentialProcess(cached.creds);
+  }
   if (cacheOpts) {
     await writeCache(cacheOpts, creds).catch((e: unknown) => o.logger.warn('credential cache not written', { dir: cacheOpts.dir, error: formatError(e) }));
   }

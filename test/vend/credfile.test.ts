@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -93,7 +94,7 @@ describe('mergeCredentials', () => {
 });
 
 describe('updateCredentialsFile', () => {
-  it('creates the parent directory 0700 and the file 0600, leaves no lock behind, writes through a symlink', async () => {
+  it('creates the parent directory 0700 and the file 0600, leaves no lock behind', async () => {
     const root = scratch('vend-credfile');
     const file = path.join(root, 'home', '.aws', 'credentials');
     await updateCredentialsFile(file, 'default', C, { clock: fixedClock(T0) });
@@ -101,12 +102,62 @@ describe('updateCredentialsFile', () => {
     assert.equal((await fsp.stat(file)).mode & 0o777, 0o600);
     assert.equal(await fsp.readFile(file, 'utf8'), ['[default]', ...OURS, ''].join('\n'));
     assert.deepEqual(await fsp.readdir(path.dirname(file)), ['credentials']);
+  });
 
+  // issue 12 item 11: writing through a link replaced its target (a 0644 file of nobody became root's 0600 file)
+  it('refuses a symlinked credentials file, naming it and its target; the target stays as it was', async () => {
+    const root = scratch('vend-credfile');
+    const file = path.join(root, 'credentials');
+    await updateCredentialsFile(file, 'default', C, { clock: fixedClock(T0) });
+    const before = await fsp.readFile(file, 'utf8');
     const link = path.join(root, 'link');
     await fsp.symlink(file, link);
-    await updateCredentialsFile(link, 'second', C, { clock: fixedClock(T0) });
+    await assert.rejects(
+      updateCredentialsFile(link, 'second', C, { clock: fixedClock(T0) }),
+      (e: unknown) =>
+        e instanceof AgentError &&
+        e.code === 'VEND_CREDENTIALS_FILE_SYMLINK' &&
+        e.message.includes(link) &&
+        e.message.includes(file) &&
+        /--file/.test(e.hint ?? ''),
+    );
     assert.ok((await fsp.lstat(link)).isSymbolicLink(), 'the link stays a link');
-    assert.match(await fsp.readFile(file, 'utf8'), /\n\[second\]\naws_access_key_id = ASIANEW\n/);
+    assert.equal(await fsp.readFile(file, 'utf8'), before, 'the target is untouched');
+    assert.deepEqual((await fsp.readdir(root)).sort(), ['credentials', 'link'], 'no lock or temp file left');
+  });
+
+  it('refuses a credentials file owned by another user (the target of the audit: nobody, 0644), leaving it as it was', async () => {
+    const file = path.join(scratch('vend-credfile'), 'credentials');
+    await fsp.writeFile(file, '[default]\naws_access_key_id = THEIRS\n', { mode: 0o644 });
+    await fsp.chown(file, 65534, 65534);
+    await assert.rejects(
+      updateCredentialsFile(file, 'default', C, { clock: fixedClock(T0) }),
+      (e: unknown) => e instanceof AgentError && e.code === 'VEND_CREDENTIALS_FILE_OWNER' && e.message.includes(file) && e.message.includes('uid 65534'),
+    );
+    const st = await fsp.stat(file);
+    assert.equal(st.uid, 65534);
+    assert.equal(st.mode & 0o777, 0o644);
+    assert.equal(await fsp.readFile(file, 'utf8'), '[default]\naws_access_key_id = THEIRS\n');
+  });
+
+  it('an immutable credentials file: the error names the file and the immutable flag, not state.dir', async () => {
+    const file = path.join(scratch('vend-credfile'), 'credentials');
+    await fsp.writeFile(file, '[default]\n', { mode: 0o600 });
+    execFileSync('chattr', ['+i', file]);
+    try {
+      await assert.rejects(updateCredentialsFile(file, 'default', C, { clock: fixedClock(T0) }), (e: unknown) => {
+        assert.ok(e instanceof AgentError);
+        assert.equal(e.code, 'VEND_CREDENTIALS_FILE_WRITE');
+        assert.match(e.message, new RegExp(`credentials file ${file}: EPERM`));
+        assert.match(e.hint ?? '', /chattr -i/);
+        assert.doesNotMatch(`${e.message} ${e.hint}`, /state\.dir/);
+        return true;
+      });
+    } finally {
+      execFileSync('chattr', ['-i', file]);
+    }
+    assert.equal(await fsp.readFile(file, 'utf8'), '[default]\n');
+    assert.deepEqual(await fsp.readdir(path.dirname(file)), ['credentials'], 'no lock or temp file left');
   });
 
   it('refuses expired credentials and values that could forge INI lines, leaving the file untouched', async () => {

@@ -8,7 +8,7 @@ import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
 import { cacheFileName, credentialProcessOutput, formatCredentialProcess, readCache, writeCache, type CacheKey } from '../../src/vend/process.js';
 import { repoRoot, tempDir } from '../helpers/paths.js';
-import { awsCli, awsEnv, fakeCreds, scriptedProvider } from './fixtures.js';
+import { awsCli, awsEnv, failingProvider, fakeCreds, scriptedProvider } from './fixtures.js';
 
 const T0 = new Date('2026-03-01T10:00:00.000Z');
 const key: CacheKey = {
@@ -131,6 +131,72 @@ describe('credential cache', () => {
       (e: unknown) => e instanceof AgentError && e.code === 'VEND_EXPIRED_CREDENTIALS',
     );
     assert.ok(!JSON.stringify(logger.entries).includes(creds.secretAccessKey), 'no secret in logs');
+  });
+});
+
+describe('credential-process while IAMRA is unreachable (issue 12 item 6)', () => {
+  const refreshBeforeMs = 5 * 60_000;
+  const unreachable = () => failingProvider('CreateSession failed: connect ECONNREFUSED 127.0.0.1:1');
+
+  it('inside the refresh window: the still-valid cached credentials are printed and the failed refresh is logged', async () => {
+    const dir = scratch('vend-cache');
+    const clock = fixedClock(T0);
+    const cache = { dir, key, refreshBeforeMs };
+    const creds = fakeCreds(new Date(T0.getTime() + 3600_000));
+    await credentialProcessOutput({ provider: scriptedProvider(() => creds), clock, logger: memoryLogger(), cache });
+    clock.set(new Date(creds.expiration.getTime() - 60_000)); // 1 min left, inside the 5 min window
+    const logger = memoryLogger();
+    const provider = unreachable();
+    const out = await credentialProcessOutput({ provider, clock, logger, cache });
+    assert.equal(provider.calls, 1, 'a refresh was attempted');
+    assert.equal(out, formatCredentialProcess(creds));
+    const warn = logger.entries.find((e) => e.level === 'warn' && e.msg === 'credentials not refreshed; printing the cached ones, still valid');
+    assert.ok(warn, JSON.stringify(logger.entries));
+    assert.match(String(warn.fields.error), /ECONNREFUSED/);
+    assert.equal(warn.fields.expiration, creds.expiration.toISOString());
+    assert.ok(!JSON.stringify(logger.entries).includes(creds.secretAccessKey), 'no secret in logs');
+  });
+
+  it('a refresh that works inside the window replaces the cached credentials', async () => {
+    const dir = scratch('vend-cache');
+    const clock = fixedClock(T0);
+    const cache = { dir, key, refreshBeforeMs };
+    const old = fakeCreds(new Date(T0.getTime() + 3600_000), 'OLD');
+    await credentialProcessOutput({ provider: scriptedProvider(() => old), clock, logger: memoryLogger(), cache });
+    clock.set(new Date(old.expiration.getTime() - 60_000));
+    const next = fakeCreds(new Date(clock.now().getTime() + 3600_000), 'NEW');
+    assert.equal(
+      await credentialProcessOutput({ provider: scriptedProvider(() => next), clock, logger: memoryLogger(), cache }),
+      formatCredentialProcess(next),
+    );
+    assert.deepEqual(await readCache({ ...cache, clock }), next);
+  });
+
+  it('expired cache (or credentials the provider returns expired): the failure, never empty or expired credentials', async () => {
+    const dir = scratch('vend-cache');
+    const clock = fixedClock(T0);
+    const cache = { dir, key, refreshBeforeMs };
+    const creds = fakeCreds(new Date(T0.getTime() + 3600_000));
+    await credentialProcessOutput({ provider: scriptedProvider(() => creds), clock, logger: memoryLogger(), cache });
+    for (const at of [creds.expiration.getTime(), creds.expiration.getTime() + 1000]) {
+      clock.set(new Date(at));
+      await assert.rejects(credentialProcessOutput({ provider: unreachable(), clock, logger: memoryLogger(), cache }), /ECONNREFUSED/);
+      await assert.rejects(
+        credentialProcessOutput({ provider: scriptedProvider(() => fakeCreds(new Date(at - 1))), clock, logger: memoryLogger(), cache }),
+        (e: unknown) => e instanceof AgentError && e.code === 'VEND_EXPIRED_CREDENTIALS',
+      );
+      await assert.rejects(
+        credentialProcessOutput({
+          provider: scriptedProvider(() => ({ ...fakeCreds(new Date(at + 3600_000)), sessionToken: '' })),
+          clock,
+          logger: memoryLogger(),
+          cache,
+        }),
+        (e: unknown) => e instanceof AgentError && e.code === 'VEND_EMPTY_CREDENTIALS',
+      );
+    }
+    // no cache at all: the provider's failure as before
+    await assert.rejects(credentialProcessOutput({ provider: unreachable(), clock, logger: memoryLogger() }), /ECONNREFUSED/);
   });
 });
 
