@@ -4,7 +4,9 @@
  */
 import path from 'node:path';
 import type { AgentConfig } from './config/schema.js';
+import type { Clock } from './core/clock.js';
 import { AgentError } from './core/errors.js';
+import { sessionNameProvider, systemFingerprintDeps, type SessionNameProvider } from './envsense/index.js';
 import { openStoredKey } from './keys/factory.js';
 import type { KeyHandle } from './keys/types.js';
 import { resolveEndpoint } from './signer/index.js';
@@ -37,6 +39,18 @@ export function sessionRequest(cfg: AgentConfig) {
     endpoint: ep.url,
     region: ep.region,
   };
+}
+
+/** The roleSessionName of each CreateSession: the configured one, or (`totp`) a code from a fingerprint read then. */
+export function sessionNames(cfg: AgentConfig, clock: Clock): SessionNameProvider {
+  return sessionNameProvider(cfg, { clock, fingerprint: systemFingerprintDeps });
+}
+
+/** sessionRequest with the session name of this moment, for a single CreateSession (pre-activation check, status probe). */
+export async function sessionRequestNow(cfg: AgentConfig, clock: Clock) {
+  const { roleSessionName: _configured, ...req } = sessionRequest(cfg);
+  const roleSessionName = await sessionNames(cfg, clock)();
+  return { ...req, ...(roleSessionName === undefined ? {} : { roleSessionName }) };
 }
 
 /** The live identity's key as a KeyHandle, through the key factory. */

@@ -16,7 +16,7 @@ import { trackedDns } from './renew/tracked-dns.js';
 import { verifyIdentity } from './renew/verify.js';
 import { isKeyHandle } from './keys/factory.js';
 import { createSession } from './signer/index.js';
-import { sessionRequest } from './compose-signing.js';
+import { sessionRequestNow } from './compose-signing.js';
 import { IdentityStore, StateFile } from './store/index.js';
 
 export interface Runtime {
@@ -82,7 +82,11 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
           return;
         }
         // A real CreateSession with the new identity: only an identity AWS accepts goes live.
-        await createSession({ clock, logger }, { ...sessionRequest(cfg), certPem: m.certPem, chainPem: m.chainPem, key }, { signal: rt.signal });
+        await createSession(
+          { clock, logger },
+          { ...(await sessionRequestNow(cfg, clock)), certPem: m.certPem, chainPem: m.chainPem, key },
+          { signal: rt.signal },
+        );
       }
     },
     keepVersions: cfg.state.keepVersions,

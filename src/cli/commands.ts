@@ -11,6 +11,7 @@ import { rollbackCommand } from './rollback.js';
 import { credentialProcessCommand } from './credential-process.js';
 import { serveCommand } from './serve.js';
 import { updateCommand } from './update.js';
+import { fingerprintCommand, totpCommand } from './envsense.js';
 
 /** One module per command; each builds its yargs definition from the shared deps. */
 export function commands(deps: CliDeps, setExit: (code: number) => void): CommandModule[] {
@@ -26,6 +27,8 @@ export function commands(deps: CliDeps, setExit: (code: number) => void): Comman
     credentialProcessCommand(deps, setExit),
     serveCommand(deps, setExit),
     updateCommand(deps, setExit),
+    fingerprintCommand(deps, setExit),
+    totpCommand(deps, setExit),
   ];
 }
 

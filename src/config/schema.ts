@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envsenseRules, envsenseSchema } from './envsense.js';
 
 /**
  * The agent's configuration: one zod schema gives the TypeScript type, the defaults, validation with every
@@ -139,7 +140,8 @@ export const configSchema = z
         roleSessionName: z
           .string()
           .regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-')
-          .optional(),
+          .optional()
+          .describe('sent as roleSessionName; `totp`: the current TOTP code of the envsense fingerprint, computed for every CreateSession'),
         verifyBeforeActivate: z.boolean().default(false),
       })
       .strict()
@@ -168,8 +170,10 @@ export const configSchema = z
       })
       .strict()
       .default({ cache: true, refreshBefore: '5m', serve: { listen: '127.0.0.1:9911', hopLimit: 1 }, update: { profile: 'default' } }),
+    envsense: envsenseSchema.optional().describe('environment fingerprint sources for TOTP session names (rolesAnywhere.roleSessionName: totp)'),
   })
-  .strict();
+  .strict()
+  .superRefine(envsenseRules);
 
 export type AgentConfig = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

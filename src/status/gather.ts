@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import { liveKey, sessionRequest } from '../compose-signing.js';
+import { liveKey, sessionRequestNow } from '../compose-signing.js';
 import { durationMs, type AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
@@ -190,7 +190,7 @@ async function probe(deps: GatherDeps, cfg: AgentConfig, live: Identity, timeout
     const key = await liveKey(live);
     const creds = await createSession(
       { clock: deps.clock, logger: deps.logger },
-      { ...sessionRequest(cfg), certPem: live.certPem, chainPem: live.chainPem, key },
+      { ...(await sessionRequestNow(cfg, deps.clock)), certPem: live.certPem, chainPem: live.chainPem, key },
       // one attempt: status reports what happens now and must finish fast; the timer and vending code retry
       { attempts: 1, timeoutMs, ...(deps.signal ? { signal: deps.signal } : {}) },
     );

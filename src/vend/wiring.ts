@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { durationMs, type AgentConfig } from '../config/schema.js';
-import { liveKey, runtimeDir, sessionRequest } from '../compose-signing.js';
+import { liveKey, runtimeDir, sessionNames, sessionRequest } from '../compose-signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError, isAgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -71,6 +71,8 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   const req = sessionRequest(withOverrides(cfg, overrides));
   // sessionRequest checked the trust anchor and profile; the role ARN too is checked here, before anything else
   checkArns({ trustAnchorArn: req.trustAnchorArn, profileArn: req.profileArn, roleArn: req.roleArn, region: req.region });
+  // the session name is computed for every CreateSession (envsense TOTP), never once at start-up
+  const sessionName = sessionNames(cfg, clock);
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
   const state = new StateFile(cfg.state.dir, { clock, logger });
   let current = await load(await store.live(), cfg.state.dir);
@@ -89,9 +91,10 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   const fetchCreds = async () => {
     const id = current;
     try {
+      const roleSessionName = await sessionName();
       const creds = await createSession(
         { clock, logger },
-        { ...req, certPem: id.certPem, chainPem: id.chainPem, key: id.key },
+        { ...req, ...(roleSessionName === undefined ? {} : { roleSessionName }), certPem: id.certPem, chainPem: id.chainPem, key: id.key },
         deps.signal ? { signal: deps.signal } : {},
       );
       await record({ ok: true, expiration: creds.expiration.toISOString() });

@@ -13,6 +13,7 @@ PY_ORACLE="iam-rolesanywhere-session==3.0.0"
 APT_PACKAGES=(
   awscli            # AWS CLI v2 (/usr/bin/aws): a real client of credential_process, IMDS, the credentials file, STS
   bind9-dnsutils    # dig: checks the sandbox's authoritative DNS like an operator would
+  oathtool          # Debian's oathtool: the independent RFC 6238 TOTP oracle for the envsense session names
   lego              # Debian's lego 4.9.1: an independent Route 53 client for the sandbox interop test
   openssl           # chain and signature checks in tests
   python3-venv      # an isolated venv for the Python Roles Anywhere client used as an oracle

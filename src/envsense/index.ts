@@ -1,0 +1,7 @@
+/**
+ * Environmental sensing: the host fingerprint, RFC 6238 TOTP session names computed from it on every
+ * CreateSession, and the CloudTrail audit that recomputes the codes from a fingerprint database kept off the host.
+ */
+export { computeFingerprint, sourceLabel, systemFingerprintDeps, type Fingerprint, type FingerprintDeps } from './fingerprint.js';
+export { codesBetween, timeStep, totpAt, type TotpParams } from './totp.js';
+export { TOTP_SESSION_NAME, databaseEntry, sessionNameProvider, subjectOf, type SessionNameProvider } from './session-name.js';
