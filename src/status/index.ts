@@ -6,6 +6,7 @@ export {
   human,
   worst,
   type Check,
+  type CheckCode,
   type CheckName,
   type CheckStatus,
   type StatusInput,

@@ -1,10 +1,13 @@
-import { EXIT_CODES, NOT_CHECKED, type StatusReport } from './checks.js';
+import { EXIT_CODES, type StatusReport } from './checks.js';
 import { STATUS_SCHEMA_VERSION, type StatusJson } from './schema.js';
 
 /** The report as `status --json` prints it (config/status.schema.json). */
 export function toStatusJson(r: StatusReport): StatusJson {
-  const { configFile, ...rest } = r;
-  return { schemaVersion: STATUS_SCHEMA_VERSION, ...rest, config: { file: configFile } };
+  const { configFile, checks, ...rest } = r;
+  // the codes are for in-process readers (renderText); the published schema (v1) has no field for them yet
+  const published = checks.map(({ code: _code, ...c }) => c);
+  const { generatedAt, overall, exitCode, ...after } = rest;
+  return { schemaVersion: STATUS_SCHEMA_VERSION, generatedAt, overall, exitCode, checks: published, ...after, config: { file: configFile } };
 }
 
 /**
@@ -14,7 +17,7 @@ export function toStatusJson(r: StatusReport): StatusJson {
 export function renderText(r: StatusReport): string {
   // the causes, not the checks that could not run because of them
   const bad = r.checks.filter((c) => c.status !== 'OK');
-  const causes = bad.filter((c) => !c.reason.startsWith(NOT_CHECKED));
+  const causes = bad.filter((c) => c.code !== 'not-checked');
   const summary = bad.length ? (causes.length ? causes : bad).map((c) => `${c.name}: ${c.reason}`).join('; ') : `all ${r.checks.length} checks OK`;
   const w = Math.max(...r.checks.map((c) => c.name.length), 5);
   const rows = r.checks.map((c) => `${c.name.padEnd(w)}  ${c.status.padEnd(8)}  ${c.reason}`);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHECK_NAMES, evaluate, human, worst, type Check, type StatusInput, type StatusReport } from '../../src/status/checks.js';
+import { renderText } from '../../src/status/report.js';
 import { emptyState, type AgentState } from '../../src/store/index.js';
 
 const H = 3600_000;
@@ -221,6 +222,43 @@ test('no live identity: CRITICAL, the checks that need one are UNKNOWN, overall 
   const corrupt = base();
   corrupt.identity = { error: 'store: version 0003 is incomplete: cert.pem is missing' };
   assert.match(check(evaluate(corrupt), 'identity').reason, /cannot be read: store: version 0003 is incomplete/);
+});
+
+test('every verdict carries a structured code: skipped checks are "not-checked", causes say what failed', () => {
+  const codes = (r: StatusReport) => Object.fromEntries(r.checks.map((c) => [c.name, c.code]));
+  assert.deepEqual(
+    evaluate(base())
+      .checks.filter((c) => c.code !== 'ok')
+      .map((c) => `${c.name}:${c.code}`),
+    ['ari:no-ari-answer', 'last-renewal:no-renewal-yet', 'create-session:no-session-yet'],
+  );
+  const none = base();
+  delete none.identity;
+  delete none.key;
+  delete none.verify;
+  assert.deepEqual(codes(evaluate(none)), {
+    config: 'ok',
+    identity: 'no-identity',
+    validity: 'not-checked',
+    renewal: 'not-checked',
+    ari: 'not-checked',
+    key: 'not-checked',
+    chain: 'not-checked',
+    certificate: 'not-checked',
+    'last-renewal': 'no-renewal-yet',
+    'create-session': 'no-session-yet',
+    'pending-txt': 'ok',
+  });
+  const late = evaluate(base(at(8 * D)));
+  assert.deepEqual([check(late, 'validity').code, check(late, 'renewal').code], ['renewal-overdue', 'renewal-overdue']);
+  const expired = evaluate(base(at(91 * D)));
+  assert.deepEqual([check(expired, 'validity').code, check(expired, 'renewal').code], ['expired', 'expired']);
+  // a reason that happens to read like a skipped check is still a cause: the code decides, not the sentence
+  const odd = base();
+  odd.key = { present: false, reason: 'not checked: the key file vanished' };
+  const r = evaluate(odd);
+  assert.equal(check(r, 'key').code, 'key-unusable');
+  assert.match(renderText(r), /^IAMRA-AGENT CRITICAL: key: not checked: the key file vanished\n/);
 });
 
 test('config unreadable or invalid: UNKNOWN, exit 3, every problem in the reason', () => {
