@@ -8,6 +8,7 @@ import type { Clock } from './core/clock.js';
 import { AgentError } from './core/errors.js';
 import { sessionNameProvider, systemFingerprintDeps, type SessionNameProvider } from './envsense/index.js';
 import { openStoredKey } from './keys/factory.js';
+import type { Pkcs11Settings } from './keys/factory.js';
 import type { KeyHandle } from './keys/types.js';
 import { resolveEndpoint } from './signer/index.js';
 import type { Identity } from './store/index.js';
@@ -54,8 +55,23 @@ export async function sessionRequestNow(cfg: AgentConfig, clock: Clock) {
 }
 
 /** The live identity's key as a KeyHandle, through the key factory. */
-export async function liveKey(live: Identity): Promise<KeyHandle> {
-  return openStoredKey(live);
+export async function liveKey(live: Identity, cfg: AgentConfig): Promise<KeyHandle> {
+  const pkcs11 = pkcs11Settings(cfg);
+  return openStoredKey(live, pkcs11 ? { pkcs11 } : {});
+}
+
+/**
+ * key.pkcs11 as the key factory takes it. The PIN falls back to the systemd credential pkcs11-pin, found through
+ * $CREDENTIALS_DIRECTORY, which systemd sets for the service (LoadCredential=).
+ */
+export function pkcs11Settings(cfg: AgentConfig, env: NodeJS.ProcessEnv = process.env): Pkcs11Settings | undefined {
+  const p = cfg.key.pkcs11;
+  if (!p) return undefined;
+  const credentialsDirectory = env.CREDENTIALS_DIRECTORY;
+  return {
+    ...(p.module ? { module: p.module } : {}),
+    pin: { ...(p.pinFile ? { pinFile: p.pinFile } : {}), ...(credentialsDirectory ? { credentialsDirectory } : {}) },
+  };
 }
 
 export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {

@@ -16,7 +16,7 @@ import { trackedDns } from './renew/tracked-dns.js';
 import { verifyIdentity } from './renew/verify.js';
 import { isKeyHandle } from './keys/factory.js';
 import { createSession } from './signer/index.js';
-import { sessionRequestNow } from './compose-signing.js';
+import { pkcs11Settings, sessionRequestNow } from './compose-signing.js';
 import { IdentityStore, StateFile } from './store/index.js';
 
 export interface Runtime {
@@ -33,6 +33,7 @@ export function identitySpec(cfg: AgentConfig): IdentitySpec {
       algorithm: cfg.key.algorithm,
       ...(cfg.key.csrFile ? { csrFile: cfg.key.csrFile } : {}),
       readCsr: (f) => readTextFile(f, 'key.csrFile'),
+      ...(cfg.key.pkcs11 ? { pkcs11: { uri: cfg.key.pkcs11.uri, ...pkcs11Settings(cfg)! } } : {}),
     },
   };
 }

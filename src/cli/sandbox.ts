@@ -13,6 +13,7 @@ interface Args extends GlobalArgs {
   rate: number;
   pebbleEnv?: string[];
   eab?: string;
+  key: 'file' | 'pkcs11';
 }
 
 export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
@@ -36,7 +37,13 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
           type: 'string',
           describe: 'make Pebble require External Account Binding with this key id (HMAC key written to D/eab.key, agent.yaml sets acme.eab)',
         })
+        .option('key', {
+          choices: ['file', 'pkcs11'] as const,
+          default: 'file' as const,
+          describe: 'where agent.yaml keeps the key: file, or pkcs11 (a SoftHSM2 token in D/softhsm, PIN in a 0600 file, SOFTHSM2_CONF in D/env)',
+        })
         .example('$0 sandbox up --dir /tmp/sb && . /tmp/sb/env && $0 bootstrap', 'start, then enrol against it')
+        .example('$0 sandbox up --dir /tmp/sb --key pkcs11', 'the same with the key generated in a SoftHSM2 token')
         .example('$0 sandbox up --dir /tmp/sb --eab kid-1', 'a CA that requires External Account Binding')
         .example('$0 sandbox down --dir /tmp/sb', 'stop what up started'),
     handler: async (a) => {
@@ -48,6 +55,7 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
           if (args.zone) runArgs.push('--zone', args.zone);
           for (const e of args.pebbleEnv ?? []) runArgs.push('--pebble-env', e);
           if (args.eab) runArgs.push('--eab', args.eab);
+          runArgs.push('--key', args.key);
           switch (args.action) {
             case 'up': {
               const info = await sandboxUp({
@@ -81,6 +89,7 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
                   pebbleEnv,
                   agentCommand: deps.selfCommand,
                   ...(args.eab ? { eabKid: args.eab } : {}),
+                  key: args.key,
                 },
                 { clock: deps.clock, logger },
               );

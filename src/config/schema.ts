@@ -33,14 +33,33 @@ export const configSchema = z
     key: z
       .object({
         source: z
-          .enum(['file', 'csr'])
+          .enum(['file', 'csr', 'pkcs11'])
           .default('file')
-          .describe('file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled'),
+          .describe(
+            'file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled; pkcs11: the key is made and used in a PKCS#11 token (key.pkcs11)',
+          ),
         algorithm: z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ec-p256'),
         csrFile: z.string().optional().describe('PEM CSR to enrol when source is csr'),
-        rotateOnRenew: z.boolean().default(true).describe('make a new key at every renewal (file keys)'),
+        rotateOnRenew: z.boolean().default(true).describe('make a new key at every renewal (file keys; pkcs11: a new token object per version)'),
+        pkcs11: z
+          .object({
+            module: z.string().min(1).optional().describe('path of the PKCS#11 library; default p11-kit-proxy.so when installed'),
+            uri: z
+              .string()
+              .startsWith('pkcs11:', 'must be an RFC 7512 URI such as pkcs11:token=iamra;object=host-key')
+              // the message never repeats the value: it would carry the PIN
+              .refine((u) => !/(^|[;?&:])pin-(value|source)=/i.test(u), 'must not carry a PIN (pin-value/pin-source); put the PIN in key.pkcs11.pinFile')
+              .describe('RFC 7512 URI selecting the token and the key object (its label is the one bootstrap generates)'),
+            pinFile: z.string().min(1).optional().describe('0600 file holding the token user PIN; default the systemd credential pkcs11-pin'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
+      .superRefine((k, ctx) => {
+        if (k.source === 'pkcs11' && !k.pkcs11)
+          ctx.addIssue({ code: 'custom', path: ['pkcs11'], message: 'is required when key.source is pkcs11 (module, uri, pinFile)' });
+      })
       .default({ source: 'file', algorithm: 'ec-p256', rotateOnRenew: true }),
     acme: z
       .object({

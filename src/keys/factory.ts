@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { FileKeyHandle } from './file.js';
+import type { PinSource } from './pkcs11-pin.js';
+import { parsePkcs11Uri } from './pkcs11-uri.js';
 import { KEY_FILE_NAME, storedKeyRef, type KeyKind, type KeyRef, type StoredKeyView } from './ref.js';
 import { parseAlgorithm, type KeyAlgorithmName, type KeyHandle } from './types.js';
 
@@ -14,12 +17,31 @@ export interface KeyDeps {
   /** the version directory relative key paths in a KeyRef resolve against */
   dir: string;
   logger?: Logger;
+  /** key.pkcs11 from the config: the library and where the PIN comes from (the KeyRef carries only the URI) */
+  pkcs11?: Pkcs11Settings;
+}
+
+export interface Pkcs11Settings {
+  /** key.pkcs11.module; a stored ref's module is used only when the config names none */
+  module?: string;
+  pin: PinSource;
 }
 
 /** What to generate; hardware kinds add their config (module, URI, TCTI …) here. */
 export type GenerateSpec =
   | { kind: 'file'; algorithm: KeyAlgorithmName }
-  | { kind: 'pkcs11'; algorithm: KeyAlgorithmName }
+  | {
+      kind: 'pkcs11';
+      algorithm: KeyAlgorithmName;
+      /** key.pkcs11.uri: token and the object label of the identity key */
+      uri: string;
+      settings: Pkcs11Settings;
+      /**
+       * false (bootstrap): use the key with the URI's label when the token has one, else generate it;
+       * true (rotation at renewal): always a new object, labelled `<label>-<hex>`, so each version has its own key
+       */
+      fresh: boolean;
+    }
   | { kind: 'tpm'; algorithm: KeyAlgorithmName };
 
 /** A key ready to go into a new version: the handle signs, `ref` goes to meta.json, `keyPem` (file keys only) to key.pem. */
@@ -34,7 +56,10 @@ export async function openKey(ref: KeyRef, deps: KeyDeps): Promise<KeyHandle> {
   switch (ref.kind) {
     case 'file':
       return FileKeyHandle.load(path.resolve(deps.dir, ref.path));
-    case 'pkcs11':
+    case 'pkcs11': {
+      const { Pkcs11KeyHandle, defaultPkcs11Module } = await import('./pkcs11.js');
+      return Pkcs11KeyHandle.open({ module: deps.pkcs11?.module ?? ref.module ?? defaultPkcs11Module(), uri: ref.uri, pin: deps.pkcs11?.pin ?? {} });
+    }
     case 'tpm':
       throw unsupported(ref.kind);
     case 'external':
@@ -48,13 +73,33 @@ export async function openKey(ref: KeyRef, deps: KeyDeps): Promise<KeyHandle> {
 }
 
 /** A new key for a version about to be enrolled. */
-export async function generateKey(spec: GenerateSpec, _deps?: Partial<KeyDeps>): Promise<VersionKey> {
+export async function generateKey(spec: GenerateSpec, deps?: Partial<KeyDeps>): Promise<VersionKey> {
   switch (spec.kind) {
     case 'file': {
       const handle = FileKeyHandle.generate(parseAlgorithm(spec.algorithm));
       return { handle, ref: { kind: 'file', path: KEY_FILE_NAME }, keyPem: handle.pem() };
     }
-    case 'pkcs11':
+    case 'pkcs11': {
+      const { Pkcs11KeyHandle, defaultPkcs11Module } = await import('./pkcs11.js');
+      const module = spec.settings.module ?? defaultPkcs11Module();
+      const o = { module, uri: spec.uri, pin: spec.settings.pin };
+      let handle: (KeyHandle & { uri: string }) | undefined;
+      if (!spec.fresh) {
+        try {
+          handle = await Pkcs11KeyHandle.open(o);
+          deps?.logger?.info('using the key already in the token', { key: handle.describe() });
+        } catch (e) {
+          if (!(e instanceof AgentError) || e.code !== 'KEY_PKCS11_NOT_FOUND') throw e;
+        }
+      }
+      if (!handle) {
+        const base = parsePkcs11Uri(spec.uri).object;
+        const label = spec.fresh && base ? `${base}-${randomBytes(4).toString('hex')}` : undefined;
+        handle = await Pkcs11KeyHandle.generate({ ...o, algorithm: parseAlgorithm(spec.algorithm), ...(label ? { label } : {}) });
+        deps?.logger?.info('key generated in the token', { key: handle.describe() });
+      }
+      return { handle, ref: { kind: 'pkcs11', uri: handle.uri, module } };
+    }
     case 'tpm':
       throw unsupported(spec.kind);
   }
@@ -98,9 +143,6 @@ function unsupported(kind: KeyKind): AgentError {
     code: 'KEY_UNSUPPORTED',
     component: 'keys',
     message: `${kind} keys are not supported by this build`,
-    hint:
-      kind === 'pkcs11'
-        ? 'use key.source file, or key.source csr with the token making the CSR'
-        : 'use key.source file, or key.source csr with a CSR made by the TPM',
+    hint: 'use key.source file or pkcs11, or key.source csr with a CSR made by the TPM',
   });
 }

@@ -1,4 +1,5 @@
 import { createHash, type KeyObject, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type * as Pkcs11js from 'pkcs11js';
 import { AgentError, messageOf } from '../core/errors.js';
 import { type Curve, curveOf, digestInfo, ecParams, ecPublicKey, p1363ToDer, rsaPublicKey } from './pkcs11-encoding.js';
@@ -34,6 +35,19 @@ export interface Pkcs11GenerateOptions extends Pkcs11Options {
 }
 
 const COMPONENT = 'pkcs11';
+
+/** p11-kit's proxy module (Debian/Fedora paths): it exposes every token p11-kit is configured for. */
+const P11_KIT_PROXY = [
+  '/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so',
+  '/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so',
+  '/usr/lib64/p11-kit-proxy.so',
+  '/usr/lib/p11-kit-proxy.so',
+];
+
+/** key.pkcs11.module's default: the installed p11-kit proxy (the first path when none is, so the error names it). */
+export function defaultPkcs11Module(exists: (p: string) => boolean = existsSync): string {
+  return P11_KIT_PROXY.find(exists) ?? P11_KIT_PROXY[0]!;
+}
 
 let bindingPromise: Promise<Binding> | undefined;
 function loadBinding(): Promise<Binding> {

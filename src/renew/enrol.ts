@@ -3,7 +3,7 @@ import { AgentError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { buildCsr, checkExternalCsr } from '../keys/csr.js';
-import { generateKey, type VersionKey } from '../keys/factory.js';
+import { type GenerateSpec, generateKey, type Pkcs11Settings, type VersionKey } from '../keys/factory.js';
 import type { ExternalKeyRef } from '../keys/ref.js';
 import type { KeyAlgorithmName, KeyHandle } from '../keys/types.js';
 import type { IdentityStore, StageMaterial } from '../store/index.js';
@@ -27,9 +27,13 @@ export interface IssuedCertificate {
 export type EnrolStore = Pick<IdentityStore, 'stage' | 'activate' | 'discard'>;
 
 export interface KeySpec {
-  source: 'file' | 'csr';
+  source: 'file' | 'csr' | 'pkcs11';
   algorithm: KeyAlgorithmName;
   csrFile?: string;
+  /** key.pkcs11 (source pkcs11): the URI naming token and key label, the module and the PIN source */
+  pkcs11?: Pkcs11Settings & { uri: string };
+  /** a new key even when one with the configured label exists (rotation at renewal; file keys are always new) */
+  fresh?: boolean;
   /** for `csr` mode: reads the CSR file (PEM) */
   readCsr?: (file: string) => Promise<string>;
   /** a key to keep instead of generating a new one (renewal with rotateOnRenew off) */
@@ -76,7 +80,7 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
       publicKeySha256: createHash('sha256').update(externalKey.publicKeyDer).digest('hex'),
     };
   } else {
-    versionKey = key.reuse ?? (await generateKey({ kind: 'file', algorithm: key.algorithm }));
+    versionKey = key.reuse ?? (await generateKey(generateSpec(key), { logger: deps.logger }));
     csrPem = await buildCsr(versionKey.handle, names);
   }
   const ref = versionKey?.ref ?? externalRef!;
@@ -120,4 +124,18 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
   };
   deps.logger.info('identity live', result);
   return result;
+}
+
+function generateSpec(key: KeySpec): GenerateSpec {
+  if (key.source !== 'pkcs11') return { kind: 'file', algorithm: key.algorithm };
+  if (!key.pkcs11) {
+    throw new AgentError({
+      code: 'CONFIG_INVALID',
+      component: 'config',
+      message: 'key.source is pkcs11 but key.pkcs11 is not set',
+      hint: 'set key.pkcs11.uri (and module, pinFile)',
+    });
+  }
+  const { uri, ...settings } = key.pkcs11;
+  return { kind: 'pkcs11', algorithm: key.algorithm, uri, settings, fresh: key.fresh ?? false };
 }

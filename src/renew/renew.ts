@@ -159,7 +159,9 @@ export async function renew(deps: RenewDeps, spec: IdentitySpec, o: { force: boo
 
 /** Rotate (a new key every time, the default for file keys) or keep the live key (key.rotateOnRenew: false). */
 async function keyFor(deps: RenewDeps, spec: IdentitySpec, live: Identity | undefined): Promise<IdentitySpec['key']> {
-  if (spec.key.source !== 'file' || deps.rotateKey) return spec.key;
+  if (spec.key.source === 'csr') return spec.key;
+  // a token key rotates into a new object; the configured label stays the bootstrap key's
+  if (deps.rotateKey) return spec.key.source === 'pkcs11' ? { ...spec.key, fresh: true } : spec.key;
   let ref: KeyRef | undefined;
   try {
     ref = live ? storedKeyRef(live) : undefined;
@@ -167,6 +169,10 @@ async function keyFor(deps: RenewDeps, spec: IdentitySpec, live: Identity | unde
     // renewal is the repair of a damaged version: a new key rather than no renewal
     deps.logger.warn('the live key reference is unreadable; making a new key', { version: live?.version, error: messageOf(e) });
     return spec.key;
+  }
+  if (live && ref?.kind === 'pkcs11' && spec.key.source === 'pkcs11') {
+    const { uri: _uri, ...pkcs11 } = spec.key.pkcs11 ?? { pin: {} };
+    return { ...spec.key, reuse: await reuseKey(ref, { dir: live.dir, logger: deps.logger, pkcs11 }) };
   }
   if (!live?.files.key || ref?.kind !== 'file') {
     deps.logger.warn('key.rotateOnRenew is off but the live identity has no key file; making a new key', { version: live?.version });

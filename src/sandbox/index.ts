@@ -10,6 +10,7 @@ import { fleetDnsPolicy, fleetDnsTrustPolicy, route53Policy } from '../policy/in
 import { IamraRegistry } from './iamra/registry.js';
 import { createIamraService } from './iamra/service.js';
 import { startPebble, type PebbleInstance } from './pebble.js';
+import { createSandboxToken, type SandboxToken } from './softhsm.js';
 import { startRoute53Sandbox, type Route53Sandbox } from './route53/index.js';
 import { createStsService } from './sts/service.js';
 
@@ -43,6 +44,8 @@ export interface SandboxOptions {
   eabKid?: string;
   /** the command that runs the agent, for the AWS config's credential_process line */
   agentCommand: string[];
+  /** where the generated agent.yaml keeps the key: a file (default) or a SoftHSM2 token in D/softhsm */
+  key?: 'file' | 'pkcs11';
 }
 
 /** What a running sandbox publishes in D/sandbox.json (tests read it). */
@@ -190,9 +193,10 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       startedAt: deps.clock.now().toISOString(),
     };
     await atomicWriteFile(f.awsCredentials, `[${DNS_USER}]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n`, 0o600);
+    const token = o.key === 'pkcs11' ? await createSandboxToken(o.dir) : undefined;
     await atomicWriteFile(f.awsConfig, awsConfig(o, f.agentYaml), 0o600);
-    await atomicWriteFile(f.agentYaml, agentYaml(o, info, pebble.tlsCaPemPath, f), 0o600);
-    await atomicWriteFile(f.env, envFile(info, f), 0o600);
+    await atomicWriteFile(f.agentYaml, agentYaml(o, info, pebble.tlsCaPemPath, f, token), 0o600);
+    await atomicWriteFile(f.env, envFile(info, f, token), 0o600);
     // Last: its presence means "ready" to `sandbox up`.
     await atomicWriteFile(f.info, JSON.stringify(info, null, 2) + '\n', 0o600);
     const p = pebble;
@@ -211,10 +215,12 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
   }
 }
 
-function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: ReturnType<typeof files>): string {
+function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: ReturnType<typeof files>, token?: SandboxToken): string {
   const cfg = {
     identity: { name: o.name },
-    key: { source: 'file', algorithm: 'ec-p256' },
+    key: token
+      ? { source: 'pkcs11', algorithm: 'ec-p256', pkcs11: { module: token.module, uri: token.uri, pinFile: token.pinFile } }
+      : { source: 'file', algorithm: 'ec-p256' },
     // classic: LE's default, and the only LE profile whose leaves have a CN (IAMRA rejects empty subjects)
     acme: {
       directory: info.directoryUrl,
@@ -254,7 +260,7 @@ function quoteIni(s: string): string {
   return /[\s"]/.test(s) ? `"${s.replace(/"/g, '\\"')}"` : s;
 }
 
-function envFile(info: SandboxInfo, f: ReturnType<typeof files>): string {
+function envFile(info: SandboxInfo, f: ReturnType<typeof files>, token?: SandboxToken): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const vars: Record<string, string> = {
     IAMRA_AGENT_CONFIG: f.agentYaml,
@@ -267,6 +273,8 @@ function envFile(info: SandboxInfo, f: ReturnType<typeof files>): string {
     AWS_REGION: SANDBOX_REGION,
     // the CA of Pebble's HTTPS listener, for curl and other clients of the ACME server
     IAMRA_SANDBOX_CA_BUNDLE: path.join(path.dirname(f.info), 'pebble', 'tls-ca.pem'),
+    // the sandbox token: SoftHSM finds it through its config, for the agent and for pkcs11-tool alike
+    ...(token ? { SOFTHSM2_CONF: token.conf, IAMRA_SANDBOX_PKCS11_MODULE: token.module } : {}),
   };
   return `# iamra-agent sandbox: source this file (. ${f.env})\n${Object.entries(vars)
     .map(([k, v]) => `export ${k}=${q(v)}`)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import { liveKey, sessionRequestNow } from '../compose-signing.js';
+import { liveKey, pkcs11Settings, sessionRequestNow } from '../compose-signing.js';
 import { durationMs, type AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
@@ -78,7 +78,7 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
   const live: Identity = liveR;
   input.identity = identityFacts(live);
 
-  const key = await keyOf(live);
+  const key = await keyOf(cfg, live);
   input.key = key.facts;
   const anchors = await anchorsOf(cfg, live);
   input.anchors = anchors.facts;
@@ -132,7 +132,7 @@ interface KeyResult {
   extraFailure?: { check: 'key'; message: string };
 }
 
-async function keyOf(live: Identity): Promise<KeyResult> {
+async function keyOf(cfg: AgentConfig, live: Identity): Promise<KeyResult> {
   const certSpki = { publicKeyDer: new Uint8Array(live.certificate.publicKey.export({ type: 'spki', format: 'der' })) };
   let ref: KeyRef | undefined;
   try {
@@ -157,7 +157,8 @@ async function keyOf(live: Identity): Promise<KeyResult> {
   }
   if (ref) {
     try {
-      const k: KeyHandle = await openKey(ref, { dir: live.dir });
+      const pkcs11 = pkcs11Settings(cfg);
+      const k: KeyHandle = await openKey(ref, { dir: live.dir, ...(pkcs11 ? { pkcs11 } : {}) });
       return { facts: { present: true, describe: k.describe() }, verifyKey: k };
     } catch (e) {
       return { facts: { present: false, reason: `the key cannot be used: ${formatError(e)}` }, verifyKey: certSpki };
@@ -187,7 +188,7 @@ async function anchorsOf(cfg: AgentConfig, live: Identity): Promise<{ facts: Anc
 async function probe(deps: GatherDeps, cfg: AgentConfig, live: Identity, timeoutMs: number): Promise<CredentialFacts> {
   const at = deps.clock.now();
   try {
-    const key = await liveKey(live);
+    const key = await liveKey(live, cfg);
     const creds = await createSession(
       { clock: deps.clock, logger: deps.logger },
       { ...(await sessionRequestNow(cfg, deps.clock)), certPem: live.certPem, chainPem: live.chainPem, key },

@@ -75,7 +75,7 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   const sessionName = sessionNames(cfg, clock);
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
   const state = new StateFile(cfg.state.dir, { clock, logger });
-  let current = await load(await store.live(), cfg.state.dir);
+  let current = await load(await store.live(), cfg);
 
   const record = async (entry: { ok: boolean; error?: string; expiration?: string }) => {
     try {
@@ -113,7 +113,7 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
     try {
       version = await store.liveVersion();
       if (version === undefined || version === current.version) return false;
-      const next = await load(await store.read(version), cfg.state.dir);
+      const next = await load(await store.read(version), cfg);
       current = next;
       provider.invalidate();
       logger.info('identity reloaded', { version: next.version, serial: next.serial });
@@ -181,9 +181,14 @@ function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
   return { ...cfg, rolesAnywhere: { ...ra, ...given } };
 }
 
-async function load(id: Identity | undefined, dir: string): Promise<LoadedIdentity> {
+async function load(id: Identity | undefined, cfg: AgentConfig): Promise<LoadedIdentity> {
   if (!id) {
-    throw new AgentError({ code: 'IDENTITY_MISSING', component: 'store', message: `no live identity in ${dir}`, hint: 'enrol first: iamra-agent bootstrap' });
+    throw new AgentError({
+      code: 'IDENTITY_MISSING',
+      component: 'store',
+      message: `no live identity in ${cfg.state.dir}`,
+      hint: 'enrol first: iamra-agent bootstrap',
+    });
   }
   return {
     version: id.version,
@@ -191,7 +196,7 @@ async function load(id: Identity | undefined, dir: string): Promise<LoadedIdenti
     fingerprint: createHash('sha256').update(id.certificate.raw).digest('hex'),
     certPem: id.certPem,
     chainPem: id.chainPem,
-    key: await liveKey(id),
+    key: await liveKey(id, cfg),
   };
 }
 

@@ -57,7 +57,7 @@ describe('Pkcs11KeyHandle on SoftHSM2', () => {
     assert.ok(!verifies(await key.publicKey(), Buffer.from('other'), sig));
 
     // the operator's view of the token (OpenSC pkcs11-tool) agrees: a private key that never leaves it
-    const listing = hsm.tool(['--token-label', 'unit', '--login', '--pin', PIN, '--list-objects', '--type', 'privkey']);
+    const listing = hsm.tool(['--token-label', 'unit', '--list-objects', '--type', 'privkey'], PIN);
     assert.match(listing, /label:\s+host-key/);
     assert.match(listing, /Access:\s+sensitive, always sensitive, never extractable, local/);
     assert.match(listing, /Usage:\s+sign\n/);
@@ -69,8 +69,8 @@ describe('Pkcs11KeyHandle on SoftHSM2', () => {
   });
 
   test('opens by URI a key made by pkcs11-tool and signs with it (EC P-384 with SHA-384, RSA-2048)', async () => {
-    hsm.tool(['--token-label', 'unit', '--login', '--pin', PIN, '--keypairgen', '--key-type', 'EC:secp384r1', '--label', 'ec384', '--id', 'a1']);
-    hsm.tool(['--token-label', 'unit', '--login', '--pin', PIN, '--keypairgen', '--key-type', 'rsa:2048', '--label', 'rsa2048', '--id', 'a2']);
+    hsm.tool(['--token-label', 'unit', '--keypairgen', '--key-type', 'EC:secp384r1', '--label', 'ec384', '--id', 'a1'], PIN);
+    hsm.tool(['--token-label', 'unit', '--keypairgen', '--key-type', 'rsa:2048', '--label', 'rsa2048', '--id', 'a2'], PIN);
     const ec = await Pkcs11KeyHandle.open({ module: softhsmModule, uri: 'pkcs11:token=unit;object=ec384', pin: { pinFile } });
     assert.deepEqual(ec.algorithm, { type: 'ec', curve: 'P-384' });
     assert.equal(ec.uri, 'pkcs11:token=unit;object=ec384;id=%a1');
