@@ -2,9 +2,6 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from './core/clock.js';
-import { createLogger } from './core/logger.js';
-import { loadConfig } from './config/load.js';
-import { runCli } from './cli/index.js';
 import type { CliDeps } from './cli/context.js';
 
 /**
@@ -12,6 +9,17 @@ import type { CliDeps } from './cli/context.js';
  * below receives them as arguments.
  */
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const self = realpathSync(fileURLToPath(import.meta.url));
+  // credential_process runs once per AWS CLI command: a cache hit is answered before the full CLI is even loaded
+  // (see cli/fast-credentials.ts); the modules below cost several times Node's own start-up.
+  const { fastCredentialProcess } = await import('./cli/fast-credentials.js');
+  const fast = await fastCredentialProcess({ argv, env: process.env, clock: systemClock, selfFile: self });
+  if (fast.output !== undefined) {
+    process.stdout.write(fast.output);
+    return;
+  }
+
   // The AWS SDK warns on every run that its 2027 releases will need Node 22. The agent's Node version is a packaging
   // decision; repeating it in every journald line of a twice-daily timer on 500 hosts helps nobody.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -26,16 +34,18 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const [{ createLogger }, { loadConfig }, { runCli }] = await Promise.all([import('./core/logger.js'), import('./config/load.js'), import('./cli/index.js')]);
   const isTTY = Boolean(process.stderr.isTTY);
   const deps: CliDeps = {
     io: { stdout: process.stdout, stderr: process.stderr, env: process.env, isTTY },
     clock: systemClock,
     makeLogger: (a) => createLogger({ level: a.logLevel, format: a.logFormat ?? (isTTY ? 'text' : 'json') }),
     loadConfig: (a) => loadConfig({ file: a.config, env: process.env, sets: a.set ?? [] }),
-    selfCommand: [process.execPath, realpathSync(fileURLToPath(import.meta.url))],
+    selfCommand: [process.execPath, self],
     signal: abort.signal,
+    ...(fast.remember ? { rememberCredentialRoute: fast.remember } : {}),
   };
-  const code = await runCli(process.argv.slice(2), deps);
+  const code = await runCli(argv, deps);
   process.exitCode = code;
   // long-running commands (serve, update) keep the loop alive themselves; one-shot commands end here
 }

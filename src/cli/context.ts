@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger, LogLevel } from '../core/logger.js';
 import type { AgentConfig } from '../config/schema.js';
+import type { CredentialRoute } from './fast-credentials.js';
 
 /** Flags every command accepts. */
 export interface GlobalArgs {
@@ -31,6 +32,11 @@ export interface CliDeps {
   selfCommand: string[];
   /** an AbortSignal fired on SIGINT/SIGTERM, so cleanup (TXT records, locks) still runs */
   signal: AbortSignal;
+  /**
+   * Set when this `credential-process` line is one the hot path (cli/fast-credentials.ts) can answer from the cache
+   * next time: the command hands it what it derived from the config.
+   */
+  rememberCredentialRoute?: (route: CredentialRoute) => Promise<void>;
 }
 
 export interface CommandResult {

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { formatError } from '../core/errors.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { runCommand } from './run.js';
 
@@ -46,13 +48,15 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
               ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
             },
           );
-          const out = await credentialProcessOutput({
-            provider: vend.provider,
-            clock: deps.clock,
-            logger,
-            ...(cfg.vend.cache && args.cache ? { cache: vend.cache() } : {}),
-          });
+          const cache = cfg.vend.cache && args.cache ? vend.cache() : undefined;
+          const out = await credentialProcessOutput({ provider: vend.provider, clock: deps.clock, logger, ...(cache ? { cache } : {}) });
           deps.io.stdout.write(out);
+          if (cache && deps.rememberCredentialRoute) {
+            const { certFingerprint: _, ...key } = cache.key;
+            const route = { cacheDir: cache.dir, certFile: path.join(vend.stateDir, 'live', 'cert.pem'), key, refreshBeforeMs: cache.refreshBeforeMs };
+            // only a saving for the next call: a read-only home must not fail this one
+            await deps.rememberCredentialRoute(route).catch((e: unknown) => logger.debug('credential route not recorded', { error: formatError(e) }));
+          }
           return 0;
         }),
       );

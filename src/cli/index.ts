@@ -24,7 +24,9 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     .demandCommand(1, 'name a command; see --help')
     .recommendCommands()
     .completion('completion', 'print a bash/zsh completion script')
-    .wrap(Math.min(120, process.stdout.columns ?? 100))
+    // yargs lays out every command's help text even when nobody asks for it (to cache it); laying it out to a width
+    // costs ~50 ms of string measuring on each run, so only when the help is what was asked for
+    .wrap(argv.includes('--help') ? Math.min(120, process.stdout.columns ?? 100) : null)
     .exitProcess(false)
     .middleware(valueChecker(argv) as never, true)
     .fail((msg, err) => {

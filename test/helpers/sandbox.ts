@@ -70,7 +70,8 @@ export async function startSandbox(o: { name?: string; args?: string[]; bootstra
   });
   if (up.status !== 0) throw new Error(`sandbox up failed (${up.status}): ${up.stderr}${up.stdout}`);
   const info = JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
-  const env = { ...base, ...parseEnvFile(readFileSync(path.join(dir, 'env'), 'utf8')) };
+  // credential-process records its hot-path routes per user (cli/fast-credentials.ts): in the sandbox, not in ~
+  const env = { ...base, ...parseEnvFile(readFileSync(path.join(dir, 'env'), 'utf8')), XDG_RUNTIME_DIR: path.join(dir, 'xdg-runtime') };
   const sb: E2eSandbox = {
     dir,
     info,
