@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import pkcs11js from 'pkcs11js';
 
 /** Debian's SoftHSM2 module and OpenSC's pkcs11-tool, as test/setup/install.sh installs them */
 export const softhsmModule = '/usr/lib/softhsm/libsofthsm2.so';
@@ -51,4 +52,47 @@ export function softHsm(dir: string): SoftHsm {
       return pin === undefined ? run(args) : run(['--login', '--pin', 'env:USER_PIN', ...args], { USER_PIN: pin });
     },
   };
+}
+
+/**
+ * A key pair whose private half may not sign. pkcs11-tool always asks for CKA_SIGN on generated keys, so this
+ * one is made through the Cryptoki API directly, in this process (whose SOFTHSM2_CONF must name the token's store).
+ */
+export function makeNoSignKey(token: string, pin: string, label: string): void {
+  const p = new pkcs11js.PKCS11();
+  p.load(softhsmModule);
+  try {
+    p.C_Initialize();
+  } catch (e) {
+    if ((e as { code?: number }).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw e;
+  }
+  const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token)!;
+  const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  try {
+    p.C_Login(s, pkcs11js.CKU_USER, pin);
+  } catch (e) {
+    if ((e as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw e;
+  }
+  const common = [
+    { type: pkcs11js.CKA_TOKEN, value: true },
+    { type: pkcs11js.CKA_LABEL, value: label },
+    { type: pkcs11js.CKA_ID, value: Buffer.from('nosign') },
+  ];
+  p.C_GenerateKeyPair(
+    s,
+    { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+    [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+      ...common,
+      { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+    ],
+    [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      ...common,
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SIGN, value: false },
+      { type: pkcs11js.CKA_DERIVE, value: true },
+    ],
+  );
+  p.C_CloseSession(s);
 }

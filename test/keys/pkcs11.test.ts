@@ -3,12 +3,11 @@ import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import pkcs11js from 'pkcs11js';
 import { AgentError } from '../../src/core/errors.js';
 import { buildCsr } from '../../src/keys/csr.js';
 import { Pkcs11KeyHandle } from '../../src/keys/pkcs11.js';
 import { tempDir } from '../helpers/paths.js';
-import { type SoftHsm, softHsm, softhsmModule } from '../helpers/softhsm.js';
+import { makeNoSignKey, type SoftHsm, softHsm, softhsmModule } from '../helpers/softhsm.js';
 
 /**
  * Pkcs11KeyHandle against a real SoftHSM2 token in a temp dir. SoftHSM reads SOFTHSM2_CONF once, at C_Initialize,
@@ -212,46 +211,3 @@ describe('Pkcs11KeyHandle faults: one clear error each', () => {
     );
   });
 });
-
-/**
- * A key pair whose private half may not sign. pkcs11-tool always asks for CKA_SIGN on generated keys, so this
- * one is made through the Cryptoki API directly (a second instance of the same, already initialized library).
- */
-function makeNoSignKey(token: string, pin: string, label: string): void {
-  const p = new pkcs11js.PKCS11();
-  p.load(softhsmModule);
-  try {
-    p.C_Initialize();
-  } catch (e) {
-    if ((e as { code?: number }).code !== pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw e;
-  }
-  const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token)!;
-  const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  try {
-    p.C_Login(s, pkcs11js.CKU_USER, pin);
-  } catch (e) {
-    if ((e as { code?: number }).code !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) throw e;
-  }
-  const common = [
-    { type: pkcs11js.CKA_TOKEN, value: true },
-    { type: pkcs11js.CKA_LABEL, value: label },
-    { type: pkcs11js.CKA_ID, value: Buffer.from('nosign') },
-  ];
-  p.C_GenerateKeyPair(
-    s,
-    { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
-    [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-      ...common,
-      { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
-    ],
-    [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-      ...common,
-      { type: pkcs11js.CKA_PRIVATE, value: true },
-      { type: pkcs11js.CKA_SIGN, value: false },
-      { type: pkcs11js.CKA_DERIVE, value: true },
-    ],
-  );
-  p.C_CloseSession(s);
-}
