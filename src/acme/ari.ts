@@ -1,6 +1,7 @@
 import * as x509 from '@peculiar/x509';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
+import { clampRetryAfter } from '../core/retry.js';
 import type { Logger } from '../core/logger.js';
 import { fetchDirectory } from './directory.js';
 import { retryAfterMs } from './problems.js';
@@ -88,7 +89,7 @@ export const ARI_RETRY_MAX_SEC = 86400;
 export const ARI_RETRY_DEFAULT_SEC = 6 * 3600;
 
 export function clampRetryAfterSec(sec: number): number {
-  return Math.min(ARI_RETRY_MAX_SEC, Math.max(ARI_RETRY_MIN_SEC, Math.round(sec)));
+  return clampRetryAfter(Math.round(sec), ARI_RETRY_MIN_SEC, ARI_RETRY_MAX_SEC);
 }
 
 export interface AriConnection {

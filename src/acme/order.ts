@@ -1,7 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import { AgentError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { retry } from '../core/retry.js';
+import { pemCertificates } from '../core/pem.js';
+import { clampRetryAfter, retry } from '../core/retry.js';
 import type { DnsChallengeProvider } from '../dns/types.js';
 import { openAccount } from './account.js';
 import { chooseProfile, fetchDirectory } from './directory.js';
@@ -75,10 +76,6 @@ function aborted(signal: AbortSignal | undefined, where: string): AgentError {
     cause: signal?.reason,
     details: { step: where, retryable: false },
   });
-}
-
-function splitPem(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((b) => b + '\n') ?? [];
 }
 
 interface PendingChallenge {
@@ -223,7 +220,7 @@ export async function issueCertificate(deps: IssueDeps, s: AcmeSettings, req: Is
       });
     }
     const pem = await step('certificate', () => client.getCertificate(order));
-    const blocks = splitPem(pem);
+    const blocks = pemCertificates(pem);
     if (blocks.length === 0) {
       throw new AgentError({
         code: 'ACME_CERT_INVALID',
@@ -268,7 +265,7 @@ export async function issueCertificate(deps: IssueDeps, s: AcmeSettings, req: Is
     let hinted = lastResponse(ctx)?.retryAfter;
     while (waiting.includes(o.status)) {
       const serverWait = retryAfterMs(hinted, clock.now());
-      const wait = Math.min(serverWait ?? interval, maxMs);
+      const wait = clampRetryAfter(serverWait ?? interval, 0, maxMs);
       if (clock.now().getTime() + wait > deadline) {
         throw new AgentError({
           code: 'ACME_TIMEOUT',

@@ -1,4 +1,7 @@
 import { webcrypto } from 'node:crypto';
+import { ECDSASigValue } from '@peculiar/asn1-ecc';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { messageOf } from '../core/errors.js';
 import type { KeyHandle } from './types.js';
 
 /**
@@ -35,31 +38,24 @@ export async function keyHandleCrypto(key: KeyHandle): Promise<{ crypto: Crypto;
   return { crypto, keys: { publicKey, privateKey } as CryptoKeyPair, signingAlgorithm };
 }
 
-/** ECDSA-Sig-Value DER SEQUENCE{INTEGER r, INTEGER s} → fixed-width r||s. */
+/**
+ * ECDSA-Sig-Value (RFC 3279 §2.2.3: SEQUENCE { r INTEGER, s INTEGER }) in DER → fixed-width r||s (IEEE P1363), as
+ * WebCrypto expects. The DER is parsed by @peculiar/asn1-schema with @peculiar/asn1-ecc's schema; each INTEGER then
+ * loses its sign-padding zero bytes and is left-padded to the curve's field size.
+ */
 export function derToP1363(der: Uint8Array, size: number): Buffer {
-  let i = 0;
-  const expect = (tag: number) => {
-    if (der[i++] !== tag) throw new Error('bad ECDSA DER signature');
-  };
-  const readLen = () => {
-    let len = der[i++]!;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      len = 0;
-      for (let j = 0; j < n; j++) len = (len << 8) | der[i++]!;
-    }
-    return len;
-  };
-  expect(0x30);
-  readLen();
-  const ints: Buffer[] = [];
-  for (let k = 0; k < 2; k++) {
-    expect(0x02);
-    const len = readLen();
-    let v = Buffer.from(der.subarray(i, i + len));
-    i += len;
-    while (v.length > size && v[0] === 0) v = v.subarray(1);
-    ints.push(Buffer.concat([Buffer.alloc(size - v.length), v]));
+  let sig: ECDSASigValue;
+  try {
+    sig = AsnConvert.parse(der, ECDSASigValue);
+  } catch (e) {
+    throw new Error(`bad ECDSA DER signature: ${messageOf(e)}`);
   }
-  return Buffer.concat(ints);
+  return Buffer.concat([fixedWidth(sig.r, size), fixedWidth(sig.s, size)]);
+}
+
+function fixedWidth(int: ArrayBuffer, size: number): Buffer {
+  let v = Buffer.from(int);
+  while (v.length > 0 && v[0] === 0) v = v.subarray(1);
+  if (v.length > size) throw new Error(`bad ECDSA DER signature: an integer of ${v.length} bytes for a ${size}-byte curve`);
+  return Buffer.concat([Buffer.alloc(size - v.length), v]);
 }

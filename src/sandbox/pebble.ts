@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../core/clock.js';
 import { AgentError, messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { toPem } from '../core/pem.js';
 
 /**
  * Local ACME CA for tests and `sandbox` commands: the pinned Pebble (>= 2.10: ACME profiles, ARI with
@@ -184,11 +185,7 @@ async function makeListenerTls(dir: string): Promise<{ caPath: string; certPath:
     },
     crypto,
   );
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', leafKeys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = toPem('PRIVATE KEY', new Uint8Array(await crypto.subtle.exportKey('pkcs8', leafKeys.privateKey)));
   const caPem = ca.toString('pem') + '\n';
   const caPath = path.join(dir, 'tls-ca.pem');
   const certPath = path.join(dir, 'tls-cert.pem');

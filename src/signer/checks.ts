@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { AgentError } from '../core/errors.js';
+import { pemCertificates } from '../core/pem.js';
 import type { KeyHandle } from '../keys/types.js';
 import { MAX_CHAIN } from './sign.js';
 
@@ -156,8 +157,7 @@ export function checkRoleSessionName(name: string): void {
 
 /** Every CERTIFICATE block of a PEM text, in order; `what` names the source in errors. */
 export function parseCertificates(pem: string, what: string): X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((b, i) => {
+  return pemCertificates(pem).map((b, i) => {
     try {
       return new X509Certificate(b);
     } catch (e) {

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../core/net.js';
 import { AgentError } from '../core/errors.js';
 import { checkAnchorAndProfile, partitionMismatch } from './checks.js';
 
@@ -105,14 +105,8 @@ export function resolveEndpoint(i: EndpointInput): ResolvedEndpoint {
   return { url, region, partition: partition.id };
 }
 
-/** localhost, 127.0.0.0/8 and ::1: the only hosts that may be reached without TLS. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(h);
-  return false;
-}
+/** localhost, 127.0.0.0/8 and ::1 (core/net.ts): the only hosts that may be reached without TLS. */
+export { isLoopbackHost };
 
 function explicitEndpoint(value: string): URL {
   let url: URL;

@@ -25,7 +25,6 @@ export const peersBin = process.env.IAMRA_PEERS_BIN ?? path.join(peersDir, 'bin'
 export const awsHelperBin = path.join(peersBin, 'rolesanywhere-credential-helper');
 /** the venv's interpreter, which has the awslabs Roles Anywhere client (never `python3` from PATH) */
 export const peerPython = path.join(peersDir, 'venv', 'bin', 'python');
-export const sharedReference = path.join(repoRoot, '..', 'shared', 'reference');
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `iamra-${prefix}-`));

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { fixedClock } from '../../src/core/clock.js';
+import { toPem } from '../../src/core/pem.js';
 import { FileKeyHandle } from '../../src/keys/file.js';
 import { createAwsSandbox, type AwsSandbox } from '../../src/sandbox/aws/server.js';
 import type { PolicyDocument } from '../../src/sandbox/aws/types.js';
@@ -425,8 +426,7 @@ describe('IAM Roles Anywhere stand-in', () => {
         ],
       });
       writeFileSync(caFile, tlsCa.cert.toString('pem'));
-      const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
-      const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`;
+      const keyPem = toPem('PRIVATE KEY', new Uint8Array(await subtle.exportKey('pkcs8', keys.privateKey)));
       const target = new URL(url);
       tlsServer = tls.createServer({ key: keyPem, cert: serverCert.toString('pem') }, (socket) => {
         const upstream = net.connect(Number(target.port), target.hostname);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { AgentError, messageOf } from '../../core/errors.js';
+import { isLoopbackHost } from '../../core/net.js';
 import type { Logger } from '../../core/logger.js';
 import { authorize } from './iam.js';
 import { MemoryPrincipalRegistry } from './principals.js';
@@ -86,10 +87,6 @@ class TokenBucket {
   }
 }
 
-function isLoopback(addr: string): boolean {
-  return addr === '::1' || /^(::ffff:)?127\./.test(addr);
-}
-
 function json(status: number, body: unknown): AwsHttpResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body, null, 2) + '\n' };
 }
@@ -160,7 +157,7 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
   };
 
   async function admin(req: AwsHttpRequest): Promise<AwsHttpResponse> {
-    if (!isLoopback(req.remoteAddress)) return json(403, { error: 'Forbidden', message: 'the sandbox admin API answers loopback peers only' });
+    if (!isLoopbackHost(req.remoteAddress)) return json(403, { error: 'Forbidden', message: 'the sandbox admin API answers loopback peers only' });
     const route = req.path.slice('/_sandbox/'.length).replace(/\/$/, '');
     let body: unknown;
     if (req.body.length) {
