@@ -10,7 +10,8 @@ import { fixedClock, systemClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
 import type { AwsCredentials, Provider } from '../../src/core/provider.js';
-import { lookupGroup, readContainerToken, startImdsServer, type ImdsServer } from '../../src/vend/imds.js';
+import { groupId } from '../../src/core/groups.js';
+import { readContainerToken, startImdsServer, type ImdsServer } from '../../src/vend/imds.js';
 import { tempDir } from '../helpers/paths.js';
 import { awsCli, awsEnv, failingProvider, fakeCreds, scriptedProvider, withEnv } from './fixtures.js';
 
@@ -239,7 +240,8 @@ describe('IMDSv2 server', () => {
     const dir = scratch('vend-sock');
     const socket = path.join(dir, 'imds.sock');
     const roles = new Map([['app', scriptedProvider(() => fakeCreds(new Date(T0.getTime() + 3600_000)))]]);
-    const gid = await lookupGroup('daemon');
+    const gid = await groupId('daemon');
+    assert.equal(typeof gid, 'number');
     const first = await startImdsServer({ roles, listen: { socket, group: 'daemon' }, clock: fixedClock(T0), logger: memoryLogger() });
     servers.push(first);
     const st = await fsp.stat(socket);
