@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
@@ -41,11 +41,24 @@ interface Res {
 }
 
 /** One request on a fresh connection (TCP URL or unix socket). */
-function request(target: { url: string } | { socket: string }, method: string, p: string, headers: Record<string, string> = {}): Promise<Res> {
+function request(
+  target: { url: string } | { socket: string },
+  method: string,
+  p: string,
+  headers: Record<string, string> = {},
+  o: { setHost?: boolean } = {},
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     const base = 'url' in target ? new URL(target.url) : undefined;
     const req = http.request(
-      { method, path: p, headers, agent: false, ...(base ? { host: base.hostname, port: base.port } : { socketPath: (target as { socket: string }).socket }) },
+      {
+        method,
+        path: p,
+        headers,
+        agent: false,
+        ...(o.setHost === false ? { setHost: false } : {}),
+        ...(base ? { host: base.hostname.replace(/^\[|\]$/g, ''), port: base.port } : { socketPath: (target as { socket: string }).socket }),
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -55,6 +68,18 @@ function request(target: { url: string } | { socket: string }, method: string, p
     );
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** A request written byte for byte (e.g. HTTP/1.0 without Host, which Node's client cannot send); the raw reply. */
+function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    const c = netConnect({ host: '127.0.0.1', port }, () => c.end(bytes));
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (reply += d));
+    c.on('end', () => resolve(reply));
+    c.on('error', reject);
   });
 }
 
@@ -284,7 +309,7 @@ describe('IMDSv2 server', () => {
     const s = await start({ roles, listen: { host: '127.0.0.1', port: 0, hopLimit: 1 }, clock: fixedClock(T0), logger: memoryLogger() });
     assert.equal(s.hopLimit, 1);
     const accepted = new Promise<number>((resolve, reject) => {
-      s.server.once('connection', (sock: net.Socket) => {
+      s.server.once('connection', (sock: Socket) => {
         const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
         const child = spawn(
           'perl',
@@ -304,6 +329,116 @@ describe('IMDSv2 server', () => {
       startImdsServer({ roles, listen: { host: '127.0.0.1', port: 0, hopLimit: 0 }, clock: fixedClock(T0), logger: memoryLogger() }),
       (e: unknown) => e instanceof AgentError && e.code === 'VEND_HOP_LIMIT',
     );
+  });
+});
+
+describe('IMDS server against hostile local clients (issue 12)', () => {
+  const roles = () => new Map([['app', scriptedProvider(() => fakeCreds(new Date(T0.getTime() + 3600_000)))]]);
+  const TTL = { 'X-aws-ec2-metadata-token-ttl-seconds': '60' };
+
+  it('DNS rebinding: a Host that is not localhost or the listening address gets 403 on every route, and no secret', async () => {
+    const logger = memoryLogger();
+    const s = await start({ roles: roles(), listen: { host: '127.0.0.1', port: 0 }, clock: fixedClock(T0), logger, containerToken: 'rebind-token' });
+    const t = { url: s.url as string };
+    const port = new URL(t.url).port;
+    const tok = await token(t);
+    const routes: [string, string, Record<string, string>][] = [
+      ['PUT', '/latest/api/token', TTL],
+      ['GET', CREDS, { 'X-aws-ec2-metadata-token': tok }],
+      ['GET', CREDS + 'app', { 'X-aws-ec2-metadata-token': tok }],
+      ['GET', '/v1/credentials', { Authorization: 'rebind-token' }],
+      ['GET', '/v1/credentials/app', { Authorization: 'rebind-token' }],
+    ];
+    const refused = [
+      'evil.example.com',
+      `evil.example.com:${port}`,
+      'localhost.evil.example.com',
+      'localhost.',
+      '127.0.0.2',
+      `127.0.0.2:${port}`,
+      '[::1]',
+      '127.0.0.1.nip.io',
+      `127.0.0.1:${port}@evil.example.com`,
+      'local host',
+    ];
+    for (const host of refused) {
+      for (const [method, p, h] of routes) {
+        const r = await request(t, method, p, { ...h, Host: host });
+        assert.equal(r.status, 403, `${method} ${p} Host ${host}`);
+        assert.doesNotMatch(r.body, /ASIA|AccessKeyId|^[A-Za-z0-9_-]{56}$/, 'nothing useful in the body');
+      }
+    }
+    // without Host: Node refuses HTTP/1.1 itself (400); HTTP/1.0, where Host is optional, reaches the check (403)
+    for (const [method, p, h] of routes) {
+      assert.equal((await request(t, method, p, h, { setHost: false })).status, 400, `${method} ${p} HTTP/1.1 without Host`);
+      const head = Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`);
+      const raw = await rawRequest(Number(port), `${method} ${p} HTTP/1.0\r\n${head.join('')}\r\n`);
+      assert.match(raw, /^HTTP\/1\.1 403 /, `${method} ${p} HTTP/1.0 without Host`);
+    }
+    for (const host of ['127.0.0.1', `127.0.0.1:${port}`, 'localhost', `localhost:${port}`, 'LocalHost:1', '127.0.0.1:8080']) {
+      for (const [method, p, h] of routes) assert.equal((await request(t, method, p, { ...h, Host: host })).status, 200, `${method} ${p} Host ${host}`);
+    }
+    const warnings = logger.entries.filter((e) => e.level === 'warn' && String(e.msg).startsWith('imds request refused'));
+    assert.equal(warnings.length, 1, 'one warning per minute, however many refusals');
+    assert.equal(warnings[0]?.fields.host, 'evil.example.com');
+  });
+
+  it('DNS rebinding over IPv6 and a unix socket: [::1] (any spelling) on ::1, only localhost on the socket', async () => {
+    const v6 = await start({ roles: roles(), listen: { host: '::1', port: 0 }, clock: fixedClock(T0), logger: memoryLogger() });
+    const t = { url: v6.url as string };
+    assert.match(t.url, /^http:\/\/\[::1\]:\d+\/$/);
+    for (const host of ['[::1]', `[::1]:${new URL(t.url).port}`, '[0:0:0:0:0:0:0:1]:1', 'localhost'])
+      assert.equal((await request(t, 'PUT', '/latest/api/token', { ...TTL, Host: host })).status, 200, host);
+    for (const host of ['127.0.0.1', '[::2]', 'evil.example.com', '[::ffff:127.0.0.1]'])
+      assert.equal((await request(t, 'PUT', '/latest/api/token', { ...TTL, Host: host })).status, 403, host);
+
+    const socket = path.join(scratch('vend-rebind'), 'imds.sock');
+    await start({ roles: roles(), listen: { socket }, clock: fixedClock(T0), logger: memoryLogger() });
+    const u = { socket };
+    const tok = await token(u);
+    assert.equal((await request(u, 'GET', CREDS + 'app', { 'X-aws-ec2-metadata-token': tok, Host: 'localhost' })).status, 200);
+    for (const host of ['127.0.0.1', 'evil.example.com', `${socket}`])
+      assert.equal((await request(u, 'GET', CREDS + 'app', { 'X-aws-ec2-metadata-token': tok, Host: host })).status, 403, JSON.stringify(host));
+  });
+
+  it('tokens: 2000 PUTs from one client never log out another client; forged, altered and foreign tokens are 401', async () => {
+    const clock = fixedClock(T0);
+    const s = await start({ roles: roles(), listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger() });
+    const other = await start({ roles: roles(), listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger() });
+    const t = { url: s.url as string };
+    const victim = await token(t, '21600');
+    const before = process.memoryUsage().heapUsed;
+    // one noisy client on one kept-alive connection (as a loop in one process would)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const base = new URL(t.url);
+    const put = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ method: 'PUT', host: base.hostname, port: base.port, path: '/latest/api/token', headers: TTL, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (let i = 0; i < 2000; i += 50) {
+      const statuses = await Promise.all(Array.from({ length: 50 }, put));
+      assert.ok(statuses.every((c) => c === 200));
+    }
+    agent.destroy();
+    const h = { 'X-aws-ec2-metadata-token': victim };
+    const r = await request(t, 'GET', CREDS + 'app', h);
+    assert.equal(r.status, 200, 'the first token still works after 2000 others');
+    assert.equal(r.headers['x-aws-ec2-metadata-token-ttl-seconds'], '21600');
+    assert.ok(process.memoryUsage().heapUsed - before < 50 * 1024 * 1024, 'no per-token state to speak of');
+    // one character changed anywhere (expiry, nonce or MAC) and the token is refused; so is a token of another server
+    for (const i of [0, 7, 30, 55]) {
+      const c = victim[i] === 'A' ? 'B' : 'A';
+      const altered = victim.slice(0, i) + c + victim.slice(i + 1);
+      assert.equal((await request(t, 'GET', CREDS + 'app', { 'X-aws-ec2-metadata-token': altered })).status, 401, `changed at ${i}`);
+    }
+    assert.equal((await request({ url: other.url as string }, 'GET', CREDS + 'app', h)).status, 401, 'a token is valid only where it was issued');
+    clock.set(new Date(T0.getTime() + 21600_000));
+    assert.equal((await request(t, 'GET', CREDS + 'app', h)).status, 401, 'and only for its TTL');
   });
 });
 

@@ -8,7 +8,7 @@
 import net from 'node:net';
 
 /** `[v6]`, an IPv4 literal or a DNS name, then an optional port: the shapes a Host header may take (RFC 9110 §7.2) */
-const HOST_HEADER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::\d{1,5})?$/;
+const HOST_HEADER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/;
 
 /**
  * Whether `host` (the Host header) names this endpoint. `localAddress` is the connection's local address (TCP), or
@@ -17,7 +17,7 @@ const HOST_HEADER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::\d{1,5})?$/;
 export function hostAllowed(host: string | undefined, localAddress: string | undefined): boolean {
   if (host === undefined) return false;
   const m = HOST_HEADER.exec(host);
-  if (!m) return false;
+  if (!m || Number(m[3] ?? 0) > 65535) return false;
   const name = (m[1] ?? m[2] ?? '').toLowerCase();
   if (name === 'localhost') return true;
   if (localAddress === undefined) return false;

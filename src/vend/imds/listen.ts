@@ -31,7 +31,10 @@ export interface UnixListen {
 export async function listenTcp(server: http.Server, o: TcpListen, logger: Logger): Promise<{ url: string; hopLimit?: number }> {
   await listen(server, { host: o.host, port: o.port }, `${o.host}:${o.port}`);
   if (!isLoopback(o.host))
-    logger.warn('imds listening beyond loopback', { host: o.host, hint: 'any host that reaches this address gets credentials; prefer 127.0.0.1 or a unix socket' });
+    logger.warn('imds listening beyond loopback', {
+      host: o.host,
+      hint: 'any host that reaches this address gets credentials; prefer 127.0.0.1 or a unix socket',
+    });
   const addr = server.address() as net.AddressInfo;
   let applied: number | undefined;
   if (o.hopLimit !== undefined) {
