@@ -5,7 +5,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { Clock } from './core/clock.js';
-import { durationMs, type AgentConfig } from './config/schema.js';
+import { durationMs, route53CredentialsMode, type AgentConfig } from './config/schema.js';
+import { route53Credentials } from './compose/route53-credentials.js';
 import { AgentError } from './core/errors.js';
 import { readTextFile } from './core/fs.js';
 import type { Logger } from './core/logger.js';
@@ -17,7 +18,7 @@ import { verifyIdentity } from './renew/verify.js';
 import { isKeyHandle } from './keys/factory.js';
 import { createSession } from './signer/index.js';
 import { pkcs11Settings, sessionRequestNow } from './compose-signing.js';
-import { IdentityStore, StateFile } from './store/index.js';
+import { type Identity, IdentityStore, StateFile } from './store/index.js';
 
 export interface Runtime {
   clock: Clock;
@@ -43,6 +44,7 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger });
   const state = new StateFile(cfg.state.dir, { clock, logger });
   const r53 = cfg.dns.route53;
+  const creds = await route53Credentials(cfg, rt, route53CredentialsMode(cfg) === 'sdk' ? undefined : await liveOrNone(store, logger));
   const dns = createRoute53Provider(
     { clock, logger },
     {
@@ -50,6 +52,7 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
       region: r53.region,
       ...(r53.endpoint ? { endpoint: r53.endpoint } : {}),
       ...(r53.profile ? { profile: r53.profile } : {}),
+      ...(creds.credentials ? { credentials: creds.credentials } : {}),
       ttl: cfg.dns.ttl,
       resolvers: cfg.dns.resolvers,
       propagationTimeoutMs: durationMs(cfg.dns.propagationTimeout),
@@ -93,6 +96,16 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
     keepVersions: cfg.state.keepVersions,
     lockWaitMs: durationMs(cfg.state.lockTimeout),
   };
+}
+
+/** The live identity for the Route 53 credentials choice; one that cannot be read counts as none (re-enrol). */
+async function liveOrNone(store: IdentityStore, logger: Logger): Promise<Identity | undefined> {
+  try {
+    return await store.live();
+  } catch (e) {
+    logger.warn('live identity unreadable; Route 53 credentials chosen as without one', { error: e instanceof Error ? e.message : String(e) });
+    return undefined;
+  }
 }
 
 /**

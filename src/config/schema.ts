@@ -95,6 +95,15 @@ export const configSchema = z
             region: z.string().default('us-east-1'),
             endpoint: z.string().url().optional().describe('override of the Route 53 API URL (sandbox, tests)'),
             profile: z.string().optional().describe('AWS shared-config profile for the Route 53 credentials'),
+            credentials: z
+              .enum(['sdk', 'rolesAnywhere', 'auto'])
+              .optional()
+              .describe(
+                'sdk: the AWS SDK chain (env, profile, credential_process…); rolesAnywhere: a CreateSession with the live identity for dns.route53.roleArn; auto (default when roleArn is set): rolesAnywhere while a valid identity is live, the SDK chain only before the first enrolment or after the identity expired',
+              ),
+            roleArn: arn('IAM role', ROLE_ARN)
+              .optional()
+              .describe('the fleet DNS role (`policy route53 --fleet`), assumed through rolesAnywhere.profileArn, which must list it'),
           })
           .strict()
           .default({ region: 'us-east-1' }),
@@ -192,10 +201,23 @@ export const configSchema = z
     envsense: envsenseSchema.optional().describe('environment fingerprint sources for TOTP session names (rolesAnywhere.roleSessionName: totp)'),
   })
   .strict()
-  .superRefine(envsenseRules);
+  .superRefine((c, ctx) => {
+    envsenseRules(c, ctx);
+    // The Route 53 credentials choice needs its role and the Roles Anywhere section it signs with.
+    const mode = route53CredentialsMode(c);
+    if (mode !== 'sdk') {
+      if (!c.dns.route53.roleArn) ctx.addIssue({ code: 'custom', path: ['dns', 'route53', 'roleArn'], message: `is required when dns.route53.credentials is ${mode}` });
+      if (!c.rolesAnywhere) ctx.addIssue({ code: 'custom', path: ['rolesAnywhere'], message: `is required when dns.route53.credentials is ${mode}` });
+    }
+  });
 
 export type AgentConfig = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** dns.route53.credentials with its default: auto when a fleet DNS role is configured, else the SDK chain. */
+export function route53CredentialsMode(c: { dns: { route53: { credentials?: 'sdk' | 'rolesAnywhere' | 'auto' | undefined; roleArn?: string | undefined } } }) {
+  return c.dns.route53.credentials ?? (c.dns.route53.roleArn ? 'auto' : 'sdk');
+}
 
 /** Duration (number of seconds, or "30s"/"7d") to milliseconds. */
 export function durationMs(v: number | string): number {

@@ -8,3 +8,4 @@ export {
   type Route53ProviderDeps,
 } from './route53/index.js';
 export { parseServer, formatServer, queryTxt, waitForTxt, type NameServer, type QueryOptions, type TxtAnswer, type WaitOptions } from './authoritative.js';
+export { sdkCredentialChain, staticCredentialSources } from './route53/credentials.js';

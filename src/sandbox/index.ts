@@ -231,7 +231,16 @@ function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: Retur
     },
     dns: {
       provider: 'route53',
-      route53: { hostedZoneId: info.zoneId, region: SANDBOX_REGION, endpoint: info.awsUrl, profile: DNS_USER },
+      // The static key (profile iamra-agent-dns) is for the first enrolment only: renewals go through the fleet DNS
+      // role with the live identity, so removing the key after bootstrap leaves a host that still renews.
+      route53: {
+        hostedZoneId: info.zoneId,
+        region: SANDBOX_REGION,
+        endpoint: info.awsUrl,
+        profile: DNS_USER,
+        credentials: 'auto',
+        roleArn: info.dnsRoleArn,
+      },
       ttl: 10,
       // Pebble and the agent both ask the sandbox's authoritative server
       resolvers: [info.dnsServer],
