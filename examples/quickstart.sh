@@ -26,7 +26,12 @@ agent bootstrap
 openssl verify -CAfile "$DIR/pebble-roots.pem" -untrusted "$DIR/state/live/chain.pem" "$DIR/state/live/cert.pem"
 echo "== credentials: IAM Roles Anywhere CreateSession, used by the AWS CLI v2 (credential_process)"
 /usr/bin/aws --profile iamra sts get-caller-identity --endpoint-url "$IAMRA_SANDBOX_AWS_URL"
-echo "== renew: forced rotation, verified before it goes live"
+echo "== no static key after bootstrap: the Route 53 key leaves the host and its IAM user is deleted"
+rm "$DIR/aws/credentials"
+node -e 'const i = require(process.argv[1]);
+  fetch(`${i.awsUrl}/_sandbox/principals/delete`, { method: "POST", body: JSON.stringify({ accessKeyId: i.dnsUser.accessKeyId }) })
+    .then((r) => process.exit(r.ok ? 0 : 1))' "$DIR/sandbox.json"
+echo "== renew: forced rotation through the fleet DNS role (dns.route53.credentials: auto), verified before it goes live"
 agent renew --force
 echo "== status"
 agent status

@@ -70,7 +70,11 @@ export async function route53Credentials(
   const { clock, logger } = deps;
   const mode = route53CredentialsMode(cfg);
   const r53 = cfg.dns.route53;
-  const decision = decideRoute53Credentials(mode, live, clock.now());
+  // auto without a rolesAnywhere section has nothing to sign CreateSession with: the SDK chain, said so
+  const decision =
+    mode === 'auto' && !cfg.rolesAnywhere
+      ? { source: 'sdk' as const, reason: 'rolesAnywhere is not configured; auto uses the SDK chain' }
+      : decideRoute53Credentials(mode, live, clock.now());
   if (decision.source === 'rolesAnywhere' && live && r53.roleArn) {
     const id = live;
     const key = await liveKey(id, cfg);

@@ -206,8 +206,11 @@ export const configSchema = z
     // The Route 53 credentials choice needs its role and the Roles Anywhere section it signs with.
     const mode = route53CredentialsMode(c);
     if (mode !== 'sdk') {
-      if (!c.dns.route53.roleArn) ctx.addIssue({ code: 'custom', path: ['dns', 'route53', 'roleArn'], message: `is required when dns.route53.credentials is ${mode}` });
-      if (!c.rolesAnywhere) ctx.addIssue({ code: 'custom', path: ['rolesAnywhere'], message: `is required when dns.route53.credentials is ${mode}` });
+      if (!c.dns.route53.roleArn)
+        ctx.addIssue({ code: 'custom', path: ['dns', 'route53', 'roleArn'], message: `is required when dns.route53.credentials is ${mode}` });
+      // auto without it is the SDK chain (no identity can sign); an explicit rolesAnywhere could never work
+      if (mode === 'rolesAnywhere' && !c.rolesAnywhere)
+        ctx.addIssue({ code: 'custom', path: ['rolesAnywhere'], message: 'is required when dns.route53.credentials is rolesAnywhere' });
     }
   });
 

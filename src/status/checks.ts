@@ -14,7 +14,7 @@ import { CHECK_NAMES, CHECKS, type CheckCode, type CheckContext, type CheckName,
  * (https://nagios-plugins.org/doc/guidelines.html#AEN78): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  */
 
-export type { AnchorFacts, ConfigFacts, ConfigFailure, CredentialFacts, IdentityFacts, KeyFacts, StatusInput } from './facts.js';
+export type { AnchorFacts, ConfigFacts, ConfigFailure, CredentialFacts, IdentityFacts, KeyFacts, Route53CredentialFacts, StatusInput } from './facts.js';
 export { ARI_STALE_MS, CHECK_NAMES, type CheckCode, type CheckName, type CheckStatus, human, NOT_CHECKED } from './verdicts.js';
 
 export interface Check {
@@ -128,6 +128,7 @@ function contextOf(input: StatusInput, cfg: CheckContext['cfg']): CheckContext {
     ...(isFailure(v) ? { verifyErr: v.error } : v === undefined ? { verifyErr: 'not verified' } : {}),
     path: v && !isFailure(v) ? (v.identity?.path ?? []) : [],
     ...(credentials ? { credentials } : {}),
+    ...(input.route53 ? { route53: input.route53 } : {}),
   };
 }
 

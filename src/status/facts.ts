@@ -49,6 +49,14 @@ export type CredentialFacts =
   | { source: 'state' | 'probe'; ok: true; at: Date; expiration?: Date }
   | { source: 'state' | 'probe'; ok: false; at: Date; error: string };
 
+/** How the Route 53 client gets credentials (dns.route53.credentials) and which static keys it could still find. */
+export interface Route53CredentialFacts {
+  mode: 'sdk' | 'rolesAnywhere' | 'auto';
+  roleArn?: string;
+  /** where long-term keys are reachable (never the keys), or why that could not be told */
+  staticSources: string[] | { error: string };
+}
+
 export interface StatusInput {
   now: Date;
   config: ConfigFacts | ConfigFailure;
@@ -60,4 +68,5 @@ export interface StatusInput {
   state?: AgentState | { error: string };
   /** the result of `--probe` (a live CreateSession); replaces the recorded one */
   probe?: CredentialFacts;
+  route53?: Route53CredentialFacts;
 }

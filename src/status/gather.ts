@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
 import { liveKey, pkcs11Settings, sessionRequestNow } from '../compose-signing.js';
-import { durationMs, type AgentConfig } from '../config/schema.js';
+import { durationMs, route53CredentialsMode, type AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
 import { readTextFile } from '../core/fs.js';
+import { staticCredentialSources } from '../dns/index.js';
 import type { Logger } from '../core/logger.js';
 import { openKey } from '../keys/factory.js';
 import { describeKeyRef, storedKeyRef, type KeyRef } from '../keys/ref.js';
@@ -23,6 +24,8 @@ export interface GatherDeps {
   clock: Clock;
   logger: Logger;
   signal?: AbortSignal;
+  /** the environment the SDK chain would read (static Route 53 keys); default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface GatherOptions {
@@ -69,7 +72,7 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
     ),
     stateFile.read().catch((e: unknown) => ({ error: formatError(e) })),
   ]);
-  const input: StatusInput = { now: deps.clock.now(), config, state: stateR };
+  const input: StatusInput = { now: deps.clock.now(), config, state: stateR, route53: await route53Facts(cfg, deps.env ?? process.env) };
   if (!liveR) return { input, config: cfg };
   if ('error' in liveR) {
     input.identity = liveR;
@@ -102,6 +105,16 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
 
   if (o.probe && cfg.rolesAnywhere) input.probe = await probe(deps, cfg, live, o.probeTimeoutMs ?? 10_000);
   return { input, config: cfg };
+}
+
+async function route53Facts(cfg: AgentConfig, env: NodeJS.ProcessEnv): Promise<NonNullable<StatusInput['route53']>> {
+  const r53 = cfg.dns.route53;
+  const base = { mode: route53CredentialsMode(cfg), ...(r53.roleArn ? { roleArn: r53.roleArn } : {}) };
+  try {
+    return { ...base, staticSources: await staticCredentialSources({ ...(r53.profile ? { profile: r53.profile } : {}), env }) };
+  } catch (e) {
+    return { ...base, staticSources: { error: formatError(e) } };
+  }
 }
 
 function identityFacts(live: Identity): IdentityFacts {

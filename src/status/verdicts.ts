@@ -1,7 +1,7 @@
 import type { RenewalDecision } from '../renew/policy.js';
 import type { VerifyFailure } from '../renew/verify.js';
 import type { AgentState } from '../store/index.js';
-import type { AnchorFacts, ConfigFacts, CredentialFacts, IdentityFacts, KeyFacts } from './facts.js';
+import type { AnchorFacts, ConfigFacts, CredentialFacts, IdentityFacts, KeyFacts, Route53CredentialFacts } from './facts.js';
 
 /**
  * One small pure function per check: facts (already derived once, in checks.ts) and `now` in, one verdict out.
@@ -23,6 +23,7 @@ export const CHECK_NAMES = [
   'certificate',
   'last-renewal',
   'create-session',
+  'route53-credentials',
   'pending-txt',
 ] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
@@ -59,6 +60,9 @@ export type CheckCode =
   | 'not-configured'
   | 'no-session-yet'
   | 'session-failed'
+  | 'static-credentials'
+  | 'sdk-fallback'
+  | 'no-route53-credentials'
   | 'leftover-txt'
   | 'txt-in-progress';
 
@@ -98,6 +102,7 @@ export interface CheckContext {
   /** the identity's path from the verifier, leaf first */
   path: string[];
   credentials?: CredentialFacts;
+  route53?: Route53CredentialFacts;
 }
 
 /** The context of the checks that need a live identity (validity … certificate). */
@@ -256,6 +261,38 @@ function createSession(c: CheckContext): Verdict {
   return v('OK', 'ok', `${what} at ${iso(cs.at)} succeeded; ${exp}`, secs(left));
 }
 
+const R53_RECOVERY =
+  'put a one-time Route 53 credential where the SDK finds it (/etc/iamra-agent/route53-credentials or AWS_* env), run iamra-agent bootstrap --force, then remove it';
+
+/**
+ * Which credentials the next renewal's Route 53 calls use (issue 9): with a fleet DNS role and a valid identity, a
+ * static key still reachable is a WARNING, so an operator can prove a fleet holds none after bootstrap.
+ */
+function route53Credentials(c: CheckContext): Verdict {
+  const r = c.route53;
+  if (!r || r.mode === 'sdk') return v('OK', 'ok', 'Route 53 signs with the AWS SDK chain (dns.route53.credentials: sdk)');
+  if (r.mode === 'auto' && !c.cfg.rolesAnywhere) return v('OK', 'ok', 'Route 53 signs with the AWS SDK chain (auto, and rolesAnywhere is not configured)');
+  if (!Array.isArray(r.staticSources)) return v('UNKNOWN', 'not-checked', `${NOT_CHECKED} static Route 53 credentials: ${r.staticSources.error}`);
+  const found = r.staticSources;
+  const live = c.live;
+  const valid = !!live && c.now >= live.notBefore && c.now < live.notAfter;
+  if (valid) {
+    if (found.length)
+      return v(
+        'WARNING',
+        'static-credentials',
+        `renewals sign with the fleet DNS role ${r.roleArn} but static Route 53 credentials are still reachable: ${found.join(', ')}; remove them, the role needs none after bootstrap`,
+        found.length,
+      );
+    return v('OK', 'ok', `renewals sign with the fleet DNS role ${r.roleArn} through the live identity; no static Route 53 credentials reachable`, 0);
+  }
+  const why = live ? `the identity is not valid now (${iso(live.notBefore)} – ${iso(live.notAfter)})` : 'no identity is live';
+  if (r.mode === 'auto' && found.length)
+    return v('OK', 'sdk-fallback', `${why}: the next enrolment signs Route 53 calls with the SDK chain (${found.join(', ')})`, found.length);
+  const which = r.mode === 'auto' ? 'and no static Route 53 credentials are reachable for the SDK fallback' : 'and dns.route53.credentials is rolesAnywhere';
+  return v('CRITICAL', 'no-route53-credentials', `${why} ${which}: the fleet DNS role cannot be assumed; ${R53_RECOVERY}`, found.length);
+}
+
 /** TXT records a crashed run left behind (the next run removes them). */
 function pendingTxt(c: CheckContext): Verdict {
   if (c.stateErr) return v('UNKNOWN', 'state-unreadable', `state.json unreadable: ${c.stateErr}`);
@@ -288,6 +325,7 @@ export const CHECKS: Record<Exclude<CheckName, 'config'>, (c: CheckContext) => V
   certificate: needsLive(certificate),
   'last-renewal': lastRenewal,
   'create-session': createSession,
+  'route53-credentials': route53Credentials,
   'pending-txt': pendingTxt,
 };
 

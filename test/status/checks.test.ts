@@ -214,6 +214,7 @@ test('no live identity: CRITICAL, the checks that need one are UNKNOWN, overall 
     certificate: 'UNKNOWN',
     'last-renewal': 'OK',
     'create-session': 'OK',
+    'route53-credentials': 'OK',
     'pending-txt': 'OK',
   });
   assert.deepEqual([r.overall, r.exitCode], ['CRITICAL', 2]);
@@ -247,6 +248,7 @@ test('every verdict carries a structured code: skipped checks are "not-checked",
     certificate: 'not-checked',
     'last-renewal': 'no-renewal-yet',
     'create-session': 'no-session-yet',
+    'route53-credentials': 'ok',
     'pending-txt': 'ok',
   });
   const late = evaluate(base(at(8 * D)));

@@ -173,9 +173,11 @@ test('text output: a Nagios first line naming the causes, then one row per check
   assert.match(lines[2]!, /^CHECK\s+STATUS\s+REASON$/);
   assert.equal(
     lines.filter((l) =>
-      /^(config|identity|validity|renewal|ari|key|chain|certificate|last-renewal|create-session|pending-txt)\s+(OK|WARNING|CRITICAL|UNKNOWN)\s+\S/.test(l),
+      /^(config|identity|validity|renewal|ari|key|chain|certificate|last-renewal|create-session|route53-credentials|pending-txt)\s+(OK|WARNING|CRITICAL|UNKNOWN)\s+\S/.test(
+        l,
+      ),
     ).length,
-    11,
+    12,
   );
 
   const noConfig = renderText(evaluate({ now: at(0), config: { file: '/x.yaml', error: 'config: cannot read /x.yaml: ENOENT' } }));

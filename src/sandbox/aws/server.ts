@@ -201,6 +201,12 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
           principals.add(p);
           return json(200, { arn: p.arn, accessKeyId: p.accessKeyId });
         }
+        case 'POST principals/delete': {
+          // DeleteAccessKey/DeleteUser: the key stops authenticating at once (tests remove the bootstrap key)
+          const id = String(b['accessKeyId']);
+          if (!principals.remove(id)) return json(404, { error: 'NoSuchEntity', message: `no principal with access key ${id}` });
+          return json(200, { deleted: id });
+        }
         case 'POST principals/policies':
           principals.setPolicies(String(b['accessKeyId']), (b['policies'] as PolicyDocument[]) ?? []);
           return json(200, { accessKeyId: b['accessKeyId'] });
