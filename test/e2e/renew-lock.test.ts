@@ -76,10 +76,17 @@ test('lockTimeout 0: the second run fails LOCKED (exit 1) without touching versi
   const before = versions();
   const renewalsBefore = readState(state).counters['renewals'] ?? 0;
   const a = startCli(sb, ['renew', '--force', '--log-format', 'json', '--set', 'state.lockTimeout=0']);
-  // start the second only once the first holds the lock, so the outcome does not depend on process start-up times
+  // Start the second only once the first holds the lock, and keep the first stopped (SIGSTOP: alive, lock held)
+  // until the second is done, so the outcome depends neither on start-up times nor on how loaded the machine is.
   await until(a, 'renewing');
+  a.child.kill('SIGSTOP');
+  let rb: { code: number | null };
   const b = startCli(sb, ['renew', '--force', '--log-format', 'json', '--set', 'state.lockTimeout=0']);
-  const rb = await b.done;
+  try {
+    rb = await b.done;
+  } finally {
+    a.child.kill('SIGCONT');
+  }
   assert.equal(rb.code, 1, b.stdout() + b.stderr());
   assert.match(b.stderr(), /^iamra-agent: lock: another iamra-agent run \(pid \d+\) holds .*\.lock/m);
   assert.ok(!logLines(b.stderr()).some((l) => l.message === 'requesting certificate'), 'the refused run never started an order');
