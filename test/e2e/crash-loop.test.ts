@@ -2,7 +2,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { liveProblem, logLines, readLive, readState, servedTxtAfterInsync, startCli, stateDir, zoneTxtViews } from '../renew/e2e.js';
+import { liveProblem, logLines, readLive, readState, servedTxtAfterInsync, startCli, stateDir, zoneTxtViews } from './renew-support.js';
 
 /**
  * Issue 4, "What must be shown" 5: renewals (`renew --force`, the built CLI) each killed with SIGKILL at a random

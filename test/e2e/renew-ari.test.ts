@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { certId } from '../../src/acme/index.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { logLines, readLive, readState, setPebbleRenewalInfo, stateDir } from '../renew/e2e.js';
+import { logLines, readLive, readState, setPebbleRenewalInfo, stateDir } from './renew-support.js';
 
 /**
  * Issue 4, "What must be shown" 2 (and the afterRenew hooks, end to end): the built CLI against the sandbox's Pebble

@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { liveProblem, logLines, readLive, readState, startCli, stateDir, type Running } from '../renew/e2e.js';
+import { liveProblem, logLines, readLive, readState, startCli, stateDir, type Running } from './renew-support.js';
 
 /**
  * Issue 4, "What must be shown" 6: two `renew --force` runs at once never interleave. The run lock (state.dir/.lock)

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { certId } from '../../src/acme/index.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { liveProblem, readLive, readState, setPebbleRenewalInfo, spkiOf } from '../renew/e2e.js';
+import { liveProblem, readLive, readState, setPebbleRenewalInfo, spkiOf } from './renew-support.js';
 
 /**
  * Issue 4, "What must be shown" 3 (the renew part): rotation with the shortlived profile (160-hour certificates, as

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { readLive, readState, stateDir } from '../renew/e2e.js';
+import { readLive, readState, stateDir } from './renew-support.js';
 
 /**
  * Issue 4, "What must be shown" 4: a new identity that fails verification never goes live. Two real failures:

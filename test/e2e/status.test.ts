@@ -11,7 +11,7 @@ import { statusJsonSchema, type StatusJson } from '../../src/status/schema.js';
 import { IdentityStore, StateFile } from '../../src/store/index.js';
 import { repoRoot, tempDir } from '../helpers/paths.js';
 import { cleanEnv, runCli, startSandbox, type CliResult, type E2eSandbox } from '../helpers/sandbox.js';
-import { makeCa, makeLeaf } from '../store/pki.js';
+import { makeCa, makeLeaf } from '../helpers/pki.js';
 import { parseExposition, type MetricFamily } from '../status/promtext.js';
 
 /**

@@ -10,7 +10,7 @@ import { generateKey, isKeyHandle, openKey, openStoredKey, reuseKey, type Versio
 import { parseKeyRef, storedKeyRef, type KeyRef } from '../../src/keys/ref.js';
 import { IdentityStore, type Identity } from '../../src/store/index.js';
 import { tempDir } from '../helpers/paths.js';
-import { makeCa, makeLeaf, type Ca } from '../store/pki.js';
+import { makeCa, makeLeaf, type Ca } from '../helpers/pki.js';
 
 /**
  * The key factory against a real identity store: what enrolment writes (key.pem or key.ref, and meta.json `key`)

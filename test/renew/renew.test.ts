@@ -14,7 +14,7 @@ import { decide, renew, type AriFetcher, type RenewDeps } from '../../src/renew/
 import { verifyIdentity } from '../../src/renew/verify.js';
 import { IdentityStore, StateFile } from '../../src/store/index.js';
 import { tempDir } from '../helpers/paths.js';
-import { makeCa, makeLeaf, type Ca } from '../store/pki.js';
+import { makeCa, makeLeaf, type Ca } from '../helpers/pki.js';
 
 /**
  * renew() and decide() with a fixed clock, a real identity store and state.json in a temp directory, real

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AgentError } from '../../src/core/errors.js';
 import { FileKeyHandle } from '../../src/keys/file.js';
 import { checkIdentity, verifyIdentity, type VerifyCheck, type VerifyInput } from '../../src/renew/verify.js';
-import { KU, makeCa, makeLeaf, type Ca, type LeafOptions } from '../store/pki.js';
+import { KU, makeCa, makeLeaf, type Ca, type LeafOptions } from '../helpers/pki.js';
 
 const H = 3600_000;
 const NAMES = ['host1.example.test', 'www.host1.example.test'];

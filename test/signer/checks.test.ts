@@ -12,7 +12,8 @@ import {
   parseCertificates,
   parseLeaf,
 } from '../../src/signer/checks.js';
-import { makePki, PROFILE, ROLE, TA, type TestPki } from './pki.js';
+import { makePki, type TestPki } from '../helpers/pki.js';
+import { PROFILE, ROLE, TA } from './fixtures.js';
 
 let pki: TestPki;
 before(async () => {

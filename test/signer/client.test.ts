@@ -9,7 +9,8 @@ import { memoryLogger } from '../../src/core/logger.js';
 import { canonicalRequest, parseAuthorization, sha256Hex, stringToSign } from '../../src/signer/canonical.js';
 import { createSession, type CreateSessionInput } from '../../src/signer/client.js';
 import { serialDecimal } from '../../src/signer/sign.js';
-import { makePki, PROFILE, ROLE, TA, type TestPki } from './pki.js';
+import { makePki, type TestPki } from '../helpers/pki.js';
+import { PROFILE, ROLE, TA } from './fixtures.js';
 
 interface Seen {
   method: string;

@@ -1,3 +1,8 @@
+/** the ARNs of the signer tests' trust anchor, profile and role (one account, eu-west-1) */
+export const TA = 'arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/11111111-2222-3333-4444-555555555555';
+export const PROFILE = 'arn:aws:rolesanywhere:eu-west-1:123456789012:profile/66666666-7777-8888-9999-000000000000';
+export const ROLE = 'arn:aws:iam::123456789012:role/iamra-agent';
+
 /** Fixture F-RSA (iamra-protocol.md §5.1): Envoy's RSA-2048 TEST key, leaf and self-signed chain certificate. Never use outside tests. */
 export const F_RSA_CERT = `-----BEGIN CERTIFICATE-----
 MIIDczCCAlugAwIBAgIQYy0lLc2af47/u52i06RCqDANBgkqhkiG9w0BAQsFADAT

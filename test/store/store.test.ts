@@ -11,7 +11,7 @@ import { memoryLogger } from '../../src/core/logger.js';
 import { FileKeyHandle } from '../../src/keys/file.js';
 import { IdentityStore, StateFile, bump, type StageMaterial } from '../../src/store/index.js';
 import { tempDir } from '../helpers/paths.js';
-import { makeCa, makeLeaf, type Ca } from './pki.js';
+import { makeCa, makeLeaf, type Ca } from '../helpers/pki.js';
 
 const CHILD = 'IAMRA_STORE_TEST_CHILD';
 const NAMES = ['host1.example.test', 'alt.example.test'];

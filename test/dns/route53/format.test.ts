@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bareZoneId, decodeTxt, encodeTxt, normName } from '../../src/dns/route53/index.js';
+import { bareZoneId, decodeTxt, encodeTxt, normName } from '../../../src/dns/route53/index.js';
 
 describe('Route 53 wire formats', () => {
   it('normalizes record names as Route 53 returns them (trailing dot, octal escapes, case)', () => {

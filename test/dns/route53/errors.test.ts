@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidChangeBatch, NoSuchHostedZone, PriorRequestNotComplete, Route53ServiceException, ThrottlingException } from '@aws-sdk/client-route-53';
-import { AgentError } from '../../src/core/errors.js';
-import { systemClock } from '../../src/core/clock.js';
-import { memoryLogger } from '../../src/core/logger.js';
-import { createRoute53Client, createRoute53Provider } from '../../src/dns/route53/index.js';
-import { errorName, isTransient, translate } from '../../src/dns/route53/errors.js';
+import { AgentError } from '../../../src/core/errors.js';
+import { systemClock } from '../../../src/core/clock.js';
+import { memoryLogger } from '../../../src/core/logger.js';
+import { createRoute53Client, createRoute53Provider } from '../../../src/dns/route53/index.js';
+import { errorName, isTransient, translate } from '../../../src/dns/route53/errors.js';
 
 /**
  * The provider's error classification reads only the SDK's structured fields. The exceptions here are the SDK's own

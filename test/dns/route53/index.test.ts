@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { Clock } from '../../src/core/clock.js';
-import { AgentError } from '../../src/core/errors.js';
-import { memoryLogger } from '../../src/core/logger.js';
-import { queryTxt } from '../../src/dns/authoritative.js';
-import { createRoute53Client, createRoute53Provider, type Route53ProviderConfig } from '../../src/dns/route53/index.js';
-import { route53Policy } from '../../src/policy/index.js';
-import type { PolicyDocument, Principal } from '../../src/sandbox/aws/types.js';
-import { startRoute53Sandbox, type Route53Sandbox, type ZoneConfig } from '../../src/sandbox/route53/index.js';
+import type { Clock } from '../../../src/core/clock.js';
+import { AgentError } from '../../../src/core/errors.js';
+import { memoryLogger } from '../../../src/core/logger.js';
+import { queryTxt } from '../../../src/dns/authoritative.js';
+import { createRoute53Client, createRoute53Provider, type Route53ProviderConfig } from '../../../src/dns/route53/index.js';
+import { route53Policy } from '../../../src/policy/index.js';
+import type { PolicyDocument, Principal } from '../../../src/sandbox/aws/types.js';
+import { startRoute53Sandbox, type Route53Sandbox, type ZoneConfig } from '../../../src/sandbox/route53/index.js';
 
 /**
  * The provider with the real AWS SDK against the sandbox's Route 53 (REST-XML, SigV4, IAM evaluation, PENDING ->
