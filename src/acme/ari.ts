@@ -1,7 +1,7 @@
 import * as x509 from '@peculiar/x509';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
-import { clampRetryAfter } from '../core/retry.js';
+import { ARI_RETRY_DEFAULT_S, clampAriRetryAfterSec } from '../core/retry.js';
 import type { Logger } from '../core/logger.js';
 import { fetchDirectory } from './directory.js';
 import { retryAfterMs } from './problems.js';
@@ -83,14 +83,8 @@ export interface RenewalInfo {
   certId: string;
 }
 
-export const ARI_RETRY_MIN_SEC = 60;
-export const ARI_RETRY_MAX_SEC = 86400;
-/** §4.3.3: long-term errors (and a missing Retry-After) → ask again in 6 hours */
-export const ARI_RETRY_DEFAULT_SEC = 6 * 3600;
-
-export function clampRetryAfterSec(sec: number): number {
-  return clampRetryAfter(Math.round(sec), ARI_RETRY_MIN_SEC, ARI_RETRY_MAX_SEC);
-}
+// The RFC 9773 bounds and clamp of retryAfterSec are core/retry.ts's clampAriRetryAfterSec, the one rule the
+// renewal scheduler applies too.
 
 export interface AriConnection {
   directoryUrl: string;
@@ -130,7 +124,7 @@ export async function getRenewalInfo(
       details: {
         status: r.status,
         certId: id,
-        retryAfterSec: clampRetryAfterSec(wait === undefined ? ARI_RETRY_DEFAULT_SEC : wait / 1000),
+        retryAfterSec: clampAriRetryAfterSec(wait === undefined ? undefined : wait / 1000),
         retryable: r.status >= 500,
       },
     });
@@ -145,12 +139,12 @@ export async function getRenewalInfo(
       component: 'acme.ari',
       message: `renewalInfo for ${id} has no valid suggestedWindow`,
       hint: 'the CA sent a malformed ARI answer; renewal falls back to the lifetime rule',
-      details: { certId: id, retryAfterSec: ARI_RETRY_DEFAULT_SEC, retryable: false },
+      details: { certId: id, retryAfterSec: ARI_RETRY_DEFAULT_S, retryable: false },
     });
   }
   const info: RenewalInfo = {
     suggestedWindow: { start, end },
-    retryAfterSec: clampRetryAfterSec(wait === undefined ? ARI_RETRY_DEFAULT_SEC : wait / 1000),
+    retryAfterSec: clampAriRetryAfterSec(wait === undefined ? undefined : wait / 1000),
     certId: id,
   };
   if (typeof body?.explanationURL === 'string') info.explanationURL = body.explanationURL;

@@ -5,12 +5,8 @@ export {
   certIdFromParts,
   serialContentOctets,
   getRenewalInfo,
-  clampRetryAfterSec,
   type RenewalInfo,
   type AriConnection,
-  ARI_RETRY_DEFAULT_SEC,
-  ARI_RETRY_MIN_SEC,
-  ARI_RETRY_MAX_SEC,
 } from './ari.js';
 export { resolveDirectoryUrl, accountDirFor, chooseProfile, type AcmeDirectory } from './directory.js';
 export { acmeSettingsFromConfig } from './settings.js';

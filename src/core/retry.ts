@@ -26,6 +26,18 @@ export function clampRetryAfter(value: number, min: number, max: number): number
   return Math.min(max, Math.max(min, value));
 }
 
+/** RFC 9773 §4.3: a renewalInfo Retry-After under one minute counts as one minute, over one day as one day. */
+export const ARI_RETRY_MIN_S = 60;
+export const ARI_RETRY_MAX_S = 86_400;
+/** RFC 9773 §4.3.3: a missing or invalid Retry-After (and a long-term error) → ask again in six hours */
+export const ARI_RETRY_DEFAULT_S = 6 * 3600;
+
+/** The one RFC 9773 rule for when to ask for renewal information again, in whole seconds. */
+export function clampAriRetryAfterSec(sec: number | undefined): number {
+  if (sec === undefined || !Number.isFinite(sec)) return ARI_RETRY_DEFAULT_S;
+  return clampRetryAfter(Math.round(sec), ARI_RETRY_MIN_S, ARI_RETRY_MAX_S);
+}
+
 export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T> {
   const rnd = o.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {

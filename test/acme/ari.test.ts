@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
-import { accountDirFor, certId, certIdFromParts, chooseProfile, clampRetryAfterSec, resolveDirectoryUrl, retryAfterMs } from '../../src/acme/index.js';
+import { accountDirFor, certId, certIdFromParts, chooseProfile, resolveDirectoryUrl, retryAfterMs } from '../../src/acme/index.js';
+import { clampAriRetryAfterSec as clampRetryAfterSec } from '../../src/core/retry.js';
 
 // RFC 9773 §4.1 example: AKI keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4,
 // serial 00:87:65:43:21 (high bit set, so DER keeps the leading zero) → aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE

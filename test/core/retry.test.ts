@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Clock } from '../../src/core/clock.js';
-import { clampRetryAfter, retry } from '../../src/core/retry.js';
+import { clampAriRetryAfterSec, clampRetryAfter, retry } from '../../src/core/retry.js';
 
 /** A clock whose sleep only records the delay, so the backoff's waits are visible and cost no time. */
 function recordingClock(): Clock & { slept: number[] } {
@@ -17,6 +17,13 @@ describe('core/retry', () => {
     // ARI's seconds bounds (RFC 9773 §4.3): 1 minute … 1 day
     assert.equal(clampRetryAfter(1, 60, 86_400), 60);
     assert.equal(clampRetryAfter(172_800, 60, 86_400), 86_400);
+  });
+
+  it('RFC 9773: renewalInfo Retry-After kept within 60 s … 1 day; missing or invalid → 6 h', () => {
+    assert.deepEqual([0, 1, 59.4, 60, 21_600, 86_400, 86_401, 1e9, -5].map(clampAriRetryAfterSec), [60, 60, 60, 60, 21_600, 86_400, 86_400, 86_400, 60]);
+    assert.equal(clampAriRetryAfterSec(undefined), 21_600);
+    assert.equal(clampAriRetryAfterSec(Number.NaN), 21_600);
+    assert.equal(clampAriRetryAfterSec(Number.POSITIVE_INFINITY), 21_600);
   });
 
   it('waits a Retry-After verdict, capped at maxMs, and otherwise full jitter under the exponential ceiling', async () => {

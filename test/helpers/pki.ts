@@ -97,7 +97,7 @@ export interface TestPki {
 }
 
 /** the leaf's serial in makePki: high bit clear, so its DER INTEGER needs no padding */
-export const PKI_LEAF_SERIAL = '6c8a648800b353455b5520636b775431';
+const PKI_LEAF_SERIAL = '6c8a648800b353455b5520636b775431';
 
 /**
  * Root CA → intermediate CA → leaf for host1.example.com (P-256 file keys; the leaf valid 7 days from now, to the

@@ -59,7 +59,7 @@ export function errorName(e: unknown): string {
 }
 
 /** An answer from the service (it carries response metadata), as opposed to a local or network failure. */
-export function isServiceError(e: unknown): boolean {
+function isServiceError(e: unknown): boolean {
   return fields(e).$metadata !== undefined;
 }
 

@@ -61,7 +61,7 @@ export function zoneLocator(d: ZoneDeps, configuredId: string | undefined): (nam
  * _acme-challenge zone). ListHostedZonesByName lists zones in name order starting at DNSName, so the zones named
  * exactly `candidate` come first. Private zones are skipped: the CA never sees them.
  */
-export async function findZone(d: ZoneDeps, name: string, signal?: AbortSignal): Promise<Zone> {
+async function findZone(d: ZoneDeps, name: string, signal?: AbortSignal): Promise<Zone> {
   const labels = name.split('.');
   const tried: string[] = [];
   for (let i = 0; i < labels.length - 1; i++) {
