@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { AgentError, formatError } from '../../core/errors.js';
 import { groupId } from '../../core/groups.js';
+import { isLoopbackHost } from '../../core/net.js';
 import type { Logger } from '../../core/logger.js';
 import { setListenerHopLimit } from './hop-limit.js';
 
@@ -30,7 +31,7 @@ export interface UnixListen {
 /** Listens on host:port; resolves with the URL clients use and the hop limit read back from the socket. */
 export async function listenTcp(server: http.Server, o: TcpListen, logger: Logger): Promise<{ url: string; hopLimit?: number }> {
   await listen(server, { host: o.host, port: o.port }, `${o.host}:${o.port}`);
-  if (!isLoopback(o.host))
+  if (!isLoopbackHost(o.host))
     logger.warn('imds listening beyond loopback', {
       host: o.host,
       hint: 'any host that reaches this address gets credentials; prefer 127.0.0.1 or a unix socket',
@@ -136,10 +137,6 @@ function listen(server: http.Server, opts: net.ListenOptions, what: string): Pro
       resolve();
     });
   });
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 async function resolveGroup(group: string): Promise<number> {
