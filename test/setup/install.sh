@@ -23,6 +23,7 @@ APT_PACKAGES=(
   swtpm swtpm-tools # a software TPM 2.0 for key.source: tpm tests and sandbox up --key tpm
   tpm2-tools        # drives the TPM (create, persist, sign); the agent never hand-writes TPM commands
   libtss2-tcti-swtpm0 libtss2-tcti-device0  # TCTIs for swtpm (tests) and /dev/tpmrm0 (hosts)
+  wrk               # HTTP load generator for npm run bench -- imds (IMDS routes against a bare node:http server)
   ca-certificates curl
 )
 

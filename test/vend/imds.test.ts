@@ -442,6 +442,37 @@ describe('IMDS server against hostile local clients (issue 12)', () => {
   });
 });
 
+describe('IMDS per-request shortcuts keep the answers exact', () => {
+  it('a reused credentials object: LastUpdated follows the clock each second; a refreshed object is served at once', async () => {
+    const clock = fixedClock(T0);
+    let current = fakeCreds(new Date(T0.getTime() + 3600_000), 'ONE');
+    const s = await start({
+      roles: new Map([['app', scriptedProvider(() => current)]]),
+      listen: { host: '127.0.0.1', port: 0 },
+      clock,
+      logger: memoryLogger(),
+      containerToken: 'ct',
+    });
+    const t = { url: s.url as string };
+    const h = { 'X-aws-ec2-metadata-token': await token(t) };
+    const get = async () => JSON.parse((await request(t, 'GET', CREDS + 'app', h)).body) as Record<string, string>;
+    assert.equal((await get()).LastUpdated, '2026-03-01T10:00:00Z');
+    clock.set(new Date(T0.getTime() + 999));
+    assert.equal((await get()).LastUpdated, '2026-03-01T10:00:00Z');
+    clock.set(new Date(T0.getTime() + 1000));
+    assert.equal((await get()).LastUpdated, '2026-03-01T10:00:01Z');
+    current = fakeCreds(new Date(T0.getTime() + 7200_000), 'TWO');
+    const next = await get();
+    assert.equal(next.AccessKeyId, current.accessKeyId);
+    assert.equal(next.Expiration, '2026-03-01T12:00:00Z');
+    assert.equal(JSON.parse((await request(t, 'GET', '/v1/credentials', { Authorization: 'ct' })).body).AccessKeyId, current.accessKeyId);
+    // paths outside the plain shape still go through the URL parser: a query or an escaped slash changes nothing
+    assert.equal((await request(t, 'GET', `${CREDS}app?x=1`, h)).status, 200);
+    assert.equal((await request(t, 'GET', `${CREDS}./app`, h)).status, 200);
+    assert.equal((await request(t, 'GET', `${CREDS}app%2Fx`, h)).status, 404);
+  });
+});
+
 describe('real clients against the IMDS server', () => {
   const emptyAwsFiles = async (dir: string) => {
     const config = path.join(dir, 'config');

@@ -50,6 +50,7 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 export function imdsHandler(o: RouteOptions): http.RequestListener {
   const roleList = [...o.roles.keys()].join('\n');
   const container = o.containerToken !== undefined ? { token: o.containerToken, role: o.containerRole ?? [...o.roles.keys()][0] } : undefined;
+  const bodies = credentialBodies(o.clock);
   let hostWarnedAt = Number.NEGATIVE_INFINITY;
   let hostRefused = 0;
 
@@ -98,20 +99,7 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
     if (!provider) return text(404, 'not found');
     const got = await credentialsOf(rest, provider);
     if ('error' in got) return json(503, { Code: got.code, Message: got.error }, ttlHeader);
-    const c = got.creds;
-    return json(
-      200,
-      {
-        Code: 'Success',
-        LastUpdated: isoSeconds(o.clock.now()),
-        Type: 'AWS-HMAC',
-        AccessKeyId: c.accessKeyId,
-        SecretAccessKey: c.secretAccessKey,
-        Token: c.sessionToken,
-        Expiration: isoSeconds(c.expiration),
-      },
-      ttlHeader,
-    );
+    return { status: 200, type: 'application/json', body: bodies.imds(got.creds), headers: ttlHeader };
   };
 
   const containerRoute = async (req: http.IncomingMessage, p: string, c: { token: string; role: string }): Promise<Reply> => {
@@ -125,8 +113,7 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
     if (!provider) return json(404, { Code: 'NotFound', Message: 'no such role' });
     const got = await credentialsOf(role, provider);
     if ('error' in got) return json(503, { Code: got.code, Message: got.error });
-    const k = got.creds;
-    return json(200, { AccessKeyId: k.accessKeyId, SecretAccessKey: k.secretAccessKey, Token: k.sessionToken, Expiration: isoSeconds(k.expiration) });
+    return { status: 200, type: 'application/json', body: bodies.container(got.creds) };
   };
 
   const credentialsOf = async (role: string, provider: Provider<AwsCredentials>): Promise<{ creds: AwsCredentials } | { error: string; code: string }> => {
@@ -141,7 +128,7 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
   };
 
   return (req, res) => {
-    const p = new URL(req.url ?? '/', 'http://imds').pathname;
+    const p = pathOf(req.url);
     route(req, p).then(
       (r) => {
         o.logger.debug('imds request', { method: req.method, path: p, status: r.status });
@@ -155,6 +142,62 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
     );
   };
 }
+
+/**
+ * The JSON bodies of a credentials object, built once per object (and, for IMDS, once per second of LastUpdated)
+ * instead of per request: a provider hands out the same object until it refreshes, so a busy endpoint would
+ * otherwise format the same timestamps and stringify the same document thousands of times a second. Keyed weakly,
+ * so replaced credentials are dropped with their bodies.
+ */
+function credentialBodies(clock: Clock): { imds(c: AwsCredentials): string; container(c: AwsCredentials): string } {
+  const cache = new WeakMap<AwsCredentials, { second?: number; imds?: string; container?: string }>();
+  const entry = (c: AwsCredentials) => {
+    const e = cache.get(c) ?? {};
+    cache.set(c, e);
+    return e;
+  };
+  return {
+    imds(c) {
+      const e = entry(c);
+      const now = clock.now();
+      const second = Math.floor(now.getTime() / 1000);
+      if (e.imds === undefined || e.second !== second) {
+        e.second = second;
+        e.imds = JSON.stringify({
+          Code: 'Success',
+          LastUpdated: isoSeconds(now),
+          Type: 'AWS-HMAC',
+          AccessKeyId: c.accessKeyId,
+          SecretAccessKey: c.secretAccessKey,
+          Token: c.sessionToken,
+          Expiration: isoSeconds(c.expiration),
+        });
+      }
+      return e.imds;
+    },
+    container(c) {
+      const e = entry(c);
+      e.container ??= JSON.stringify({
+        AccessKeyId: c.accessKeyId,
+        SecretAccessKey: c.secretAccessKey,
+        Token: c.sessionToken,
+        Expiration: isoSeconds(c.expiration),
+      });
+      return e.container;
+    },
+  };
+}
+
+/**
+ * The request target's path. The paths clients use (letters, digits, `-`, `_`, `/`, no query) cannot be changed by
+ * URL parsing, so they are taken as they are; anything else (dots, escapes, a query, `//`) goes through the WHATWG
+ * URL parser as before.
+ */
+function pathOf(target: string | undefined): string {
+  if (target !== undefined && PLAIN_PATH.test(target)) return target;
+  return new URL(target ?? '/', 'http://imds').pathname;
+}
+const PLAIN_PATH = /^\/(?!\/)[\w\-/]*$/;
 
 /** Compares a presented secret with the expected one in constant time (hashing equalises the lengths). */
 function sameSecret(presented: string, expected: string): boolean {

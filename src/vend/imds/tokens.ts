@@ -23,8 +23,20 @@ export interface TokenIssuer {
   remainingSeconds(token: string): number | undefined;
 }
 
+/**
+ * Tokens whose MAC was checked, with their expiry, so a client reusing its token (every SDK does, for hours) costs
+ * a map lookup instead of an HMAC. Only a cache: a miss re-checks the MAC, and the whole map is dropped when full, so
+ * no client can grow it or push another's token out of validity.
+ */
+const VERIFIED_CACHE = 64;
+
 export function createTokenIssuer(clock: Clock, key: Buffer = randomBytes(32)): TokenIssuer {
   const mac = (signed: Buffer) => createHmac('sha256', key).update(signed).digest().subarray(0, MAC_BYTES);
+  const verified = new Map<string, number>();
+  const left = (expiry: number) => {
+    const ms = expiry - clock.now().getTime();
+    return ms > 0 ? Math.ceil(ms / 1000) : undefined;
+  };
   return {
     issue(ttlSeconds) {
       const signed = Buffer.alloc(SIGNED_BYTES);
@@ -33,12 +45,16 @@ export function createTokenIssuer(clock: Clock, key: Buffer = randomBytes(32)): 
       return Buffer.concat([signed, mac(signed)]).toString('base64url');
     },
     remainingSeconds(token) {
+      const known = verified.get(token);
+      if (known !== undefined) return left(known);
       if (!TOKEN_SHAPE.test(token)) return undefined;
       const raw = Buffer.from(token, 'base64url');
       const signed = raw.subarray(0, SIGNED_BYTES);
       if (!timingSafeEqual(raw.subarray(SIGNED_BYTES), mac(signed))) return undefined;
-      const left = signed.readUIntBE(0, EXPIRY_BYTES) - clock.now().getTime();
-      return left > 0 ? Math.ceil(left / 1000) : undefined;
+      const expiry = signed.readUIntBE(0, EXPIRY_BYTES);
+      if (verified.size >= VERIFIED_CACHE) verified.clear();
+      verified.set(token, expiry);
+      return left(expiry);
     },
   };
 }
