@@ -8,7 +8,7 @@ import type { Clock } from './core/clock.js';
 import { AgentError } from './core/errors.js';
 import { sessionNameProvider, systemFingerprintDeps, type SessionNameProvider } from './envsense/index.js';
 import { openStoredKey } from './keys/factory.js';
-import type { Pkcs11Settings } from './keys/factory.js';
+import type { Pkcs11Settings, TpmSettings } from './keys/factory.js';
 import type { KeyHandle } from './keys/types.js';
 import { resolveEndpoint } from './signer/index.js';
 import type { Identity } from './store/index.js';
@@ -57,7 +57,8 @@ export async function sessionRequestNow(cfg: AgentConfig, clock: Clock) {
 /** The live identity's key as a KeyHandle, through the key factory. */
 export async function liveKey(live: Identity, cfg: AgentConfig): Promise<KeyHandle> {
   const pkcs11 = pkcs11Settings(cfg);
-  return openStoredKey(live, pkcs11 ? { pkcs11 } : {});
+  const tpm = tpmSettings(cfg);
+  return openStoredKey(live, { ...(pkcs11 ? { pkcs11 } : {}), ...(tpm ? { tpm } : {}) });
 }
 
 /**
@@ -76,4 +77,10 @@ export function pkcs11Settings(cfg: AgentConfig, env: NodeJS.ProcessEnv = proces
 
 export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {
   return path.join(cfg.state.runtimeDir, ...parts);
+}
+
+/** key.tpm as the key factory takes it (the handle comes from the stored KeyRef). */
+export function tpmSettings(cfg: AgentConfig): TpmSettings | undefined {
+  const t = cfg.key.tpm;
+  return t ? { tcti: t.tcti, ...(t.authFile ? { authFile: t.authFile } : {}) } : undefined;
 }

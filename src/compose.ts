@@ -35,6 +35,7 @@ export function identitySpec(cfg: AgentConfig): IdentitySpec {
       ...(cfg.key.csrFile ? { csrFile: cfg.key.csrFile } : {}),
       readCsr: (f) => readTextFile(f, 'key.csrFile'),
       ...(cfg.key.pkcs11 ? { pkcs11: { uri: cfg.key.pkcs11.uri, ...pkcs11Settings(cfg)! } } : {}),
+      ...(cfg.key.tpm ? { tpm: { ...cfg.key.tpm } } : {}),
     },
   };
 }

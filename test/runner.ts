@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** files outside test/e2e/ that start Pebble, lego, systemd-analyze on the CLI's units, or the CLI itself */
-const E2E_ELSEWHERE = new Set(['acme/issue.test.js', 'sandbox/route53-lego.test.js', 'units/units.test.js']);
+const E2E_ELSEWHERE = new Set(['keys/tpm.test.js', 'acme/issue.test.js', 'sandbox/route53-lego.test.js', 'units/units.test.js']);
 
 function testFiles(dir: string, rel = ''): string[] {
   return readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => {

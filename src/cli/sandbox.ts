@@ -13,7 +13,7 @@ interface Args extends GlobalArgs {
   rate: number;
   pebbleEnv?: string[];
   eab?: string;
-  key: 'file' | 'pkcs11';
+  key: 'file' | 'pkcs11' | 'tpm';
 }
 
 export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
@@ -38,9 +38,10 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
           describe: 'make Pebble require External Account Binding with this key id (HMAC key written to D/eab.key, agent.yaml sets acme.eab)',
         })
         .option('key', {
-          choices: ['file', 'pkcs11'] as const,
+          choices: ['file', 'pkcs11', 'tpm'] as const,
           default: 'file' as const,
-          describe: 'where agent.yaml keeps the key: file, or pkcs11 (a SoftHSM2 token in D/softhsm, PIN in a 0600 file, SOFTHSM2_CONF in D/env)',
+          describe:
+            'where agent.yaml keeps the key: file, or pkcs11 (a SoftHSM2 token in D/softhsm, PIN in a 0600 file, SOFTHSM2_CONF in D/env), or tpm (swtpm in D/tpm, TPM2TOOLS_TCTI in D/env)',
         })
         .example('$0 sandbox up --dir /tmp/sb && . /tmp/sb/env && $0 bootstrap', 'start, then enrol against it')
         .example('$0 sandbox up --dir /tmp/sb --key pkcs11', 'the same with the key generated in a SoftHSM2 token')

@@ -33,10 +33,10 @@ export const configSchema = z
     key: z
       .object({
         source: z
-          .enum(['file', 'csr', 'pkcs11'])
+          .enum(['file', 'csr', 'pkcs11', 'tpm'])
           .default('file')
           .describe(
-            'file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled; pkcs11: the key is made and used in a PKCS#11 token (key.pkcs11)',
+            'file: the agent makes and keeps the key; csr: the key lives elsewhere (YubiKey, TPM) and key.csrFile is enrolled; pkcs11: the key is made and used in a PKCS#11 token (key.pkcs11); tpm: in a TPM 2.0 (key.tpm)',
           ),
         algorithm: z.enum(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ec-p256'),
         csrFile: z.string().optional().describe('PEM CSR to enrol when source is csr'),
@@ -54,11 +54,28 @@ export const configSchema = z
           })
           .strict()
           .optional(),
+        tpm: z
+          .object({
+            tcti: z.string().min(1).default('device:/dev/tpmrm0').describe('TPM2 TCTI: device:/dev/tpmrm0, or swtpm:host=127.0.0.1,port=P'),
+            handle: z
+              .string()
+              .regex(/^0x81[0-9a-fA-F]{6}$/, 'must be a persistent handle such as 0x81000010')
+              .describe('persistent handle of the identity key; bootstrap creates it there when it is empty'),
+            parent: z
+              .string()
+              .regex(/^0x81[0-9a-fA-F]{6}$/, 'must be a persistent handle such as 0x81000001')
+              .default('0x81000001')
+              .describe('storage key (SRK) the identity key is created under; created when missing'),
+            authFile: z.string().min(1).optional().describe('0600 file with the key password, passed to tpm2-tools as file:'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .superRefine((k, ctx) => {
         if (k.source === 'pkcs11' && !k.pkcs11)
           ctx.addIssue({ code: 'custom', path: ['pkcs11'], message: 'is required when key.source is pkcs11 (module, uri, pinFile)' });
+        if (k.source === 'tpm' && !k.tpm) ctx.addIssue({ code: 'custom', path: ['tpm'], message: 'is required when key.source is tpm (tcti, handle)' });
       })
       .default({ source: 'file', algorithm: 'ec-p256', rotateOnRenew: true }),
     acme: z

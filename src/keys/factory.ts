@@ -19,6 +19,13 @@ export interface KeyDeps {
   logger?: Logger;
   /** key.pkcs11 from the config: the library and where the PIN comes from (the KeyRef carries only the URI) */
   pkcs11?: Pkcs11Settings;
+  tpm?: TpmSettings;
+}
+
+/** key.tpm from the config; the KeyRef carries the handle */
+export interface TpmSettings {
+  tcti?: string;
+  authFile?: string;
 }
 
 export interface Pkcs11Settings {
@@ -42,7 +49,12 @@ export type GenerateSpec =
        */
       fresh: boolean;
     }
-  | { kind: 'tpm'; algorithm: KeyAlgorithmName };
+  | {
+      kind: 'tpm';
+      algorithm: KeyAlgorithmName;
+      /** key.tpm: the key at `handle` is used when there is one (also at renewal: a persistent key is kept), else created */
+      settings: TpmSettings & { handle: string; parent: string };
+    };
 
 /** A key ready to go into a new version: the handle signs, `ref` goes to meta.json, `keyPem` (file keys only) to key.pem. */
 export interface VersionKey {
@@ -60,8 +72,12 @@ export async function openKey(ref: KeyRef, deps: KeyDeps): Promise<KeyHandle> {
       const { Pkcs11KeyHandle, defaultPkcs11Module } = await import('./pkcs11.js');
       return Pkcs11KeyHandle.open({ module: deps.pkcs11?.module ?? ref.module ?? defaultPkcs11Module(), uri: ref.uri, pin: deps.pkcs11?.pin ?? {} });
     }
-    case 'tpm':
-      throw unsupported(ref.kind);
+    case 'tpm': {
+      if (!ref.handle) throw unsupported('tpm');
+      const { TpmKeyHandle, DEFAULT_TCTI } = await import('./tpm.js');
+      const authFile = deps.tpm?.authFile;
+      return TpmKeyHandle.open({ tcti: deps.tpm?.tcti ?? ref.tcti ?? DEFAULT_TCTI, handle: ref.handle, ...(authFile ? { authFile } : {}) });
+    }
     case 'external':
       throw new AgentError({
         code: 'KEY_EXTERNAL',
@@ -100,8 +116,21 @@ export async function generateKey(spec: GenerateSpec, deps?: Partial<KeyDeps>): 
       }
       return { handle, ref: { kind: 'pkcs11', uri: handle.uri, module } };
     }
-    case 'tpm':
-      throw unsupported(spec.kind);
+    case 'tpm': {
+      const { TpmKeyHandle, DEFAULT_TCTI } = await import('./tpm.js');
+      const s = spec.settings;
+      const o = { tcti: s.tcti ?? DEFAULT_TCTI, handle: s.handle, ...(s.authFile ? { authFile: s.authFile } : {}) };
+      let handle: KeyHandle;
+      try {
+        handle = await TpmKeyHandle.open(o);
+        deps?.logger?.info('using the key already in the TPM', { key: handle.describe() });
+      } catch (e) {
+        if (!(e instanceof AgentError) || e.code !== 'KEY_TPM_NOT_FOUND') throw e;
+        handle = await TpmKeyHandle.generate({ ...o, parent: s.parent, algorithm: parseAlgorithm(spec.algorithm) });
+        deps?.logger?.info('key created in the TPM', { key: handle.describe() });
+      }
+      return { handle, ref: { kind: 'tpm', handle: s.handle, parent: s.parent, tcti: o.tcti } };
+    }
   }
 }
 
@@ -143,6 +172,6 @@ function unsupported(kind: KeyKind): AgentError {
     code: 'KEY_UNSUPPORTED',
     component: 'keys',
     message: `${kind} keys are not supported by this build`,
-    hint: 'use key.source file or pkcs11, or key.source csr with a CSR made by the TPM',
+    hint: 'use a TPM key at a persistent handle (key.tpm.handle); TSS2 PEM key files are not supported yet',
   });
 }

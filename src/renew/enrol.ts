@@ -3,7 +3,7 @@ import { AgentError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { buildCsr, checkExternalCsr } from '../keys/csr.js';
-import { type GenerateSpec, generateKey, type Pkcs11Settings, type VersionKey } from '../keys/factory.js';
+import { type GenerateSpec, generateKey, type Pkcs11Settings, type TpmSettings, type VersionKey } from '../keys/factory.js';
 import type { ExternalKeyRef } from '../keys/ref.js';
 import type { KeyAlgorithmName, KeyHandle } from '../keys/types.js';
 import type { IdentityStore, StageMaterial } from '../store/index.js';
@@ -27,11 +27,13 @@ export interface IssuedCertificate {
 export type EnrolStore = Pick<IdentityStore, 'stage' | 'activate' | 'discard'>;
 
 export interface KeySpec {
-  source: 'file' | 'csr' | 'pkcs11';
+  source: 'file' | 'csr' | 'pkcs11' | 'tpm';
   algorithm: KeyAlgorithmName;
   csrFile?: string;
   /** key.pkcs11 (source pkcs11): the URI naming token and key label, the module and the PIN source */
   pkcs11?: Pkcs11Settings & { uri: string };
+  /** key.tpm (source tpm) */
+  tpm?: TpmSettings & { handle: string; parent: string };
   /** a new key even when one with the configured label exists (rotation at renewal; file keys are always new) */
   fresh?: boolean;
   /** for `csr` mode: reads the CSR file (PEM) */
@@ -127,6 +129,16 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
 }
 
 function generateSpec(key: KeySpec): GenerateSpec {
+  if (key.source === 'tpm') {
+    if (!key.tpm)
+      throw new AgentError({
+        code: 'CONFIG_INVALID',
+        component: 'config',
+        message: 'key.source is tpm but key.tpm is not set',
+        hint: 'set key.tpm.handle (and tcti)',
+      });
+    return { kind: 'tpm', algorithm: key.algorithm, settings: key.tpm };
+  }
   if (key.source !== 'pkcs11') return { kind: 'file', algorithm: key.algorithm };
   if (!key.pkcs11) {
     throw new AgentError({

@@ -61,7 +61,8 @@ export async function sandboxDown(o: { dir: string; clock: Clock }): Promise<{ s
   const info = await readInfo(o.dir);
   if (!info) return { stopped: [] };
   const stopped: number[] = [];
-  for (const pid of [info.pid, info.pebblePid]) {
+  // the sandbox stops Pebble and swtpm itself on SIGTERM; they are stopped by PID too in case it could not
+  for (const pid of [info.pid, info.pebblePid, ...(info.swtpmPid ? [info.swtpmPid] : [])]) {
     if (!alive(pid)) continue;
     process.kill(pid, 'SIGTERM');
     const deadline = o.clock.now().getTime() + 10_000;

@@ -11,6 +11,7 @@ import { IamraRegistry } from './iamra/registry.js';
 import { createIamraService } from './iamra/service.js';
 import { startPebble, type PebbleInstance } from './pebble.js';
 import { createSandboxToken, type SandboxToken } from './softhsm.js';
+import { startSwtpm, type Swtpm } from './swtpm.js';
 import { startRoute53Sandbox, type Route53Sandbox } from './route53/index.js';
 import { createStsService } from './sts/service.js';
 
@@ -27,6 +28,8 @@ export const SANDBOX_ZONE_ID = 'Z0SANDBOX0EXAMPLE0001';
 const DNS_USER = 'iamra-agent-dns';
 /** the fleet DNS role (`policy route53 --fleet`): every host's IAMRA session may write only its own challenge record */
 const FLEET_DNS_ROLE = 'iamra-agent-fleet-dns';
+/** where `sandbox up --key tpm`'s agent.yaml keeps the identity key */
+export const SANDBOX_TPM_HANDLE = '0x81000010';
 
 export interface SandboxOptions {
   dir: string;
@@ -45,7 +48,7 @@ export interface SandboxOptions {
   /** the command that runs the agent, for the AWS config's credential_process line */
   agentCommand: string[];
   /** where the generated agent.yaml keeps the key: a file (default) or a SoftHSM2 token in D/softhsm */
-  key?: 'file' | 'pkcs11';
+  key?: 'file' | 'pkcs11' | 'tpm';
 }
 
 /** What a running sandbox publishes in D/sandbox.json (tests read it). */
@@ -66,6 +69,8 @@ export interface SandboxInfo {
   roleArn: string;
   /** the fleet DNS role: permission policy `policy route53 --fleet`, trust policy `policy trust --role dns` */
   dnsRoleArn: string;
+  /** `--key tpm`: the swtpm process serving the agent's TPM (stopped with the sandbox) */
+  swtpmPid?: number;
   startedAt: string;
 }
 
@@ -113,7 +118,9 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
     callLog: f.calls,
   });
   let pebble: PebbleInstance | undefined;
+  let swtpm: Swtpm | undefined;
   try {
+    if (o.key === 'tpm') swtpm = await startSwtpm(path.join(o.dir, 'tpm'), { clock: deps.clock });
     // EAB (RFC 8555 §7.3.4): a fresh HMAC key per sandbox, handed to the agent as a 0600 file, never on argv
     const eab = o.eabKid ? { kid: o.eabKid, hmacKey: randomBytes(32).toString('base64url') } : undefined;
     if (eab) await atomicWriteFile(f.eabKey, eab.hmacKey + '\n', 0o600);
@@ -190,37 +197,41 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       profileArn: profile.arn,
       roleArn: role.arn,
       dnsRoleArn: dnsRole.arn,
+      ...(swtpm ? { swtpmPid: swtpm.pid } : {}),
       startedAt: deps.clock.now().toISOString(),
     };
     await atomicWriteFile(f.awsCredentials, `[${DNS_USER}]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n`, 0o600);
     const token = o.key === 'pkcs11' ? await createSandboxToken(o.dir) : undefined;
     await atomicWriteFile(f.awsConfig, awsConfig(o, f.agentYaml), 0o600);
-    await atomicWriteFile(f.agentYaml, agentYaml(o, info, pebble.tlsCaPemPath, f, token), 0o600);
-    await atomicWriteFile(f.env, envFile(info, f, token), 0o600);
+    await atomicWriteFile(f.agentYaml, agentYaml(o, info, pebble.tlsCaPemPath, f, token, swtpm), 0o600);
+    await atomicWriteFile(f.env, envFile(info, f, token, swtpm), 0o600);
     // Last: its presence means "ready" to `sandbox up`.
     await atomicWriteFile(f.info, JSON.stringify(info, null, 2) + '\n', 0o600);
     const p = pebble;
+    const t = swtpm;
     return {
       info,
       route53,
       pebble: p,
       close: async () => {
-        await Promise.allSettled([route53.close(), p.stop()]);
+        await Promise.allSettled([route53.close(), p.stop(), t?.stop()]);
         await fsp.rm(f.info, { force: true });
       },
     };
   } catch (e) {
-    await Promise.allSettled([route53.close(), pebble?.stop()]);
+    await Promise.allSettled([route53.close(), pebble?.stop(), swtpm?.stop()]);
     throw e;
   }
 }
 
-function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: ReturnType<typeof files>, token?: SandboxToken): string {
+function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: ReturnType<typeof files>, token?: SandboxToken, tpm?: Swtpm): string {
   const cfg = {
     identity: { name: o.name },
     key: token
       ? { source: 'pkcs11', algorithm: 'ec-p256', pkcs11: { module: token.module, uri: token.uri, pinFile: token.pinFile } }
-      : { source: 'file', algorithm: 'ec-p256' },
+      : tpm
+        ? { source: 'tpm', algorithm: 'ec-p256', tpm: { tcti: tpm.tcti, handle: SANDBOX_TPM_HANDLE } }
+        : { source: 'file', algorithm: 'ec-p256' },
     // classic: LE's default, and the only LE profile whose leaves have a CN (IAMRA rejects empty subjects)
     acme: {
       directory: info.directoryUrl,
@@ -269,7 +280,7 @@ function quoteIni(s: string): string {
   return /[\s"]/.test(s) ? `"${s.replace(/"/g, '\\"')}"` : s;
 }
 
-function envFile(info: SandboxInfo, f: ReturnType<typeof files>, token?: SandboxToken): string {
+function envFile(info: SandboxInfo, f: ReturnType<typeof files>, token?: SandboxToken, tpm?: Swtpm): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const vars: Record<string, string> = {
     IAMRA_AGENT_CONFIG: f.agentYaml,
@@ -284,6 +295,8 @@ function envFile(info: SandboxInfo, f: ReturnType<typeof files>, token?: Sandbox
     IAMRA_SANDBOX_CA_BUNDLE: path.join(path.dirname(f.info), 'pebble', 'tls-ca.pem'),
     // the sandbox token: SoftHSM finds it through its config, for the agent and for pkcs11-tool alike
     ...(token ? { SOFTHSM2_CONF: token.conf, IAMRA_SANDBOX_PKCS11_MODULE: token.module } : {}),
+    // the sandbox TPM, for tpm2-tools (tpm2_getcap handles-persistent, tpm2_readpublic -c 0x81000010)
+    ...(tpm ? { TPM2TOOLS_TCTI: tpm.tcti } : {}),
   };
   return `# iamra-agent sandbox: source this file (. ${f.env})\n${Object.entries(vars)
     .map(([k, v]) => `export ${k}=${q(v)}`)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import { liveKey, pkcs11Settings, sessionRequestNow } from '../compose-signing.js';
+import { liveKey, pkcs11Settings, sessionRequestNow, tpmSettings } from '../compose-signing.js';
 import { durationMs, route53CredentialsMode, type AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
@@ -171,7 +171,8 @@ async function keyOf(cfg: AgentConfig, live: Identity): Promise<KeyResult> {
   if (ref) {
     try {
       const pkcs11 = pkcs11Settings(cfg);
-      const k: KeyHandle = await openKey(ref, { dir: live.dir, ...(pkcs11 ? { pkcs11 } : {}) });
+      const tpm = tpmSettings(cfg);
+      const k: KeyHandle = await openKey(ref, { dir: live.dir, ...(pkcs11 ? { pkcs11 } : {}), ...(tpm ? { tpm } : {}) });
       return { facts: { present: true, describe: k.describe() }, verifyKey: k };
     } catch (e) {
       return { facts: { present: false, reason: `the key cannot be used: ${formatError(e)}` }, verifyKey: certSpki };

@@ -1,0 +1,234 @@
+import { execFile } from 'node:child_process';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentError } from '../core/errors.js';
+import type { KeyAlgorithm, KeyHandle } from './types.js';
+
+/**
+ * A TPM 2.0 key at a persistent handle, driven through tpm2-tools (there is no well-kept Node TPM library, and
+ * hand-written TPM commands are out of the question). Every call passes the TCTI in TPM2TOOLS_TCTI and any key
+ * password as `file:` (never on argv). TPMs without a resource manager (swtpm, /dev/tpm0) keep transient objects
+ * loaded after each tool, and have few slots: calls are serialized per TCTI and transient objects flushed.
+ */
+
+export const DEFAULT_TCTI = 'device:/dev/tpmrm0';
+export const DEFAULT_PARENT = '0x81000001';
+const COMPONENT = 'tpm';
+const TOOLS = '/usr/bin';
+
+export interface TpmOptions {
+  /** key.tpm.tcti */
+  tcti: string;
+  /** persistent handle of the key, e.g. 0x81000010 */
+  handle: string;
+  /** key.tpm.authFile: the key's password, when it has one */
+  authFile?: string;
+}
+
+export interface TpmGenerateOptions extends TpmOptions {
+  algorithm: KeyAlgorithm;
+  /** persistent handle of the storage parent (the SRK), created when missing */
+  parent?: string;
+}
+
+const queues = new Map<string, Promise<unknown>>();
+
+/** One tool call at a time per TPM: swtpm serves one connection, and transient slots are few. */
+function serialized<T>(tcti: string, fn: () => Promise<T>): Promise<T> {
+  const next = (queues.get(tcti) ?? Promise.resolve()).then(fn);
+  queues.set(
+    tcti,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
+interface ToolResult {
+  code: number;
+  stderr: string;
+}
+
+function tool(tcti: string, name: string, args: string[]): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      path.join(TOOLS, name),
+      args,
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TPM2TOOLS_TCTI: tcti }, timeout: 30_000 },
+      (err, _out, stderr) => {
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+          reject(
+            new AgentError({
+              code: 'KEY_TPM_TOOLS',
+              component: COMPONENT,
+              message: `${name} is not installed`,
+              hint: 'install tpm2-tools (Debian: apt-get install tpm2-tools)',
+            }),
+          );
+          return;
+        }
+        resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+/** Runs a tool and turns its failure into one named error; `what` says what the agent was doing. */
+async function must(o: { tcti: string; handle?: string }, name: string, args: string[], what: string): Promise<void> {
+  const r = await tool(o.tcti, name, args);
+  if (r.code === 0) return;
+  throw toolError(o, r.stderr, what);
+}
+
+function toolError(o: { tcti: string; handle?: string }, stderr: string, what: string): AgentError {
+  if (/Could not load tcti|Cannot connect|Failed to connect|No such file or directory.*tpm/i.test(stderr)) {
+    return new AgentError({
+      code: 'KEY_TPM_UNREACHABLE',
+      component: COMPONENT,
+      message: `the TPM at ${o.tcti} (key.tpm.tcti) cannot be reached while ${what}`,
+      hint: 'check that the TPM (or swtpm) is there and that the agent user may open it (group tss for /dev/tpmrm0)',
+    });
+  }
+  if (/0x18b|handle is not correct/i.test(stderr)) {
+    return new AgentError({
+      code: 'KEY_TPM_NOT_FOUND',
+      component: COMPONENT,
+      message: `the TPM at ${o.tcti} has no key at persistent handle ${o.handle} (key.tpm.handle)`,
+      hint: 'run bootstrap to create it, or fix key.tpm.handle (tpm2_getcap handles-persistent lists them)',
+    });
+  }
+  if (/authoriz|0x98e|0x9a2/i.test(stderr)) {
+    return new AgentError({
+      code: 'KEY_TPM_AUTH',
+      component: COMPONENT,
+      message: `the TPM refused the password of the key at ${o.handle} while ${what}`,
+      hint: 'put the key password in key.tpm.authFile (or remove it when the key has none); the TPM counts failures (dictionary-attack lockout)',
+    });
+  }
+  const last = stderr.trim().split('\n').filter(Boolean).pop() ?? 'no message';
+  return new AgentError({ code: 'KEY_TPM_ERROR', component: COMPONENT, message: `${what} failed: ${last}`, hint: `check the TPM at ${o.tcti}` });
+}
+
+async function withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'iamra-tpm-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+const flush = (tcti: string) => tool(tcti, 'tpm2_flushcontext', ['-t']);
+
+async function readPublic(o: TpmOptions): Promise<KeyObject> {
+  return withTemp(async (dir) => {
+    const out = path.join(dir, 'pub.der');
+    try {
+      await must(o, 'tpm2_readpublic', ['-Q', '-c', o.handle, '-f', 'der', '-o', out], `reading the public key at ${o.handle}`);
+    } finally {
+      await flush(o.tcti);
+    }
+    return createPublicKey({ key: await fsp.readFile(out), format: 'der', type: 'spki' });
+  });
+}
+
+function algorithmOf(pub: KeyObject, where: string): KeyAlgorithm {
+  const d = pub.asymmetricKeyDetails ?? {};
+  if (pub.asymmetricKeyType === 'ec' && (d.namedCurve === 'prime256v1' || d.namedCurve === 'secp384r1'))
+    return { type: 'ec', curve: d.namedCurve === 'prime256v1' ? 'P-256' : 'P-384' };
+  if (pub.asymmetricKeyType === 'rsa' && (d.modulusLength ?? 0) >= 2048) return { type: 'rsa', bits: d.modulusLength! };
+  throw new AgentError({ code: 'KEY_UNSUPPORTED', component: COMPONENT, message: `${where}: unsupported key`, hint: 'use an EC P-256/P-384 or RSA 2048+ key' });
+}
+
+export class TpmKeyHandle implements KeyHandle {
+  readonly kind = 'tpm' as const;
+  readonly algorithm: KeyAlgorithm;
+
+  private constructor(
+    private readonly o: TpmOptions,
+    private readonly pub: KeyObject,
+  ) {
+    this.algorithm = algorithmOf(pub, `tpm handle ${o.handle}`);
+  }
+
+  static async open(o: TpmOptions): Promise<TpmKeyHandle> {
+    return serialized(o.tcti, async () => new TpmKeyHandle(o, await readPublic(o)));
+  }
+
+  /**
+   * Creates a signing key inside the TPM (fixedTPM, fixedParent, sensitiveDataOrigin: it was born there and cannot
+   * leave) under the storage parent, and makes it persistent at `handle`. The parent (an ECC P-256 SRK) is created
+   * and persisted first when the TPM has none.
+   */
+  static async generate(o: TpmGenerateOptions): Promise<TpmKeyHandle> {
+    const parent = o.parent ?? DEFAULT_PARENT;
+    return serialized(o.tcti, () =>
+      withTemp(async (dir) => {
+        const f = (n: string) => path.join(dir, n);
+        try {
+          if ((await tool(o.tcti, 'tpm2_readpublic', ['-Q', '-c', parent])).code !== 0) {
+            await must(
+              o,
+              'tpm2_createprimary',
+              ['-Q', '-C', 'o', '-g', 'sha256', '-G', 'ecc256:null:aes128cfb', '-c', f('primary.ctx')],
+              'creating the storage key',
+            );
+            await must(o, 'tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', f('primary.ctx'), parent], `persisting the storage key at ${parent}`);
+            await flush(o.tcti);
+          }
+          const a = o.algorithm;
+          const alg = a.type === 'ec' ? `ecc${a.curve === 'P-256' ? 256 : 384}:ecdsa-sha${a.curve === 'P-256' ? 256 : 384}` : `rsa${a.bits}:rsassa-sha256`;
+          const auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
+          const attrs = `fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign${o.authFile ? '' : '|noda'}`;
+          await must(o, 'tpm2_create', ['-Q', '-C', parent, '-G', alg, '-a', attrs, ...auth, '-u', f('key.pub'), '-r', f('key.priv')], 'creating the key');
+          await flush(o.tcti);
+          await must(o, 'tpm2_load', ['-Q', '-C', parent, '-u', f('key.pub'), '-r', f('key.priv'), '-c', f('key.ctx')], 'loading the key');
+          await must(o, 'tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', f('key.ctx'), o.handle], `persisting the key at ${o.handle}`);
+        } finally {
+          await flush(o.tcti);
+        }
+        return new TpmKeyHandle(o, await readPublic(o));
+      }),
+    );
+  }
+
+  async publicKey(): Promise<KeyObject> {
+    return this.pub;
+  }
+
+  sign(data: Uint8Array, hash: 'SHA-256' | 'SHA-384' = 'SHA-256'): Promise<Buffer> {
+    const o = this.o;
+    return serialized(o.tcti, () =>
+      withTemp(async (dir) => {
+        const digest = path.join(dir, 'digest');
+        const sig = path.join(dir, 'sig');
+        await fsp.writeFile(
+          digest,
+          createHash(hash === 'SHA-256' ? 'sha256' : 'sha384')
+            .update(data)
+            .digest(),
+        );
+        const scheme = this.algorithm.type === 'ec' ? 'ecdsa' : 'rsassa';
+        const auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
+        try {
+          // -d: the input is a digest made here; -f plain: DER ECDSA-Sig-Value (RSA: the raw signature)
+          await must(
+            o,
+            'tpm2_sign',
+            ['-c', o.handle, ...auth, '-g', hash === 'SHA-256' ? 'sha256' : 'sha384', '-s', scheme, '-f', 'plain', '-d', '-o', sig, digest],
+            `signing with tpm handle ${o.handle}`,
+          );
+        } finally {
+          await flush(o.tcti);
+        }
+        return fsp.readFile(sig);
+      }),
+    );
+  }
+
+  describe(): string {
+    const a = this.algorithm;
+    return `tpm handle ${this.o.handle} (${a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`})`;
+  }
+}
