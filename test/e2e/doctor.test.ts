@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { route53Policy } from '../../src/policy/index.js';
+import { editedConfig, enrolSandbox, txtRecords } from '../helpers/enrol.js';
+import type { E2eSandbox } from '../helpers/sandbox.js';
+
+/**
+ * Issue 9, "What must be shown" 4 (the part built): `doctor` exits 0 on the quickstart's healthy setup (bootstrap,
+ * static key removed), and each injected fault makes exactly the right check FAIL with its fix: wrong zone id, a
+ * Route 53 policy scoped to another name, the CA unreachable, a trust anchor that does not match the chain, IAMRA
+ * refusing the role. Every check is real: Pebble's directory, the AWS front's Date, a live CreateSession, and a
+ * Route 53 UPSERT + DELETE of a probe value in the host's own record.
+ */
+
+interface Report {
+  overall: string;
+  exitCode: number;
+  checks: { name: string; status: string; evidence: string; fix: string }[];
+}
+
+const NAMES = ['config', 'acme-directory', 'clock-acme', 'clock-aws', 'identity', 'create-session', 'route53-credentials', 'route53-probe'];
+
+describe('doctor', () => {
+  let sb: E2eSandbox;
+  const doctor = async (args: string[] = [], env: NodeJS.ProcessEnv = {}) => {
+    const r = await sb.cli(['doctor', '--json', '--log-level', 'error', ...args], env);
+    const report = JSON.parse(r.stdout) as Report;
+    assert.equal(r.code, report.exitCode, r.stderr);
+    assert.deepEqual(
+      report.checks.map((c) => c.name),
+      NAMES,
+    );
+    return report;
+  };
+  const failed = (r: Report) => r.checks.filter((c) => c.status === 'FAIL');
+  const named = (r: Report, n: string) => r.checks.find((c) => c.name === n)!;
+
+  before(async () => {
+    sb = await enrolSandbox();
+    const boot = await sb.cli(['bootstrap']);
+    assert.equal(boot.code, 0, boot.stderr);
+    // the quickstart's state after bootstrap: the one-time Route 53 key is gone, renewals use the fleet DNS role
+    rmSync(path.join(sb.dir, 'aws', 'credentials'));
+    await sb.admin('principals/delete', { accessKeyId: sb.info.dnsUser.accessKeyId });
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  it('healthy setup: every check OK, exit 0, the probe record gone again', async () => {
+    const r = await doctor();
+    assert.deepEqual(
+      r.checks.filter((c) => c.status !== 'OK').map((c) => `${c.name}: ${c.evidence}`),
+      [],
+    );
+    assert.deepEqual([r.overall, r.exitCode], ['OK', 0]);
+    assert.match(named(r, 'route53-probe').evidence, /UPSERT \+ DELETE of a probe TXT at _acme-challenge\.agent\.example\.com .*signed with rolesAnywhere/);
+    assert.deepEqual(await txtRecords(sb), []);
+  });
+
+  it('wrong zone id: route53-probe FAILs, with the policy fix', async () => {
+    const r = await doctor(['--set', 'dns.route53.hostedZoneId=Z0WRONGZONE00000001']);
+    assert.deepEqual(
+      failed(r).map((c) => c.name),
+      ['route53-probe'],
+    );
+    assert.match(named(r, 'route53-probe').evidence, /Z0WRONGZONE00000001/);
+    assert.match(named(r, 'route53-probe').fix, /policy route53/);
+    assert.equal(r.exitCode, 2);
+  });
+
+  it('a Route 53 policy scoped to another name: route53-probe FAILs with AccessDenied naming the record', async () => {
+    const user = await sb.admin<{ accessKeyId: string; secretAccessKey: string }>('principals', {
+      name: 'scoped-elsewhere',
+      accountId: sb.info.accountId,
+      policies: [route53Policy({ zoneId: sb.info.zoneId, names: ['other.example.com'] })],
+    });
+    const file = path.join(sb.dir, 'other-credentials');
+    writeFileSync(file, `[elsewhere]\naws_access_key_id = ${user.accessKeyId}\naws_secret_access_key = ${user.secretAccessKey}\n`, { mode: 0o600 });
+    const r = await doctor(['--set', 'dns.route53.credentials=sdk', '--set', 'dns.route53.profile=elsewhere'], { AWS_SHARED_CREDENTIALS_FILE: file });
+    assert.deepEqual(
+      failed(r).map((c) => c.name),
+      ['route53-probe'],
+    );
+    assert.match(named(r, 'route53-probe').evidence, /AccessDenied.*_acme-challenge\.agent\.example\.com/);
+    assert.deepEqual(await txtRecords(sb), [], 'nothing written');
+  });
+
+  it('CA unreachable: acme-directory FAILs; the clock check against it is not run', async () => {
+    const r = await doctor(['--set', 'acme.directory=https://127.0.0.1:9/dir']);
+    assert.deepEqual(
+      failed(r).map((c) => c.name),
+      ['acme-directory'],
+    );
+    assert.match(named(r, 'acme-directory').evidence, /cannot reach the ACME directory https:\/\/127\.0\.0\.1:9\/dir/);
+    assert.deepEqual([named(r, 'clock-acme').status, named(r, 'clock-acme').evidence], ['WARN', 'not run: acme-directory failed']);
+  });
+
+  it('trust anchor not matching the chain: identity FAILs (chain), CreateSession is not run', async () => {
+    const cfg = editedConfig(sb, 'wrong-anchor.yaml', (c) => {
+      c.trust.anchors = [path.join(sb.dir, 'pebble', 'tls-ca.pem')];
+    });
+    const r = await doctor(['--config', cfg]);
+    assert.deepEqual(
+      failed(r).map((c) => c.name),
+      ['identity'],
+    );
+    assert.match(named(r, 'identity').evidence, /chain CRITICAL/);
+    assert.equal(named(r, 'create-session').status, 'WARN');
+  });
+
+  it('IAMRA refusing the role: create-session FAILs with the rolesAnywhere fix', async () => {
+    const r = await doctor(['--set', `rolesAnywhere.roleArn=arn:aws:iam::${sb.info.accountId}:role/not-in-the-profile`]);
+    assert.deepEqual(
+      failed(r).map((c) => c.name),
+      ['create-session'],
+    );
+    assert.match(named(r, 'create-session').evidence, /AccessDenied|not one of those listed/);
+    assert.match(named(r, 'create-session').fix, /rolesAnywhere/);
+  });
+});
