@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { Clock } from '../../../src/core/clock.js';
 import { AgentError } from '../../../src/core/errors.js';
 import { memoryLogger } from '../../../src/core/logger.js';
 import { queryTxt } from '../../../src/dns/authoritative.js';
-import { createRoute53Client, createRoute53Provider, type Route53ProviderConfig } from '../../../src/dns/route53/index.js';
+import { createRoute53Client, createRoute53Provider, type Route53Api, type Route53ProviderConfig } from '../../../src/dns/route53/index.js';
 import { route53Policy } from '../../../src/policy/index.js';
 import type { PolicyDocument, Principal } from '../../../src/sandbox/aws/types.js';
 import { startRoute53Sandbox, type Route53Sandbox, type ZoneConfig } from '../../../src/sandbox/route53/index.js';
@@ -41,7 +42,8 @@ interface Env {
   clock: Clock;
   dns: string;
   user(name: string, policy: PolicyDocument): Principal;
-  provider(p: Principal, cfg?: Partial<Route53ProviderConfig>): ReturnType<typeof createRoute53Provider>;
+  /** `wrap` sees the real SDK client first (the provider takes an injected client), e.g. to interleave another writer */
+  provider(p: Principal, cfg?: Partial<Route53ProviderConfig>, wrap?: (c: Route53Api) => Route53Api): ReturnType<typeof createRoute53Provider>;
   /** the TXT values the API holds at REC (or another name), as stored: quoted */
   apiValues(name?: string, zone?: string): string[] | undefined;
   served(name?: string): Promise<string[]>;
@@ -64,17 +66,19 @@ async function env(zones: ZoneConfig[] = [{ name: 'example.com', id: ZONE }], o:
     clock,
     dns,
     user: (name, policy) => sb.aws.principals.createUser({ accountId: ACCOUNT, name, policies: [policy] }),
-    provider: (p, cfg = {}) =>
+    provider: (p, cfg = {}, wrap = (c) => c) =>
       createRoute53Provider(
         {
           clock,
           logger: memoryLogger(),
           random: () => 0.5,
-          client: createRoute53Client({
-            region: 'us-east-1',
-            endpoint: sb.url,
-            credentials: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey },
-          }),
+          client: wrap(
+            createRoute53Client({
+              region: 'us-east-1',
+              endpoint: sb.url,
+              credentials: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey },
+            }),
+          ),
         },
         {
           hostedZoneId: ZONE,
@@ -146,6 +150,49 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
     await p.cleanup(REC, V1);
     assert.equal(callsOf(e, agent).filter((c) => c.action === 'ChangeResourceRecordSets').length, 4);
     assert.ok(callsOf(e, agent).every((c) => c.status === 200));
+  });
+
+  it('cleanup settles a race with another writer by re-reading, whatever Route 53 words its rejection', async () => {
+    const e = await env([{ name: 'example.com', id: ZONE, records: [{ name: REC, type: 'TXT', ttl: 10, values: [`"${V1}"`] }] }]);
+    const agent = e.user('agent', agentPolicy());
+    /** runs `other` (a second writer, straight into the zone store) just before the provider's next change */
+    const racing =
+      (other: () => void) =>
+      (c: Route53Api): Route53Api => {
+        let pending: (() => void) | undefined = other;
+        const send = (cmd: unknown, o?: unknown) => {
+          if (cmd instanceof ChangeResourceRecordSetsCommand) {
+            pending?.();
+            pending = undefined;
+          }
+          return (c.send as (a: unknown, b?: unknown) => Promise<unknown>)(cmd, o);
+        };
+        return { send: send as Route53Api['send'] };
+      };
+    // the other writer deletes the set first: our DELETE is rejected (InvalidChangeBatch), the fresh read finds it gone
+    const gone = racing(() => e.sb.store.applyChanges(ZONE, [{ action: 'DELETE', rrset: { name: `${REC}.`, type: 'TXT', ttl: 10, values: [`"${V1}"`] } }]));
+    await e.provider(agent, {}, gone).cleanup(REC, V1);
+    assert.equal(e.apiValues(), undefined);
+    const rejected = callsOf(e, agent).filter((c) => c.status !== 200);
+    assert.deepEqual(
+      rejected.map((c) => c.errorCode),
+      ['InvalidChangeBatch'],
+    );
+    // the other writer adds a value first: our DELETE no longer names the set exactly, so the retry keeps theirs
+    e.sb.store.applyChanges(ZONE, [{ action: 'UPSERT', rrset: { name: `${REC}.`, type: 'TXT', ttl: 10, values: [`"${V1}"`] } }]);
+    const added = racing(() =>
+      e.sb.store.applyChanges(ZONE, [{ action: 'UPSERT', rrset: { name: `${REC}.`, type: 'TXT', ttl: 10, values: [`"${V1}"`, '"other-writer"'] } }]),
+    );
+    await e.provider(agent, {}, added).cleanup(REC, V1);
+    assert.deepEqual(e.apiValues(), ['"other-writer"']);
+    const changes = callsOf(e, agent).filter((c) => c.action === 'ChangeResourceRecordSets');
+    assert.deepEqual(
+      changes.slice(-2).map((c) => [c.status, (c.detail!['changes'] as string[])[0]]),
+      [
+        [400, `DELETE TXT ${REC}.`],
+        [200, `UPSERT TXT ${REC}.`],
+      ],
+    );
   });
 
   it('waits for a slow INSYNC by polling GetChange, and gives up at the propagation timeout', async () => {
