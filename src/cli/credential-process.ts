@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { formatError } from '../core/errors.js';
 import type { CliDeps, GlobalArgs } from './context.js';
+import type { DropInFlags } from '../compose/dropin.js';
+import { helperOptions } from './dropin.js';
 import { runCommand } from './run.js';
 
 interface Args extends GlobalArgs {
@@ -10,6 +12,8 @@ interface Args extends GlobalArgs {
   trustAnchorArn?: string;
   endpoint?: string;
   cache: boolean;
+  certificate?: string;
+  debug?: boolean;
 }
 
 /**
@@ -21,7 +25,7 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
     command: 'credential-process',
     describe: 'print AWS credential_process JSON (Version 1) from the live identity',
     builder: (y) =>
-      y
+      helperOptions(y)
         .option('role-arn', { type: 'string', describe: 'role to assume (default rolesAnywhere.roleArn)' })
         .option('profile-arn', { type: 'string', describe: 'Roles Anywhere profile (default rolesAnywhere.profileArn)' })
         .option('trust-anchor-arn', { type: 'string', describe: 'trust anchor (default rolesAnywhere.trustAnchorArn)' })
@@ -31,11 +35,29 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
           default: true,
           describe: 'reuse fresh credentials from the 0600 cache in state.runtimeDir (--no-cache: always CreateSession; vend.cache: false turns it off too)',
         })
-        .example('credential_process = iamra-agent credential-process', 'in ~/.aws/config, under [profile NAME]'),
+        .example('credential_process = iamra-agent credential-process', 'in ~/.aws/config, under [profile NAME]')
+        .example(
+          'credential_process = iamra-agent credential-process --certificate c.pem --private-key k.pem --trust-anchor-arn … --profile-arn … --role-arn …',
+          'an AWS credential helper line with the binary name changed: no config file needed',
+        ),
     handler: async (a) => {
       const args = a as unknown as Args;
+      if (args.debug) args.logLevel = 'debug';
       setExit(
         await runCommand(deps, args, async (logger) => {
+          if (args.certificate !== undefined) {
+            // the helper's way: everything on the command line, no config file, a CreateSession per call
+            const [{ dropInRequest }, { createSession }, { assertUsable, formatCredentialProcess }] = await Promise.all([
+              import('../compose/dropin.js'),
+              import('../signer/index.js'),
+              import('../vend/process.js'),
+            ]);
+            const req = await dropInRequest(args as unknown as DropInFlags, deps.io.env);
+            const creds = await createSession({ clock: deps.clock, logger }, req, { signal: deps.signal });
+            assertUsable(creds, deps.clock);
+            deps.io.stdout.write(formatCredentialProcess(creds));
+            return 0;
+          }
           const cfg = await deps.loadConfig(args);
           const [{ openVend }, { credentialProcessOutput }] = await Promise.all([import('../vend/wiring.js'), import('../vend/process.js')]);
           const vend = await openVend(

@@ -101,3 +101,46 @@ test('an unknown command names the word and the guess', async () => {
   await usageFailure(['stauts'], 1, /Unknown command: stauts\. Did you mean status\?/);
   await usageFailure([], 1, /name a command/);
 });
+
+test('drop-in: secrets on argv are refused naming the file-based option, before any file is read or config loaded', async () => {
+  const base = ['credential-process', '--certificate', '/nonexistent/cert.pem', '--trust-anchor-arn', 'a', '--profile-arn', 'b', '--role-arn', 'c'];
+  const refused = async (extra: string[], message: RegExp) => {
+    const h = harness();
+    assert.equal(await runCli([...base, ...extra], h.deps), 1);
+    assert.equal(h.out(), '');
+    assert.ok(!h.reached.includes('config'), 'no config file is read in drop-in mode');
+    assert.match(h.err(), message);
+    assert.doesNotMatch(h.err(), /1234|s3cret/, 'the secret is not echoed');
+  };
+  await refused(['--private-key', '/k.pem', '--tpm-key-password', 's3cret'], /--tpm-key-password puts a secret on the command line.*0600 file/);
+  await refused(['--private-key', 'pkcs11:token=t;object=k;pin-value=1234'], /pin-value.*--pin-file FILE/);
+  await refused(
+    ['--private-key', '/k.pem', '--no-verify-ssl', '--endpoint', 'https://rolesanywhere.us-east-1.amazonaws.com'],
+    /--no-verify-ssl is refused for https:\/\/rolesanywhere/,
+  );
+  await refused(['--private-key', '/k.pem', '--no-verify-ssl'], /--no-verify-ssl is refused for the region's public endpoint/);
+  await refused([], /--certificate needs --private-key/);
+});
+
+test('drop-in: a loopback --endpoint with --no-verify-ssl passes the checks (and then fails on the missing file)', async () => {
+  const h = harness();
+  const argv = [
+    'credential-process',
+    '--certificate',
+    '/nonexistent/cert.pem',
+    '--private-key',
+    '/nonexistent/k.pem',
+    '--trust-anchor-arn',
+    'arn:aws:rolesanywhere:us-east-1:111122223333:trust-anchor/8154f3aa-a106-4dd7-abfe-46a34473c070',
+    '--profile-arn',
+    'arn:aws:rolesanywhere:us-east-1:111122223333:profile/7a5d580c-c0d4-460c-aea1-b7769fb57355',
+    '--role-arn',
+    'arn:aws:iam::111122223333:role/r',
+    '--endpoint',
+    'http://127.0.0.1:1',
+    '--no-verify-ssl',
+  ];
+  assert.equal(await runCli(argv, h.deps), 1);
+  assert.match(h.err(), /--certificate \/nonexistent\/cert\.pem: ENOENT/);
+  assert.equal(h.out(), '');
+});
