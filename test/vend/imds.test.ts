@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import http from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -501,6 +501,32 @@ describe('real clients against the IMDS server', () => {
     const paths = logger.entries.filter((e) => e.msg === 'imds request').map((e) => `${e.fields.method} ${e.fields.path} ${e.fields.status}`);
     assert.ok(paths.includes('PUT /latest/api/token 200'), paths.join(', '));
     assert.ok(paths.includes('GET /latest/meta-data/iam/security-credentials/app 200'), paths.join(', '));
+  });
+
+  it('DNS rebinding with real clients: AWS CLI v2 via http://localhost:PORT/ works; curl resolving evil.example.com to 127.0.0.1 gets 403', async () => {
+    const dir = scratch('vend-cli-rebind');
+    const creds = fakeCreds(new Date(systemClock.now().getTime() + 3600_000), 'LOCAL');
+    const s = await start({
+      roles: new Map([['app', scriptedProvider(() => creds)]]),
+      listen: { host: '127.0.0.1', port: 0 },
+      clock: systemClock,
+      logger: memoryLogger(),
+    });
+    const port = new URL(s.url as string).port;
+    const env = awsEnv(dir, { ...(await emptyAwsFiles(dir)), AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://localhost:${port}/` });
+    const got = JSON.parse(await awsCli(['configure', 'export-credentials', '--format', 'process'], env)) as Record<string, string>;
+    assert.equal(got.AccessKeyId, creds.accessKeyId);
+    // what a browser does after the attacker's DNS answer changed to 127.0.0.1: connect there, send its own name
+    const curl = (args: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile('/usr/bin/curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--resolve', `evil.example.com:${port}:127.0.0.1`, ...args], (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
+      );
+    assert.equal(await curl(['-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://evil.example.com:${port}/latest/api/token`]), '403');
+    const tok = await token({ url: s.url as string });
+    assert.equal(await curl(['-H', `X-aws-ec2-metadata-token: ${tok}`, `http://evil.example.com:${port}${CREDS}app`]), '403');
+    assert.equal(await curl(['-H', `X-aws-ec2-metadata-token: ${tok}`, `http://127.0.0.1:${port}${CREDS}app`]), '200', 'the same request by address works');
   });
 
   it('AWS CLI v2 resolves container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI + token)', async () => {
