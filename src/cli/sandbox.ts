@@ -14,6 +14,7 @@ interface Args extends GlobalArgs {
   pebbleEnv?: string[];
   eab?: string;
   key: 'file' | 'pkcs11' | 'tpm';
+  totp: boolean;
 }
 
 export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
@@ -45,6 +46,13 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
         })
         .example('$0 sandbox up --dir /tmp/sb && . /tmp/sb/env && $0 bootstrap', 'start, then enrol against it')
         .example('$0 sandbox up --dir /tmp/sb --key pkcs11', 'the same with the key generated in a SoftHSM2 token')
+        .option('totp', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'TOTP session names: the profile accepts session names, the role trust policy is `policy trust --cn NAME --totp`, agent.yaml has envsense (source D/envsense/host-id) and roleSessionName: totp',
+        })
+        .example('$0 sandbox up --dir /tmp/sb --totp', 'every CreateSession carries the TOTP of the fingerprint')
         .example('$0 sandbox up --dir /tmp/sb --eab kid-1', 'a CA that requires External Account Binding')
         .example('$0 sandbox down --dir /tmp/sb', 'stop what up started'),
     handler: async (a) => {
@@ -57,6 +65,7 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
           for (const e of args.pebbleEnv ?? []) runArgs.push('--pebble-env', e);
           if (args.eab) runArgs.push('--eab', args.eab);
           runArgs.push('--key', args.key);
+          if (args.totp) runArgs.push('--totp');
           switch (args.action) {
             case 'up': {
               const info = await sandboxUp({
@@ -91,6 +100,7 @@ export function sandboxCommand(deps: CliDeps, setExit: (c: number) => void): Com
                   agentCommand: deps.selfCommand,
                   ...(args.eab ? { eabKid: args.eab } : {}),
                   key: args.key,
+                  totp: args.totp,
                 },
                 { clock: deps.clock, logger },
               );

@@ -9,3 +9,14 @@ export {
   type IamTrustPolicyDocument,
   type IamTrustStatement,
 } from './fleet.js';
+export {
+  ROLES_ANYWHERE_SERVICE,
+  TOTP_SESSION_PATTERN,
+  TRUST_ACTIONS,
+  denyStatement,
+  profileSettings,
+  roleTrustPolicy,
+  type DenyStatement,
+  type ProfileSettings,
+  type RoleTrustInput,
+} from './trust.js';

@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import { atomicWriteFile, ensurePrivateDir } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
-import { fleetDnsPolicy, fleetDnsTrustPolicy, route53Policy } from '../policy/index.js';
+import { fleetDnsPolicy, fleetDnsTrustPolicy, profileSettings, roleTrustPolicy, route53Policy } from '../policy/index.js';
 import { IamraRegistry } from './iamra/registry.js';
 import { createIamraService } from './iamra/service.js';
 import { startPebble, type PebbleInstance } from './pebble.js';
@@ -45,6 +45,12 @@ export interface SandboxOptions {
   pebbleEnv: Record<string, string>;
   /** when set, Pebble requires External Account Binding with this key id; the HMAC key is made here (D/eab.key) */
   eabKid?: string;
+  /**
+   * TOTP session names end to end: the profile accepts session names, the role's trust policy is
+   * `policy trust --cn <name> --totp`'s, and agent.yaml sets rolesAnywhere.roleSessionName: totp with an envsense
+   * source file inside the sandbox directory (D/envsense/host-id), so a test can "move" the host by changing it.
+   */
+  totp?: boolean;
   /** the command that runs the agent, for the AWS config's credential_process line */
   agentCommand: string[];
   /** where the generated agent.yaml keeps the key: a file (default) or a SoftHSM2 token in D/softhsm */
@@ -97,6 +103,7 @@ export function files(dir: string) {
     state: path.join(dir, 'state'),
     run: path.join(dir, 'run'),
     eabKey: path.join(dir, 'eab.key'),
+    hostId: path.join(dir, 'envsense', 'host-id'),
   };
 }
 
@@ -151,18 +158,21 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
     const anchor = registry.addTrustAnchor({ name: 'sandbox-pebble-root', certificateBundlePem: pebble.rootsPem });
     const role = registry.addRole({
       name: 'iamra-agent-sandbox',
-      trustPolicy: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Principal: { Service: 'rolesanywhere.amazonaws.com' },
-            Action: ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'],
-            // Bind the host name from the certificate and the trust anchor, as the README recommends for real use.
-            Condition: { StringEquals: { 'aws:PrincipalTag/x509SAN/DNS': o.name }, ArnEquals: { 'aws:SourceArn': anchor.arn } },
+      // --totp: exactly what `policy trust --trust-anchor-arn <anchor> --cn <name> --totp` prints
+      trustPolicy: o.totp
+        ? roleTrustPolicy({ trustAnchorArns: [anchor.arn], cn: o.name, totp: true })
+        : {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: 'rolesanywhere.amazonaws.com' },
+                Action: ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'],
+                // Bind the host name from the certificate and the trust anchor, as the README recommends for real use.
+                Condition: { StringEquals: { 'aws:PrincipalTag/x509SAN/DNS': o.name }, ArnEquals: { 'aws:SourceArn': anchor.arn } },
+              },
+            ],
           },
-        ],
-      },
       permissionPolicies: [
         {
           Version: '2012-10-17',
@@ -176,7 +186,17 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       trustPolicy: fleetDnsTrustPolicy({ trustAnchorArn: anchor.arn, domain: zone }),
       permissionPolicies: [fleetDnsPolicy({ zoneId: SANDBOX_ZONE_ID })],
     });
-    const profile = registry.addProfile({ name: 'iamra-agent-sandbox', roleArns: [role.arn, dnsRole.arn], durationSeconds: 3600 });
+    const profile = registry.addProfile({
+      name: 'iamra-agent-sandbox',
+      roleArns: [role.arn, dnsRole.arn],
+      durationSeconds: 3600,
+      // --totp: what `policy profile --totp` prints
+      ...(o.totp ? profileSettings({ totp: true }) : {}),
+    });
+    if (o.totp) {
+      await ensurePrivateDir(path.dirname(f.hostId));
+      await atomicWriteFile(f.hostId, `sandbox host ${randomBytes(16).toString('hex')}\n`, 0o600);
+    }
     route53.aws.addService(createIamraService({ registry, cloudTrailFile: f.cloudTrail }));
     route53.aws.addService(createStsService());
     await atomicWriteFile(f.iamra, JSON.stringify(registry.toSpec(), null, 2) + '\n', 0o600);
@@ -266,7 +286,9 @@ function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: Retur
       roleArn: info.roleArn,
       endpoint: info.awsUrl,
       durationSeconds: 3600,
+      ...(o.totp ? { roleSessionName: 'totp' } : {}),
     },
+    ...(o.totp ? { envsense: { sources: [{ file: f.hostId }], digest: 'sha1', period: 30, digits: 6 } } : {}),
   };
   return `# Written by \`iamra-agent sandbox up\`: an agent config pointing at the local sandbox.\n${toYaml(cfg)}`;
 }

@@ -301,6 +301,21 @@ export class IamraRegistry {
     });
   }
 
+  /** `update-profile --accept-role-session-name | --no-accept-role-session-name` */
+  setAcceptRoleSessionName(profileArn: string, accept: boolean): void {
+    const p = this.profiles.get(profileArn);
+    if (!p) throw notFound('profile', profileArn);
+    p.acceptRoleSessionName = accept;
+  }
+
+  /** IAM UpdateAssumeRolePolicy: replace the role's trust policy (a Deny statement revokes hosts at once). */
+  updateAssumeRolePolicy(roleArn: string, policy: PolicyDocument): void {
+    const r = this.roles.get(roleArn);
+    if (!r) throw notFound('role', roleArn);
+    if (!policy || !Array.isArray(policy.Statement)) throw configError('policyDocument', 'must be a policy document with a Statement array');
+    r.trustPolicy = structuredClone(policy);
+  }
+
   setRolePolicies(roleArn: string, permissionPolicies: PolicyDocument[], trustPolicy?: PolicyDocument): void {
     const r = this.roles.get(roleArn);
     if (!r) throw notFound('role', roleArn);

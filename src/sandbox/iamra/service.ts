@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, verify } from 'node:crypto';
 import { canonicalRequest, credentialScope, parseAuthorization, sha256Hex, stringToSign } from '../../signer/canonical.js';
 import { generateAccessKeyId, generateSecretAccessKey } from '../aws/principals.js';
-import { AwsApiError, type AwsHttpRequest, type AwsHttpResponse, type AwsService, type SandboxContext } from '../aws/types.js';
+import { AwsApiError, type AwsHttpRequest, type AwsHttpResponse, type AwsService, type PolicyDocument, type SandboxContext } from '../aws/types.js';
 import { AgentError } from '../../core/errors.js';
 import {
   buildChain,
@@ -410,10 +410,18 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
     /**
      * Loopback admin at /_sandbox/rolesanywhere/<action>: `GET events` (the CloudTrail events), `GET registry` (the
      * spec with generated ids), `POST delete-attribute-mapping` and `POST put-attribute-mapping`
-     * ({profileArn, certificateField, specifiers?}), as the AWS CLI commands of the same names.
+     * ({profileArn, certificateField, specifiers?}), `POST update-profile` ({profileArn, acceptRoleSessionName}) and
+     * `POST update-assume-role-policy` ({roleArn, policyDocument}), as the AWS CLI commands of the same names.
      */
     async admin(action, method, body) {
-      const b = (body ?? {}) as { profileArn?: string; certificateField?: CertificateField; specifiers?: string[] };
+      const b = (body ?? {}) as {
+        profileArn?: string;
+        roleArn?: string;
+        certificateField?: CertificateField;
+        specifiers?: string[];
+        acceptRoleSessionName?: boolean;
+        policyDocument?: PolicyDocument;
+      };
       switch (`${method} ${action}`) {
         case 'GET events':
           return { events: trail.events };
@@ -425,12 +433,18 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
         case 'POST put-attribute-mapping':
           registry.putAttributeMapping(String(b.profileArn), b.certificateField as CertificateField, b.specifiers ?? ['*']);
           return { profile: registry.profile(String(b.profileArn)) };
+        case 'POST update-profile':
+          registry.setAcceptRoleSessionName(String(b.profileArn), b.acceptRoleSessionName === true);
+          return { profile: registry.profile(String(b.profileArn)) };
+        case 'POST update-assume-role-policy':
+          registry.updateAssumeRolePolicy(String(b.roleArn), b.policyDocument as PolicyDocument);
+          return { role: registry.role(String(b.roleArn)) };
         default:
           throw new AgentError({
             code: 'SANDBOX_ADMIN_UNKNOWN',
             component: 'sandbox.iamra',
             message: `no admin action ${method} ${action}`,
-            hint: 'use GET events, GET registry, POST delete-attribute-mapping or POST put-attribute-mapping',
+            hint: 'use GET events, GET registry, POST delete-attribute-mapping, put-attribute-mapping, update-profile or update-assume-role-policy',
           });
       }
     },
