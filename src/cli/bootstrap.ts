@@ -31,10 +31,12 @@ export function bootstrapCommand(deps: CliDeps, setExit: (c: number) => void): C
           const life = await lifecycleDeps(cfg, { clock: deps.clock, logger, signal: deps.signal });
           const r = await bootstrap(life, identitySpec(cfg), { force: args.force, signal: deps.signal });
           const hooks = r.action === 'enrolled' ? await afterRenewHooks(cfg, deps, logger, life, r.version) : [];
-          if (args.json) writeJson(deps.io.stdout, { ...r, hooks });
+          const notice = r.action === 'enrolled' ? await (await import('../compose/route53-credentials.js')).staticKeyNotice(cfg, deps.io.env) : undefined;
+          if (args.json) writeJson(deps.io.stdout, { ...r, hooks, ...(notice ? { staticRoute53Credentials: notice.staticRoute53Credentials } : {}) });
           else if (r.action === 'exists')
             deps.io.stdout.write(`a valid identity is already live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (--force re-enrols)\n`);
           else deps.io.stdout.write(`identity live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (${r.durationMs} ms)\n`);
+          if (notice) (args.json ? deps.io.stderr : deps.io.stdout).write(`${notice.message}\n`);
           for (const w of hookWarnings(hooks)) (args.json ? deps.io.stderr : deps.io.stdout).write(w + '\n');
           return 0;
         }),

@@ -10,7 +10,7 @@ import { liveKey, sessionRequestNow } from '../compose-signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { type Route53Credentials, sdkCredentialChain } from '../dns/index.js';
+import { type Route53Credentials, sdkCredentialChain, staticCredentialSources } from '../dns/index.js';
 import { createSession, credentialsProvider } from '../signer/index.js';
 import type { Identity } from '../store/index.js';
 
@@ -112,4 +112,18 @@ export async function route53Credentials(
       }
     },
   };
+}
+
+/**
+ * After an enrolment (issue 9): whether static Route 53 credentials are still reachable although renewals will use
+ * the fleet DNS role, so the bootstrap output says so at the moment the key can go. Undefined for plain `sdk`.
+ */
+export async function staticKeyNotice(cfg: AgentConfig, env: NodeJS.ProcessEnv): Promise<{ staticRoute53Credentials: string[]; message: string } | undefined> {
+  const r53 = cfg.dns.route53;
+  if (route53CredentialsMode(cfg) === 'sdk' || !cfg.rolesAnywhere || !r53.roleArn) return undefined;
+  const found = await staticCredentialSources({ ...(r53.profile ? { profile: r53.profile } : {}), env });
+  const message = found.length
+    ? `static Route 53 credentials are still reachable (${found.join(', ')}): renewals use the fleet DNS role ${r53.roleArn}, so remove them (status warns until they are gone)`
+    : `no static Route 53 credentials are reachable: renewals use the fleet DNS role ${r53.roleArn}`;
+  return { staticRoute53Credentials: found, message };
 }

@@ -48,6 +48,11 @@ describe('no static AWS keys after bootstrap', () => {
     await sb.admin('reset-calls', {});
     const boot = await sb.cli(['bootstrap']);
     assert.equal(boot.code, 0, boot.stderr);
+    // the enrolment says at once that the key is still there and can go
+    assert.match(
+      boot.stdout,
+      /static Route 53 credentials are still reachable \(profile iamra-agent-dns in .*aws\/credentials\): renewals use the fleet DNS role arn:aws:iam::\d+:role\/iamra-agent-fleet-dns, so remove them/,
+    );
     const calls = await sb.admin<Call[]>('calls?service=route53');
     assert.ok(calls.length > 0);
     assert.deepEqual([...new Set(calls.map((c) => c.principalArn))], [sb.info.dnsUser.arn]);
