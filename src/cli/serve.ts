@@ -9,6 +9,8 @@ interface Args extends GlobalArgs {
   listen?: string;
   socket?: string;
   endpoint?: string;
+  port?: number;
+  hopLimit?: number;
 }
 
 /** How long an IMDS request waits for a refresh before it is answered with the last good credentials. */
@@ -23,6 +25,20 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
         .option('listen', { type: 'string', describe: 'host:port on loopback (default vend.serve.listen, 127.0.0.1:9911)' })
         .option('socket', { type: 'string', describe: 'unix socket path instead of TCP (default vend.serve.socket)' })
         .option('endpoint', { type: 'string', describe: "CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region's)" })
+        // the AWS credential helper's serve flags: --port N is 127.0.0.1:N, as the helper listens
+        .option('port', {
+          type: 'number',
+          describe: 'TCP port on 127.0.0.1 (the AWS credential helper flag; same as --listen 127.0.0.1:PORT)',
+          conflicts: ['listen', 'socket'],
+        })
+        .option('hop-limit', {
+          type: 'number',
+          describe: 'IP TTL of responses, 1-255 (default vend.serve.hopLimit, 1)',
+          coerce: (v: number) => {
+            if (!Number.isInteger(v) || v < 1 || v > 255) throw new Error(`--hop-limit must be an integer 1-255, got ${v}`);
+            return v;
+          },
+        })
         .example(
           '$0 serve & AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/ aws sts get-caller-identity',
           'vend credentials to every AWS client on the host',
@@ -42,7 +58,7 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
           const listen: ImdsListen =
             socket !== undefined
               ? { socket, mode: 0o660, ...(s.socketGroup ? { group: s.socketGroup } : {}) }
-              : { ...parseListen(args.listen ?? s.listen), hopLimit: s.hopLimit };
+              : { ...parseListen(args.port !== undefined ? `127.0.0.1:${args.port}` : (args.listen ?? s.listen)), hopLimit: args.hopLimit ?? s.hopLimit };
           const containerToken = s.containerTokenFile ? await readContainerToken(s.containerTokenFile) : undefined;
           const watcher = await watchLive(
             vend.stateDir,

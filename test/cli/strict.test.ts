@@ -65,8 +65,11 @@ test('credential-process --bogus prints nothing on stdout and exits 1', async ()
   assert.match(h.err(), /iamra-agent credential-process --help/);
 });
 
-test('serve --port 29911 does not serve (unknown option until the drop-in flags exist)', async () => {
-  await usageFailure(['serve', '--port', '29911'], 1, /Unknown argument: port/);
+test('serve with a bad or unknown option does not serve', async () => {
+  await usageFailure(['serve', '--port', 'abc'], 1, /option --port needs a number, got "abc"/);
+  await usageFailure(['serve', '--port', '29911', '--listen', '127.0.0.1:1'], 1, /mutually exclusive/);
+  await usageFailure(['serve', '--bogus', '--port', '29911'], 1, /Unknown argument: bogus/);
+  await usageFailure(['serve', '--hop-limit', '300'], 1, /--hop-limit must be an integer 1-255, got 300/);
 });
 
 test('update --bogus --once writes no file', async () => {

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { ASSUMED_ROLE } from './credentials-support.js';
+import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
 
 let sb: E2eSandbox;
 before(async () => {
@@ -75,4 +75,18 @@ describe('the same ~/.aws/config line with the AWS credential helper and with th
       assert.match((JSON.parse(r.stdout) as { Arn: string }).Arn, ASSUMED_ROLE);
     });
   }
+});
+
+describe('serve takes the helper flags --port and --hop-limit', () => {
+  it('serve --port 0 --hop-limit 2 listens on 127.0.0.1 and vends credentials', async () => {
+    const serve = await startServe(['--port', '0', '--hop-limit', '2'], sb.env);
+    try {
+      assert.match(serve.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const r = await imdsCredentials(serve.url);
+      assert.equal(r.status, 200, r.text);
+      assert.match(r.json?.AccessKeyId ?? '', /^ASIA/);
+    } finally {
+      await serve.stop();
+    }
+  });
 });
