@@ -14,6 +14,7 @@ import { acmeSettingsFromConfig, issueCertificate } from './acme/index.js';
 import { createRoute53Provider } from './dns/index.js';
 import type { LifecycleDeps, IdentitySpec } from './renew/bootstrap.js';
 import { trackedDns } from './renew/tracked-dns.js';
+import { preflightOrThrow } from './renew/preflight.js';
 import { verifyIdentity } from './renew/verify.js';
 import { isKeyHandle } from './keys/factory.js';
 import { createSession } from './signer/index.js';
@@ -42,6 +43,9 @@ export function identitySpec(cfg: AgentConfig): IdentitySpec {
 
 export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<LifecycleDeps> {
   const { clock, logger } = rt;
+  // anchors, CA bundle, CSR, rolesAnywhere: refused here, before any ACME order or Route 53 change (issue 12 item 3)
+  const { anchorsPem, warnings } = await preflightOrThrow(cfg, clock.now());
+  for (const w of warnings) logger.warn('config warning', { warning: w });
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger });
   const state = new StateFile(cfg.state.dir, { clock, logger });
   const r53 = cfg.dns.route53;
@@ -62,7 +66,6 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
   );
   const acme = await acmeSettingsFromConfig(cfg, { logger });
   const tracked = trackedDns(dns, state, () => clock.now());
-  const anchorsPem = await Promise.all(cfg.trust.anchors.map((f) => readTextFile(f, 'trust anchor')));
   return {
     clock,
     logger,

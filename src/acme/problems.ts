@@ -127,7 +127,7 @@ export function networkError(e: unknown, step: string, method: string, url: stri
       code: 'ACME_TLS',
       component: 'acme',
       message: `${step}: TLS verification of the ACME server failed: ${code} ${at}`,
-      hint: 'the ACME server certificate is not trusted: for a private or test CA (Pebble) set acme.caBundle to its PEM',
+      hint: 'the ACME server certificate is not trusted: for a private or test CA (Pebble) set acme.caBundle to its PEM; when acme.caBundle is set, that file does not hold the CA that signed this server certificate',
       cause: e,
       details: { step, errorCode: code, retryable: false },
     });

@@ -21,6 +21,11 @@ export function configCommand(deps: CliDeps, setExit: (c: number) => void): Comm
             return 0;
           }
           const cfg = await deps.loadConfig(args);
+          // every file the config points to is read and checked too (issue 12 item 3)
+          const { preflight, preflightError } = await import('../renew/preflight.js');
+          const r = await preflight(cfg, deps.clock.now());
+          for (const w of r.warnings) deps.io.stderr.write(`warning: ${w}\n`);
+          if (r.problems.length) throw preflightError(r.problems);
           deps.io.stdout.write(`${args.config}: valid (identity ${cfg.identity.name})\n`);
           return 0;
         }),

@@ -3,6 +3,8 @@ import { durationMs, type AgentConfig } from '../config/schema.js';
 import { identitySpec, lifecycleDeps, type Runtime } from '../compose.js';
 import type { Logger } from '../core/logger.js';
 import { hookWarnings, runHooksForVersion, type HookConfig, type HookResult } from '../renew/hooks.js';
+import { liveChecker } from '../renew/live-check.js';
+import { readTrustAnchors } from '../renew/preflight.js';
 import { decide, renew, type AriFetcher, type Decision, type RenewDeps } from '../renew/renew.js';
 import { IdentityStore, StateFile } from '../store/index.js';
 import type { CliDeps } from './context.js';
@@ -24,7 +26,13 @@ export async function runRenew(deps: CliDeps, args: { json: boolean; force: bool
   const cfg = await deps.loadConfig(args);
   const rt = { clock: deps.clock, logger, signal: deps.signal };
   const life = await lifecycleDeps(cfg, rt);
-  const rdeps: RenewDeps = { ...life, ...ariDeps(cfg, rt), maxAgeMs: durationMs(cfg.renewal.maxAge), rotateKey: cfg.key.rotateOnRenew };
+  const rdeps: RenewDeps = {
+    ...life,
+    ...ariDeps(cfg, rt),
+    maxAgeMs: durationMs(cfg.renewal.maxAge),
+    rotateKey: cfg.key.rotateOnRenew,
+    checkLive: liveChecker(await readTrustAnchors(cfg.trust.anchors, deps.clock.now())),
+  };
   const r = await renew(rdeps, identitySpec(cfg), { force: args.force, signal: deps.signal });
   let hooks: HookResult[] = [];
   if (r.action === 'renewed') hooks = await afterRenewHooks(cfg, deps, logger, life, r.version);
@@ -72,11 +80,13 @@ async function decideDeps(cfg: AgentConfig, rt: Runtime) {
     state: new StateFile(cfg.state.dir, { clock: rt.clock, logger: rt.logger }),
     ...ariDeps(cfg, rt),
     maxAgeMs: durationMs(cfg.renewal.maxAge),
+    // anchors that do not read are left out here; renew itself refuses them (preflight)
+    checkLive: liveChecker(await readTrustAnchors(cfg.trust.anchors, rt.clock.now())),
   };
 }
 
 export function hookConfig(cfg: AgentConfig): HookConfig {
-  return { commands: cfg.hooks.afterRenew, timeoutMs: durationMs(cfg.hooks.timeout) };
+  return { commands: cfg.hooks.afterRenew, timeoutMs: durationMs(cfg.hooks.timeout), env: cfg.hooks.env };
 }
 
 /** hooks.afterRenew for a version that just went live (renew and bootstrap). */

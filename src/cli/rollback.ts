@@ -41,7 +41,7 @@ export function rollbackCommand(deps: CliDeps, setExit: (c: number) => void): Co
           const state = new StateFile(cfg.state.dir, { clock: deps.clock, logger });
           const hooks = await runHooksForVersion(
             { clock: deps.clock, logger, state, env: deps.io.env, store },
-            { commands: cfg.hooks.afterRenew, timeoutMs: durationMs(cfg.hooks.timeout) },
+            { commands: cfg.hooks.afterRenew, timeoutMs: durationMs(cfg.hooks.timeout), env: cfg.hooks.env },
             r.to,
           );
           if (args.json) writeJson(deps.io.stdout, { ...r, hooks });

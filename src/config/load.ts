@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
-import { parseDocument, parse as parseYamlScalar } from 'yaml';
+import { parse as parseYamlScalar } from 'yaml';
 import { AgentError } from '../core/errors.js';
+import { KEYS_SHOWN, cappedProblems, checkConfigSize, listCapped, parseConfigYaml } from './limits.js';
 import { configSchema, type AgentConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/iamra-agent/agent.yaml';
@@ -19,8 +20,11 @@ export interface LoadOptions {
 export async function loadConfig(o: LoadOptions): Promise<AgentConfig> {
   let text: string;
   try {
+    // the size limit is checked before reading, so a huge file costs nothing (limits.ts)
+    checkConfigSize(o.file, (await fsp.stat(o.file)).size);
     text = await fsp.readFile(o.file, 'utf8');
   } catch (e) {
+    if (e instanceof AgentError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new AgentError({
       code: 'CONFIG_UNREADABLE',
@@ -31,22 +35,12 @@ export async function loadConfig(o: LoadOptions): Promise<AgentConfig> {
       cause: e,
     });
   }
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length) {
-    throw new AgentError({
-      code: 'CONFIG_INVALID',
-      component: 'config',
-      message: `${o.file} is not valid YAML: ${doc.errors.map((e) => e.message.split('\n')[0]).join('; ')}`,
-      hint: 'fix the YAML syntax',
-      details: { file: o.file },
-    });
-  }
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const raw = (parseConfigYaml(o.file, text) ?? {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new AgentError({
       code: 'CONFIG_INVALID',
       component: 'config',
-      message: `${o.file}: the top level must be a mapping`,
+      message: `${o.file}: the top level must be a mapping (field: value lines), not ${Array.isArray(raw) ? 'a list' : `a ${typeof raw}`}`,
       hint: 'see config/agent.example.yaml',
     });
   }
@@ -70,13 +64,13 @@ export function validateConfig(raw: unknown, source: string): AgentConfig {
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => {
     const p = i.path.join('.') || '(top level)';
-    const msg = i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message;
+    const msg = i.code === 'unrecognized_keys' ? `unknown field(s) ${listCapped(i.keys, KEYS_SHOWN)}` : i.message;
     return `${p}: ${msg}`;
   });
   throw new AgentError({
     code: 'CONFIG_INVALID',
     component: 'config',
-    message: `${source} has ${problems.length} problem(s):\n  ${problems.join('\n  ')}`,
+    message: `${source} has ${problems.length} problem(s):\n  ${cappedProblems(problems).join('\n  ')}`,
     hint: 'see config/agent.example.yaml and config/agent.schema.json',
     details: { problems },
   });

@@ -160,9 +160,13 @@ export const configSchema = z
           .default([])
           .describe('commands run after a new identity goes live, each an argv array (no shell); IAMRA_AGENT_CERT, _CHAIN, _FULLCHAIN, _KEY, _VERSION in env'),
         timeout: duration.default('60s').describe('per hook; a hook that fails or times out is reported, not fatal'),
+        env: z
+          .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'))
+          .default([])
+          .describe('names of variables of the agent environment also passed to hooks; hooks otherwise get only PATH, HOME, LANG and the IAMRA_AGENT_* paths'),
       })
       .strict()
-      .default({ afterRenew: [], timeout: '60s' }),
+      .default({ afterRenew: [], timeout: '60s', env: [] }),
     status: z
       .object({
         prometheusFile: z.string().optional().describe('default target of status --prometheus (node_exporter textfile collector)'),

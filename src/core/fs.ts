@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, constants } from 'node:fs';
+import { promises as fsp, constants, type Stats } from 'node:fs';
 import path from 'node:path';
 import { AgentError } from './errors.js';
 
@@ -36,7 +36,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** mkdir -p with a private mode; an existing directory is narrowed to the mode when it is ours to fix. */
 /**
  * `mkdir -p` that always terminates. Node's own `mkdir(…, { recursive: true })` loops forever (Node 20) when a
  * component cannot be created although its parent exists — e.g. anything under /proc, where mkdir says ENOENT —
@@ -60,14 +59,45 @@ export async function mkdirp(dir: string, mode: number): Promise<void> {
   }
 }
 
-export async function ensurePrivateDir(dir: string, mode = 0o700): Promise<void> {
+/**
+ * mkdir -p with a private mode. A directory that already exists with a wider mode is refused, not narrowed: it may
+ * be shared (state.dir pointed at /tmp or a home directory), and a silent chmod would break its other users while
+ * hiding that whatever was written there before was readable.
+ */
+export async function ensurePrivateDir(dir: string, mode = 0o700, what = 'directory'): Promise<void> {
+  let existed: Stats | undefined;
   try {
-    await mkdirp(dir, mode);
-    const st = await fsp.stat(dir);
-    if ((st.mode & 0o777 & ~mode) !== 0) await fsp.chmod(dir, mode);
+    existed = await fsp.stat(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (!existed) await mkdirp(dir, mode);
   } catch (e) {
     throw fsError('create directory', dir, e);
   }
+  if (existed) checkPrivateDir(dir, existed, mode, what);
+}
+
+/** DIR_NOT_PRIVATE when an existing directory grants more than `mode`; the fix is in the hint. */
+export function checkPrivateDir(dir: string, st: { mode: number; isDirectory(): boolean }, mode: number, what: string): void {
+  if (!st.isDirectory()) {
+    throw new AgentError({
+      code: 'FS_ENOTDIR',
+      component: 'fs',
+      message: `${what} ${dir} exists but is not a directory`,
+      hint: 'remove it or configure another path',
+    });
+  }
+  const wide = st.mode & 0o777 & ~mode;
+  if (wide === 0) return;
+  const octal = (n: number) => (n & 0o7777).toString(8).padStart(4, '0');
+  throw new AgentError({
+    code: 'DIR_NOT_PRIVATE',
+    component: 'fs',
+    message: `${what} ${dir} has mode ${octal(st.mode)}, wider than ${octal(mode)}: ${wide & 0o007 ? 'other users' : 'its group'} can ${wide & 0o222 ? 'write' : 'read'} it`,
+    hint: `if the directory is the agent's own, chmod ${octal(mode)} ${dir}; if it is shared, point the setting at a directory of its own (the agent does not change the mode of an existing directory)`,
+    details: { dir, mode: octal(st.mode) },
+  });
 }
 
 export async function readFileOrUndefined(file: string): Promise<string | undefined> {

@@ -1,6 +1,7 @@
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, webcrypto } from 'node:crypto';
 import { AgentError } from '../core/errors.js';
+import { checkKeyPolicy } from './policy.js';
 import type { KeyHandle } from './types.js';
 import { keyHandleCrypto } from './webcrypto.js';
 
@@ -66,7 +67,9 @@ export async function checkExternalCsr(pem: string, file: string, expected: stri
       hint: 'make the CSR with CN and SANs equal to identity.name and identity.extraNames',
     });
   }
-  const publicKeyDer = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
+  const publicKey = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+  checkKeyPolicy(publicKey, `the CSR in ${file}`);
+  const publicKeyDer = publicKey.export({ type: 'spki', format: 'der' });
   return { names, publicKeyDer };
 }
 

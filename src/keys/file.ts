@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { atomicWriteFile, readTextFile } from '../core/fs.js';
 import { AgentError } from '../core/errors.js';
+import { checkKeyPolicy } from './policy.js';
 import type { KeyAlgorithm, KeyHandle } from './types.js';
 
 /** A private key in a PKCS#8 PEM file (0600). */
@@ -13,7 +14,7 @@ export class FileKeyHandle implements KeyHandle {
   constructor(key: KeyObject, source: string) {
     this.key = key;
     this.source = source;
-    this.algorithm = algorithmOf(key, source);
+    this.algorithm = checkKeyPolicy(key, source === 'generated' ? 'the generated key' : source);
   }
 
   static generate(alg: KeyAlgorithm): FileKeyHandle {
@@ -23,8 +24,9 @@ export class FileKeyHandle implements KeyHandle {
 
   static async load(file: string): Promise<FileKeyHandle> {
     const pem = await readTextFile(file, 'private key');
+    let key: KeyObject;
     try {
-      return new FileKeyHandle(createPrivateKey(pem), file);
+      key = createPrivateKey(pem);
     } catch (e) {
       throw new AgentError({
         code: 'KEY_INVALID',
@@ -34,6 +36,8 @@ export class FileKeyHandle implements KeyHandle {
         cause: e,
       });
     }
+    // outside the try: a readable key that breaks the key policy must say so, not "not readable"
+    return new FileKeyHandle(key, file);
   }
 
   async save(file: string): Promise<void> {
@@ -56,18 +60,4 @@ export class FileKeyHandle implements KeyHandle {
     const a = this.algorithm;
     return `file key ${a.type === 'ec' ? a.curve : `RSA-${a.bits}`} (${this.source})`;
   }
-}
-
-function algorithmOf(key: KeyObject, source: string): KeyAlgorithm {
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'ec' && (d.namedCurve === 'prime256v1' || d.namedCurve === 'secp384r1')) {
-    return { type: 'ec', curve: d.namedCurve === 'prime256v1' ? 'P-256' : 'P-384' };
-  }
-  if (key.asymmetricKeyType === 'rsa' && d.modulusLength && d.modulusLength >= 2048) return { type: 'rsa', bits: d.modulusLength };
-  throw new AgentError({
-    code: 'KEY_UNSUPPORTED',
-    component: 'keys',
-    message: `${source}: unsupported key ${key.asymmetricKeyType} ${d.namedCurve ?? d.modulusLength ?? ''}`,
-    hint: 'use EC P-256/P-384 or RSA 2048-4096',
-  });
 }

@@ -19,6 +19,8 @@ export interface HookConfig {
   timeoutMs: number;
   /** after SIGTERM to the group, wait this long before SIGKILL (default 2 s) */
   killGraceMs?: number;
+  /** names of further variables of the agent's environment passed to hooks (config hooks.env) */
+  env?: string[];
 }
 
 export interface HookDeps {
@@ -26,7 +28,7 @@ export interface HookDeps {
   logger: Logger;
   /** when given, failures are counted in state.json (counters.hook_failures) */
   state?: StateFile;
-  /** the environment the hooks inherit (the agent's own); the IAMRA_AGENT_* paths are added to it */
+  /** the agent's environment: hooks get only PATH, HOME, LANG and the names in HookConfig.env from it (hookEnv) */
   env: NodeJS.ProcessEnv;
 }
 
@@ -49,10 +51,23 @@ export interface HookResult {
 
 /** Captured output kept per stream; more is dropped (a chatty hook must not fill the journal or memory). */
 const OUTPUT_LIMIT = 16 * 1024;
+/** Of that, what goes into the (debug) log line per stream. */
+export const OUTPUT_LOG_LIMIT = 2 * 1024;
+/** Passed to every hook when the agent has them; everything else only when listed in hooks.env. */
+export const HOOK_BASE_ENV = ['PATH', 'HOME', 'LANG'] as const;
+/** PATH for a hook when the agent itself has none (systemd always sets one). */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_KILL_GRACE_MS = 2000;
 
-export function hookEnv(base: NodeJS.ProcessEnv, id: HookIdentity): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
+/**
+ * A hook's whole environment: PATH, HOME, LANG, the variables named in hooks.env (when the agent has them) and the
+ * IAMRA_AGENT_* paths of the new version. Nothing else: the agent's environment may hold AWS keys for the Route 53
+ * writes or other secrets, and a hook that prints its environment must not put them into the journal.
+ */
+export function hookEnv(base: NodeJS.ProcessEnv, id: HookIdentity, extra: readonly string[] = []): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of [...HOOK_BASE_ENV, ...extra]) if (base[k] !== undefined) env[k] = base[k];
+  env.PATH ??= DEFAULT_PATH;
   // Never let the agent's own values leak through as if they described this identity.
   for (const k of ['IAMRA_AGENT_CERT', 'IAMRA_AGENT_CHAIN', 'IAMRA_AGENT_FULLCHAIN', 'IAMRA_AGENT_KEY', 'IAMRA_AGENT_KEY_REF', 'IAMRA_AGENT_VERSION'])
     delete env[k];
@@ -70,7 +85,7 @@ export function hookEnv(base: NodeJS.ProcessEnv, id: HookIdentity): NodeJS.Proce
 export async function runAfterRenewHooks(deps: HookDeps, cfg: HookConfig, id: HookIdentity): Promise<HookResult[]> {
   const results: HookResult[] = [];
   if (!cfg.commands.length) return results;
-  const env = hookEnv(deps.env, id);
+  const env = hookEnv(deps.env, id, cfg.env ?? []);
   for (const argv of cfg.commands) {
     const r = await runOne(deps, argv, env, cfg.timeoutMs, cfg.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
     results.push(r);
@@ -145,9 +160,12 @@ function runOne(deps: HookDeps, argv: string[], env: NodeJS.ProcessEnv, timeoutM
               ? `killed by ${signal ?? 'a signal'}`
               : `exited with status ${exitCode}`
             : undefined;
-      const fields = { argv, exitCode, signal, durationMs, ...(out ? { stdout: out } : {}), ...(err ? { stderr: err } : {}) };
+      // The outcome at info/warn; what the hook printed only at debug, and cut short: hooks print what they like
+      // (paths, tokens), and the journal keeps it.
+      const fields = { argv, exitCode, signal, durationMs };
       if (ok) log.info('after-renew hook done', fields);
       else log.warn('after-renew hook failed', { ...fields, error });
+      if (out || err) log.debug('after-renew hook output', { argv, ...(out ? { stdout: forLog(out) } : {}), ...(err ? { stderr: forLog(err) } : {}) });
       resolve({ argv, ok, exitCode, signal, timedOut, durationMs, ...(error ? { error } : {}) });
     };
     child.on('error', (e) => finish(null, null, e));
@@ -169,6 +187,10 @@ function runOne(deps: HookDeps, argv: string[], env: NodeJS.ProcessEnv, timeoutM
 function trimmed(chunks: Buffer[], total: number): string {
   const s = Buffer.concat(chunks).toString('utf8').trimEnd();
   return total > OUTPUT_LIMIT ? `${s}\n[… ${total - OUTPUT_LIMIT} more bytes]` : s;
+}
+
+function forLog(s: string): string {
+  return s.length > OUTPUT_LOG_LIMIT ? `${s.slice(0, OUTPUT_LOG_LIMIT)}[… ${s.length - OUTPUT_LOG_LIMIT} more characters]` : s;
 }
 
 /** One line per failed hook, for the command's own output. */

@@ -9,6 +9,7 @@ import { enrolRecorded, type IdentitySpec, type LifecycleDeps } from './bootstra
 import { clampRetryAfter, renewalDecision, type AriWindow, type RenewalReason } from './policy.js';
 import { reconcilePendingTxt } from './tracked-dns.js';
 import type { EnrolResult } from './enrol.js';
+import type { LiveChecker } from './live-check.js';
 
 /**
  * `renew` and `renew --needed`: decide with the pure policy (policy.ts), then enrol through the same path as
@@ -17,7 +18,7 @@ import type { EnrolResult } from './enrol.js';
  */
 
 /** Why a renewal is (not) due: the policy's reasons plus the ones only a live store can give. */
-export type RenewReason = RenewalReason | 'no-identity' | 'unreadable' | 'names-changed' | 'no-key';
+export type RenewReason = RenewalReason | 'no-identity' | 'unreadable' | 'names-changed' | 'no-key' | 'invalid';
 
 export interface Decision {
   due: boolean;
@@ -32,6 +33,8 @@ export interface Decision {
   ari?: { windowStart: string; windowEnd: string; retryAfter?: string; cached: boolean; explanationUrl?: string };
   /** an ARI answer that was asked for but not usable (error, invalid window); the lifetime rule decided instead */
   ariProblem?: string;
+  /** reason invalid: what is wrong with the live identity */
+  problems?: string[];
 }
 
 /** Fetches the ARI answer for a certificate; undefined when the CA's directory has no renewalInfo. */
@@ -46,9 +49,11 @@ export interface DecideDeps {
   /** undefined when renewal.ari is off */
   ari?: AriFetcher;
   maxAgeMs: number;
+  /** checks the live identity (live-check.ts); one that fails is due now (reason invalid) */
+  checkLive?: LiveChecker;
 }
 
-export type RenewDeps = LifecycleDeps & { ari?: AriFetcher; maxAgeMs: number; rotateKey: boolean };
+export type RenewDeps = LifecycleDeps & { ari?: AriFetcher; maxAgeMs: number; rotateKey: boolean; checkLive?: LiveChecker };
 
 export type RenewResult =
   | ({ action: 'renewed'; forced: boolean; replaces?: string; previous?: { version: string; serial: string } } & EnrolResult & { decision: Decision })
@@ -84,6 +89,14 @@ export async function decide(
   const structural = structuralReason(live, names);
   if (structural) {
     const decision: Decision = { due: true, reason: structural, live: liveFacts };
+    await recordCheck(deps, decision, now);
+    return { decision, live };
+  }
+
+  const problems = await liveProblems(deps, live, now);
+  if (problems.length) {
+    deps.logger.warn('the live identity fails verification; a renewal is due now', { version: live.version, serial: live.serial, problems });
+    const decision: Decision = { due: true, reason: 'invalid', live: liveFacts, problems };
     await recordCheck(deps, decision, now);
     return { decision, live };
   }
@@ -125,7 +138,8 @@ export async function renew(deps: RenewDeps, spec: IdentitySpec, o: { force: boo
     // RFC 9773 §5: a renewal names the certificate it replaces, so the CA can exempt it from rate limits and
     // tie the two together. Only when ARI is on and the CA did not say it has none (issueCertificate checks the
     // directory again before sending it).
-    const replaces = deps.ari && live && ariOffered !== false ? safeCertId(live, deps.logger) : undefined;
+    // Not for an invalid live certificate: it may be another CA's, whose certID this CA would refuse.
+    const replaces = deps.ari && live && ariOffered !== false && decision.reason !== 'invalid' ? safeCertId(live, deps.logger) : undefined;
     const key = await keyFor(deps, spec, live);
     const base = o.signal ? { signal: o.signal } : {};
     let r: EnrolResult;
@@ -187,6 +201,22 @@ function safeCertId(live: Identity, logger: Logger): string | undefined {
   } catch (e) {
     logger.warn('no ARI certificate ID for the live certificate; ordering without replaces', { error: messageOf(e) });
     return undefined;
+  }
+}
+
+/**
+ * What is wrong with the live identity: a validity period the policy cannot reason about (notAfter not after
+ * notBefore), and whatever the checker finds. A checker that itself fails is reported as a problem too.
+ */
+async function liveProblems(deps: DecideDeps, live: Identity, now: Date): Promise<string[]> {
+  if (!(live.notAfter.getTime() > live.notBefore.getTime())) {
+    return [`validity: notAfter ${live.notAfter.toISOString()} is not after notBefore ${live.notBefore.toISOString()}`];
+  }
+  if (!deps.checkLive) return [];
+  try {
+    return await deps.checkLive(live, now);
+  } catch (e) {
+    return [`check: ${messageOf(e)}`];
   }
 }
 

@@ -1,6 +1,6 @@
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { AgentError } from '../core/errors.js';
-import { pemCertificates } from '../core/pem.js';
+import { readPemCertificates } from '../core/pem.js';
 import type { KeyHandle } from '../keys/types.js';
 import { MAX_CHAIN } from './sign.js';
 
@@ -155,21 +155,30 @@ export function checkRoleSessionName(name: string): void {
   }
 }
 
-/** Every CERTIFICATE block of a PEM text, in order; `what` names the source in errors. */
+/**
+ * Every certificate of a PEM text, in order; `what` names the source in errors. Strict (core/pem.ts): a chain that
+ * is junk, truncated, DER or a key is refused here, naming it, instead of being sent as "no chain" and answered by
+ * the service as a trust-anchor problem. An empty text is no certificate (a leaf issued by the anchor itself).
+ */
 export function parseCertificates(pem: string, what: string): X509Certificate[] {
-  return pemCertificates(pem).map((b, i) => {
-    try {
-      return new X509Certificate(b);
-    } catch (e) {
-      throw new AgentError({
-        code: 'CERT_INVALID',
-        component,
-        message: `${what}: certificate ${i + 1} is not a readable X.509 certificate`,
-        hint: 'the file must hold PEM certificates; re-run the enrolment if it was damaged',
-        cause: e,
-      });
-    }
-  });
+  try {
+    return readPemCertificates(pem, {
+      what,
+      component,
+      allowEmpty: true,
+      hint: 're-run the enrolment if the file was damaged (iamra-agent renew --force)',
+    });
+  } catch (e) {
+    if (!(e instanceof AgentError)) throw e;
+    throw new AgentError({
+      code: 'CERT_INVALID',
+      component,
+      message: e.message,
+      ...(e.hint ? { hint: e.hint } : {}),
+      ...(e.details ? { details: e.details } : {}),
+      cause: e.cause ?? e,
+    });
+  }
 }
 
 /** The leaf: exactly one certificate (a bundle goes to the chain). */

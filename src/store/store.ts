@@ -1,9 +1,11 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { constants, promises as fsp } from 'node:fs';
+import { constants, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError, messageOf } from '../core/errors.js';
-import { fsError, fsyncDir, mkdirp } from '../core/fs.js';
+import { checkPrivateDir, fsError, fsyncDir, mkdirp } from '../core/fs.js';
+import { readPemCertificates } from '../core/pem.js';
+import { binaryOffset } from '../core/text.js';
 import { acquireLock, type Lock } from '../core/lock.js';
 import type { Logger } from '../core/logger.js';
 
@@ -133,11 +135,12 @@ export class IdentityStore {
   static async open(dir: string, deps: StoreDeps, o: StoreOptions = {}): Promise<IdentityStore> {
     const s = new IdentityStore(dir, deps, o);
     if (s.readOnly) return s;
+    const existing: [string, Stats][] = [];
     try {
       for (const d of [s.dir, s.versionsDir]) {
-        await mkdirp(d, 0o700);
-        const st = await fsp.stat(d);
-        if ((st.mode & 0o077) !== 0) await fsp.chmod(d, 0o700);
+        const st = await fsp.stat(d).catch(() => undefined);
+        if (st) existing.push([d, st]);
+        else await mkdirp(d, 0o700);
       }
       // mkdir succeeds on an existing directory we cannot write to: prove we can create a file in both.
       for (const d of [s.dir, s.versionsDir]) {
@@ -148,6 +151,10 @@ export class IdentityStore {
     } catch (e) {
       throw unwritable(s.dir, e);
     }
+    // It holds private keys: a directory others can read is refused with the fix, never silently narrowed (it may
+    // be shared, and what was in it was already exposed). Checked after the write probe, so a directory the agent
+    // cannot use at all is reported as that first.
+    for (const [d, st] of existing) checkPrivateDir(d, st, 0o700, d === s.dir ? 'state.dir' : 'the store directory');
     await s.removeLeftovers();
     return s;
   }
@@ -240,21 +247,39 @@ export class IdentityStore {
         () => false,
       ),
     ]);
-    let meta: IdentityMeta;
-    let keyRef: KeyRefRecord | undefined;
-    let certificate: X509Certificate;
-    try {
-      meta = JSON.parse(metaText!) as IdentityMeta;
-      keyRef = keyRefText === undefined ? undefined : (JSON.parse(keyRefText) as KeyRefRecord);
-      certificate = new X509Certificate(certPem!);
-    } catch (e) {
-      throw new AgentError({
+    // Each file is named on its own, and the parser's text (which quotes the file's bytes) stays out of the message.
+    const corrupt = (f: string, what: string, e: unknown) =>
+      new AgentError({
         code: 'STORE_VERSION_CORRUPT',
         component: 'store',
-        message: `version ${version} in ${dir} cannot be parsed: ${messageOf(e)}`,
+        message: `version ${version}: ${f} ${what}`,
         hint: 'roll back (iamra-agent rollback) or renew with --force',
+        details: { file: f, version },
         cause: e,
       });
+    const json = <T>(f: string, t: string): T => {
+      try {
+        const v = JSON.parse(t) as unknown;
+        if (!v || typeof v !== 'object' || Array.isArray(v)) throw new TypeError('not an object');
+        return v as T;
+      } catch (e) {
+        throw corrupt(f, binaryOffset(t) === undefined ? 'is not a JSON object' : 'is not a JSON object (it holds binary data)', e);
+      }
+    };
+    const meta = json<IdentityMeta>(files.meta, metaText!);
+    if (!Array.isArray(meta.names) || !meta.names.every((n) => typeof n === 'string')) throw corrupt(files.meta, 'has no list of names', undefined);
+    const keyRef = keyRefText === undefined ? undefined : json<KeyRefRecord>(files.keyRef!, keyRefText);
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(certPem!);
+    } catch (e) {
+      throw corrupt(files.cert, 'is not a PEM certificate', e);
+    }
+    // A damaged chain.pem is caught here, naming the file, before anything signs with it (issue 12 item 7).
+    try {
+      readPemCertificates(chainPem!, { what: files.chain, component: 'store', allowEmpty: true, hint: 'roll back or renew with --force' });
+    } catch (e) {
+      throw corrupt(files.chain, `is damaged: ${e instanceof AgentError ? e.message.slice(files.chain.length + 1) : 'not PEM'}`, e);
     }
     const out: Identity = {
       version,

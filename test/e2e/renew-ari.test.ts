@@ -143,11 +143,12 @@ test('hooks.afterRenew ran after bootstrap and after the renewal with the new ve
   // /bin/false failed after bootstrap and after the renewal; both runs still exited 0 and went live
   assert.equal(st.counters['hook_failures'], 2);
   assert.equal(st.lastRenewal?.ok, true);
-  const r = await cli(['renew', '--force']);
+  const r = await cli(['renew', '--force', '--log-level', 'debug']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^renewed: version \d{4}, serial [0-9a-f]+/m);
   assert.match(r.stdout, /^warning: after-renew hook \["\/bin\/false"\] failed: exited with status 1 \(not fatal/m);
-  const done = logLines(r.stderr).find((l) => l.message === 'after-renew hook done');
+  const done = logLines(r.stderr).find((l) => l.message === 'after-renew hook output');
+  assert.equal(done?.['level'], 'debug', 'hook output only at debug (issue 12 item 13)');
   assert.equal(done?.['stdout'], `hook saw version ${readLive(state).version}`, 'hook output captured in the log');
   assert.equal(readState(state).counters['hook_failures'], 3);
 });

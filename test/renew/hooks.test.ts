@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../../src/core/clock.js';
 import { memoryLogger } from '../../src/core/logger.js';
-import { hookEnv, hookWarnings, runAfterRenewHooks, type HookIdentity } from '../../src/renew/hooks.js';
+import { OUTPUT_LOG_LIMIT, hookEnv, hookWarnings, runAfterRenewHooks, type HookIdentity } from '../../src/renew/hooks.js';
 import { StateFile } from '../../src/store/index.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -35,14 +35,18 @@ function alive(pid: number): boolean {
   }
 }
 
-test('a hook gets the new version in IAMRA_AGENT_*, runs without a shell, and its output is logged', async () => {
+test('a hook gets the new version in IAMRA_AGENT_* and a minimal environment, runs without a shell, and its output is logged at debug', async () => {
   const logger = memoryLogger();
   const out = path.join(dir, 'env.json');
   const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env)); console.log('reloaded', process.argv[1]); console.error('note on stderr')`;
   // an argument with shell metacharacters arrives verbatim: there is no shell to interpret it
   const r = await runAfterRenewHooks(
-    { clock: systemClock, logger, env: { PATH: process.env.PATH, IAMRA_AGENT_KEY: '/stale/key.pem', KEEP: 'me' } },
-    { commands: [[process.execPath, '-e', script, '$(touch /tmp/x); `id`']], timeoutMs: 10_000 },
+    {
+      clock: systemClock,
+      logger,
+      env: { PATH: process.env.PATH, HOME: '/home/agent', LANG: 'C.UTF-8', IAMRA_AGENT_KEY: '/stale/key.pem', KEEP: 'me', AWS_SECRET_ACCESS_KEY: 'secret!' },
+    },
+    { commands: [[process.execPath, '-e', script, '$(touch /tmp/x); `id`']], timeoutMs: 10_000, env: ['KEEP'] },
     id,
   );
   assert.equal(r.length, 1);
@@ -53,12 +57,43 @@ test('a hook gets the new version in IAMRA_AGENT_*, runs without a shell, and it
   assert.equal(env['IAMRA_AGENT_FULLCHAIN'], id.files.fullchain);
   assert.equal(env['IAMRA_AGENT_KEY'], id.files.key, 'the stale inherited value is replaced');
   assert.equal(env['IAMRA_AGENT_VERSION'], '0007');
-  assert.equal(env['KEEP'], 'me', 'the agent environment is inherited');
+  assert.equal(env['KEEP'], 'me', 'a variable listed in hooks.env is passed');
+  assert.equal(env['AWS_SECRET_ACCESS_KEY'], undefined, 'an unlisted variable of the agent is not');
+  // issue 12 item 13: the whole environment is documented — nothing else arrives (node adds none of its own)
+  assert.deepEqual(Object.keys(env).sort(), [
+    'HOME',
+    'IAMRA_AGENT_CERT',
+    'IAMRA_AGENT_CHAIN',
+    'IAMRA_AGENT_FULLCHAIN',
+    'IAMRA_AGENT_KEY',
+    'IAMRA_AGENT_VERSION',
+    'KEEP',
+    'LANG',
+    'PATH',
+  ]);
   const done = logger.entries.find((e) => e.msg === 'after-renew hook done');
   assert.ok(done);
-  assert.equal(done.fields['stdout'], 'reloaded $(touch /tmp/x); `id`');
-  assert.equal(done.fields['stderr'], 'note on stderr');
+  assert.equal(done.level, 'info');
+  assert.equal(done.fields['stdout'], undefined, 'no hook output at info');
+  const output = logger.entries.find((e) => e.msg === 'after-renew hook output');
+  assert.ok(output);
+  assert.equal(output.level, 'debug');
+  assert.equal(output.fields['stdout'], 'reloaded $(touch /tmp/x); `id`');
+  assert.equal(output.fields['stderr'], 'note on stderr');
   assert.deepEqual(hookWarnings(r), []);
+});
+
+test('a chatty hook: its output is cut for the log (OUTPUT_LOG_LIMIT per stream), with the size of the rest', async () => {
+  const logger = memoryLogger();
+  await runAfterRenewHooks(
+    { clock: systemClock, logger, env: { PATH: process.env.PATH } },
+    { commands: [[process.execPath, '-e', 'process.stdout.write("x".repeat(10000))']], timeoutMs: 10_000 },
+    id,
+  );
+  const output = logger.entries.find((e) => e.msg === 'after-renew hook output');
+  const logged = String(output?.fields['stdout']);
+  assert.ok(logged.startsWith('x'.repeat(OUTPUT_LOG_LIMIT)), logged.slice(0, 40));
+  assert.match(logged, new RegExp(`^x{${OUTPUT_LOG_LIMIT}}\\[… ${10000 - OUTPUT_LOG_LIMIT} more characters\\]$`));
 });
 
 test('an external key: no IAMRA_AGENT_KEY, IAMRA_AGENT_KEY_REF instead', () => {
@@ -124,7 +159,8 @@ test('failing hooks are reported (result, log, warning line, state counter), nev
   assert.match(r[1]!.error ?? '', /^cannot start: .*ENOENT/);
   const failed = logger.entries.filter((e) => e.msg === 'after-renew hook failed');
   assert.equal(failed.length, 2);
-  assert.equal(failed[0]!.fields['stderr'], 'cannot reload');
+  const output = logger.entries.filter((e) => e.msg === 'after-renew hook output');
+  assert.equal(output[0]!.fields['stderr'], 'cannot reload');
   const warnings = hookWarnings(r);
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /^warning: after-renew hook .* failed: exited with status 3 \(not fatal/);

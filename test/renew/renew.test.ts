@@ -8,13 +8,15 @@ import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
 import type { DnsChallengeProvider } from '../../src/dns/types.js';
 import { checkExternalCsr } from '../../src/keys/csr.js';
+import { FileKeyHandle } from '../../src/keys/file.js';
+import { liveChecker } from '../../src/renew/live-check.js';
 import { enrolRecorded, type IdentitySpec } from '../../src/renew/bootstrap.js';
 import type { IssuedCertificate } from '../../src/renew/enrol.js';
 import { decide, renew, type AriFetcher, type RenewDeps } from '../../src/renew/renew.js';
 import { verifyIdentity } from '../../src/renew/verify.js';
 import { IdentityStore, StateFile } from '../../src/store/index.js';
 import { tempDir } from '../helpers/paths.js';
-import { makeCa, makeLeaf, type Ca } from '../helpers/pki.js';
+import { KU, makeCa, makeLeaf, type Ca } from '../helpers/pki.js';
 
 /**
  * renew() and decide() with a fixed clock, a real identity store and state.json in a temp directory, real
@@ -360,4 +362,46 @@ test('renew reconciles TXT records a crashed run left in state.json before decid
   assert.equal(r.action, 'not-due');
   assert.deepEqual(h.dnsCleanups, ['_acme-challenge.host1.example.test leftover']);
   assert.deepEqual((await h.state.read()).pendingTxt, []);
+});
+
+/** makes `certPem` (issued by `ca` for a fresh key) the live identity, bypassing enrolment's checks */
+async function forceLive(h: Harness, ca: Ca, o: { notBefore: Date; notAfter: Date; keyUsage?: number }): Promise<void> {
+  const key = FileKeyHandle.generate({ type: 'ec', curve: 'P-256' });
+  const certPem = await makeLeaf({ issuer: ca, names: NAMES, publicKey: await key.publicKey(), ...o });
+  const staged = await h.store.stage({ certPem, chainPem: ca.pem, fullchainPem: certPem + ca.pem, keyPem: key.pem(), meta: { names: NAMES } });
+  await h.store.activate(staged);
+}
+
+test('issue 12 item 5: a live identity that fails verification is due now (reason invalid, logged, no replaces); notBefore = notAfter does not break renew --force', async () => {
+  const h = await harness();
+  await seed(h);
+  h.deps.checkLive = liveChecker([root.pem]);
+  const fine = await decide(h.deps, NAMES);
+  assert.equal(fine.decision.due, false, 'a good live identity is not due');
+
+  // a certificate from a foreign CA (same names, its own key): status says CRITICAL, so renew must act
+  await forceLive(h, other, { notBefore: T0, notAfter: plus(90 * D) });
+  const bad = await decide(h.deps, NAMES);
+  assert.deepEqual([bad.decision.due, bad.decision.reason], [true, 'invalid']);
+  assert.match(bad.decision.problems?.join('; ') ?? '', /^chain: .*"CN=Somebody Else"/);
+  const warned = h.logger.entries.find((e) => e.msg === 'the live identity fails verification; a renewal is due now');
+  assert.ok(warned, 'the reason is logged');
+  const r = await renew(h.deps, spec, { force: false });
+  assert.equal(r.action, 'renewed');
+  assert.equal(h.issued.at(-1)?.replaces, undefined, 'no ARI replaces for a certificate this CA did not issue');
+  assert.equal((await decide(h.deps, NAMES)).decision.due, false, 'the new identity is fine');
+
+  // no digitalSignature: the same
+  await forceLive(h, inter, { notBefore: T0, notAfter: plus(90 * D), keyUsage: KU.keyEncipherment });
+  const noKu = await decide(h.deps, NAMES);
+  assert.deepEqual([noKu.decision.due, noKu.decision.reason], [true, 'invalid']);
+  assert.match(noKu.decision.problems?.join('; ') ?? '', /key-usage: keyUsage lacks digitalSignature/);
+
+  // notBefore = notAfter: the policy cannot place a renewal in a zero lifetime; it is invalid, and --force works
+  await forceLive(h, inter, { notBefore: plus(D), notAfter: plus(D) });
+  const zero = await decide(h.deps, NAMES);
+  assert.deepEqual([zero.decision.due, zero.decision.reason], [true, 'invalid']);
+  assert.match(zero.decision.problems?.[0] ?? '', /^validity: notAfter .* is not after notBefore/);
+  const forced = await renew(h.deps, spec, { force: true });
+  assert.equal(forced.action, 'renewed');
 });

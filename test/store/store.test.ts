@@ -332,6 +332,62 @@ if (process.env[CHILD]) {
     await assert.rejects(ro.stage(await material(ca)), (e: unknown) => e instanceof AgentError && e.code === 'STORE_READ_ONLY');
   });
 
+  test('issue 12 item 2/7: a corrupt meta.json, key.ref, cert.pem or chain.pem is named, without its bytes or parser text', async (t) => {
+    const dir = tempDir('store');
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = await IdentityStore.open(dir, deps());
+    const v = await store.stage(await material(ca));
+    await store.activate(v);
+    const cases: [string, string | Buffer, RegExp][] = [
+      ['meta.json', Buffer.from([0x7b, 0x00, 0x1b, 0x5b, 0x32, 0x4a, 0xff, 0xfe]), /meta\.json is not a JSON object \(it holds binary data\)/],
+      ['meta.json', '[1, 2]', /meta\.json is not a JSON object$/],
+      ['meta.json', '{"names": 3}', /meta\.json has no list of names/],
+      ['cert.pem', 'garbage', /cert\.pem is not a PEM certificate/],
+      ['chain.pem', 'this chain was overwritten', /chain\.pem is damaged: holds no PEM certificate/],
+      ['chain.pem', ca.pem.slice(0, 120), /chain\.pem is damaged: is truncated/],
+    ];
+    for (const [file, bytes, want] of cases) {
+      const f = path.join(v.dir, file);
+      const good = await fsp.readFile(f);
+      writeFileSync(f, bytes);
+      await assert.rejects(store.live(), (e: unknown) => {
+        assert.ok(e instanceof AgentError);
+        assert.equal(e.code, 'STORE_VERSION_CORRUPT');
+        assert.ok(e.message.startsWith(`version ${v.version}: ${f} `), e.message);
+        assert.match(e.message, want);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: no raw bytes may reach the terminal
+        assert.doesNotMatch(formatError(e), /[\u0000-\u0008\u001b\ufffd]|Unexpected token|in JSON at position|error:[0-9A-F]{8}/);
+        return true;
+      });
+      writeFileSync(f, good);
+    }
+    assert.equal((await store.live())?.version, v.version, 'restored');
+  });
+
+  test('issue 12 item 14: a pre-existing state.dir wider than 0700 is refused with the fix, and its mode is left alone', async (t) => {
+    const base = tempDir('store');
+    t.after(() => rmSync(base, { recursive: true, force: true }));
+    const shared = path.join(base, 'shared');
+    await fsp.mkdir(shared);
+    await fsp.chmod(shared, 0o1777);
+    await assert.rejects(IdentityStore.open(shared, deps()), (e: unknown) => {
+      assert.ok(e instanceof AgentError);
+      assert.equal(e.code, 'DIR_NOT_PRIVATE');
+      assert.match(e.message, new RegExp(`^state\\.dir ${shared} has mode 1777, wider than 0700: other users can write it`));
+      assert.match(e.hint ?? '', new RegExp(`chmod 0700 ${shared}.*point the setting at a directory of its own`));
+      return true;
+    });
+    assert.equal((await fsp.stat(shared)).mode & 0o7777, 0o1777, 'never silently chmodded');
+    const readable = path.join(base, 'readable');
+    await fsp.mkdir(readable);
+    await fsp.chmod(readable, 0o755);
+    await assert.rejects(IdentityStore.open(readable, deps()), /has mode 0755, wider than 0700: other users can read it/);
+    // a directory it creates itself, or one that is already private, is fine
+    await fsp.chmod(readable, 0o700);
+    await IdentityStore.open(readable, deps());
+    await IdentityStore.open(path.join(base, 'new', 'state'), deps());
+  });
+
   test('lock(): exclusive across two processes; a waiter gets it when the holder releases', async (t) => {
     const dir = tempDir('store');
     t.after(() => rmSync(dir, { recursive: true, force: true }));
