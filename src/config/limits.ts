@@ -21,7 +21,9 @@ export const PROBLEMS_SHOWN = 20;
 export const KEYS_SHOWN = 10;
 
 function invalid(file: string, message: string, hint: string, details: Record<string, unknown> = {}): AgentError {
-  return new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: `${file}: ${message}`, hint, details: { file, ...details } });
+  // "agent.yaml is …" reads as a sentence; anything else follows a colon
+  const sep = /^(is|has|nests|uses) /.test(message) ? ' ' : ': ';
+  return new AgentError({ code: 'CONFIG_INVALID', component: 'config', message: `${file}${sep}${message}`, hint, details: { file, ...details } });
 }
 
 /** The size rule, on a byte count (the file's stat size, then what was actually read). */
@@ -51,7 +53,7 @@ export function parseConfigYaml(file: string, text: string): unknown {
   if (flow > YAML_MAX_DEPTH) {
     throw invalid(file, `nests [ ] or { } deeper than ${YAML_MAX_DEPTH} levels`, 'a config needs at most 4 levels');
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length) {
     const shown = doc.errors.slice(0, 3).map((e) => e.message.split('\n')[0]);
     const more = doc.errors.length > 3 ? `; and ${doc.errors.length - 3} more` : '';
