@@ -9,6 +9,6 @@ export {
   type AriConnection,
 } from './ari.js';
 export { resolveDirectoryUrl, accountDirFor, chooseProfile, type AcmeDirectory } from './directory.js';
-export { acmeSettingsFromConfig, readCaBundle } from './settings.js';
-export { ACCOUNT_KEY_FILE, REGISTRATION_FILE, type Registration } from './account.js';
+export { readCaBundle } from './ca-bundle.js';
+export { ACCOUNT_KEY_FILE, REGISTRATION_FILE, eabFromFile, type Registration } from './account.js';
 export { retryAfterMs, problemShortType, type AcmeProblem } from './problems.js';

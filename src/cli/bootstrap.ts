@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { CliDeps, GlobalArgs } from './context.js';
-import { runCommand, writeJson } from './run.js';
+import { runCommand, runtimeOf, writeJson } from './run.js';
 
 interface Args extends GlobalArgs {
   force: boolean;
@@ -22,16 +22,8 @@ export function bootstrapCommand(deps: CliDeps, setExit: (c: number) => void): C
         await runCommand(deps, args, async (logger) => {
           const cfg = await deps.loadConfig(args);
           // features load on use, so every command starts fast (credential-process runs once per AWS CLI call)
-          const [{ identitySpec, lifecycleDeps }, { bootstrap }, { afterRenewHooks }, { hookWarnings }] = await Promise.all([
-            import('../compose.js'),
-            import('../renew/bootstrap.js'),
-            import('./renew-support.js'),
-            import('../renew/hooks.js'),
-          ]);
-          const life = await lifecycleDeps(cfg, { clock: deps.clock, logger, signal: deps.signal });
-          const r = await bootstrap(life, identitySpec(cfg), { force: args.force, signal: deps.signal });
-          const hooks = r.action === 'enrolled' ? await afterRenewHooks(cfg, deps, logger, life, r.version) : [];
-          const notice = r.action === 'enrolled' ? await (await import('../compose/route53-credentials.js')).staticKeyNotice(cfg, deps.io.env) : undefined;
+          const [{ bootstrapIdentity }, { hookWarnings }] = await Promise.all([import('../compose/enrol.js'), import('../renew/hooks.js')]);
+          const { result: r, hooks, notice } = await bootstrapIdentity(cfg, runtimeOf(deps, logger), { force: args.force });
           if (args.json) writeJson(deps.io.stdout, { ...r, hooks, ...(notice ? { staticRoute53Credentials: notice.staticRoute53Credentials } : {}) });
           else if (r.action === 'exists')
             deps.io.stdout.write(`a valid identity is already live: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (--force re-enrols)\n`);

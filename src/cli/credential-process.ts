@@ -1,10 +1,9 @@
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { formatError } from '../core/errors.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import type { DropInFlags } from '../compose/dropin.js';
 import { helperOptions } from './dropin.js';
-import { runCommand } from './run.js';
+import { runCommand, runtimeOf } from './run.js';
 
 interface Args extends GlobalArgs {
   roleArn?: string;
@@ -59,23 +58,20 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
             return 0;
           }
           const cfg = await deps.loadConfig(args);
-          const [{ openVend }, { credentialProcessOutput }] = await Promise.all([import('../vend/wiring.js'), import('../vend/process.js')]);
-          const vend = await openVend(
+          const { credentialProcess } = await import('../compose/credential-process.js');
+          const { out, route } = await credentialProcess(
             cfg,
-            { clock: deps.clock, logger, signal: deps.signal },
+            runtimeOf(deps, logger),
             {
               ...(args.roleArn !== undefined ? { roleArn: args.roleArn } : {}),
               ...(args.profileArn !== undefined ? { profileArn: args.profileArn } : {}),
               ...(args.trustAnchorArn !== undefined ? { trustAnchorArn: args.trustAnchorArn } : {}),
               ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
             },
+            { cache: args.cache },
           );
-          const cache = cfg.vend.cache && args.cache ? vend.cache() : undefined;
-          const out = await credentialProcessOutput({ provider: vend.provider, clock: deps.clock, logger, ...(cache ? { cache } : {}) });
           deps.io.stdout.write(out);
-          if (cache && deps.rememberCredentialRoute) {
-            const { certFingerprint: _, ...key } = cache.key;
-            const route = { cacheDir: cache.dir, certFile: path.join(vend.stateDir, 'live', 'cert.pem'), key, refreshBeforeMs: cache.refreshBeforeMs };
+          if (route && deps.rememberCredentialRoute) {
             // only a saving for the next call: a read-only home must not fail this one
             await deps.rememberCredentialRoute(route).catch((e: unknown) => logger.debug('credential route not recorded', { error: formatError(e) }));
           }

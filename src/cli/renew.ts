@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
+import type { Decision } from '../renew/renew.js';
 import type { CliDeps, GlobalArgs } from './context.js';
-import { runCommand } from './run.js';
+import { runCommand, runtimeOf, writeJson } from './run.js';
 
 interface Args extends GlobalArgs {
   force: boolean;
@@ -30,13 +31,45 @@ export function renewCommand(deps: CliDeps, setExit: (c: number) => void): Comma
         return;
       }
       if (args.needed) {
-        setExit(await runCommand(deps, args, async (logger) => (await import('./renew-support.js')).runNeeded(deps, args, logger), NEEDED_ERROR));
+        setExit(
+          await runCommand(
+            deps,
+            args,
+            async (logger) => {
+              const cfg = await deps.loadConfig(args);
+              const decision = await (await import('../compose/renew.js')).renewalDecision(cfg, runtimeOf(deps, logger));
+              if (args.json) writeJson(deps.io.stdout, decision);
+              else deps.io.stdout.write(decisionLine(decision) + '\n');
+              return decision.due ? 0 : 1;
+            },
+            NEEDED_ERROR,
+          ),
+        );
         return;
       }
       setExit(
-        // the renewal machinery (ACME, Route 53 SDK, x509) loads on use, so every command starts fast
-        await runCommand(deps, args, async (logger) => (await import('./renew-support.js')).runRenew(deps, args, logger)),
+        await runCommand(deps, args, async (logger) => {
+          const cfg = await deps.loadConfig(args);
+          // the renewal machinery (ACME, Route 53 SDK, x509) loads on use, so every command starts fast
+          const [{ renewIdentity }, { hookWarnings }] = await Promise.all([import('../compose/renew.js'), import('../renew/hooks.js')]);
+          const { result: r, hooks } = await renewIdentity(cfg, runtimeOf(deps, logger), { force: args.force });
+          if (args.json) writeJson(deps.io.stdout, { ...r, hooks });
+          else if (r.action === 'renewed') {
+            const why = r.forced ? 'forced' : r.decision.reason;
+            deps.io.stdout.write(
+              `renewed: version ${r.version}, serial ${r.serial}, expires ${r.notAfter} (${why}${r.replaces ? `, replaces ${r.replaces}` : ''}; ${r.durationMs} ms)\n`,
+            );
+          } else deps.io.stdout.write(decisionLine(r.decision) + '\n');
+          for (const w of hookWarnings(hooks)) (args.json ? deps.io.stderr : deps.io.stdout).write(w + '\n');
+          return 0;
+        }),
       );
     },
   };
+}
+
+function decisionLine(d: Decision): string {
+  if (d.due) return `due: ${d.reason}${d.renewAt ? ` (renewal point ${d.renewAt})` : ''}`;
+  const ari = d.ari ? `; ARI window ${d.ari.windowStart} – ${d.ari.windowEnd}` : '';
+  return `not due: renew at ${d.renewAt} (${d.reason}${ari}); next check ${d.nextCheck ?? d.renewAt}`;
 }

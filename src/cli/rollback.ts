@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { durationMs } from '../config/schema.js';
 import type { CliDeps, GlobalArgs } from './context.js';
-import { runCommand, writeJson } from './run.js';
+import { runCommand, runtimeOf, writeJson } from './run.js';
 
 interface Args extends GlobalArgs {
   json: boolean;
@@ -21,29 +20,8 @@ export function rollbackCommand(deps: CliDeps, setExit: (c: number) => void): Co
         await runCommand(deps, args, async (logger) => {
           const cfg = await deps.loadConfig(args);
           // features load on use, so every command starts fast
-          const [{ IdentityStore, StateFile }, { hookWarnings, runHooksForVersion }] = await Promise.all([
-            import('../store/index.js'),
-            import('../renew/hooks.js'),
-          ]);
-          const store = await IdentityStore.open(cfg.state.dir, { clock: deps.clock, logger });
-          // under the run lock, so a rollback never lands in the middle of a renewal
-          const lock = await store.lock({ waitMs: durationMs(cfg.state.lockTimeout) });
-          let r: { from: string | undefined; to: string; serial: string; notAfter: string };
-          try {
-            const from = await store.liveVersion();
-            const to = await store.rollback();
-            const id = await store.read(to.version);
-            r = { from, to: to.version, serial: id.serial, notAfter: id.notAfter.toISOString() };
-          } finally {
-            await lock.release();
-          }
-          // consumers that copied or reloaded the files must follow live back, as they followed it forward
-          const state = new StateFile(cfg.state.dir, { clock: deps.clock, logger });
-          const hooks = await runHooksForVersion(
-            { clock: deps.clock, logger, state, env: deps.io.env, store },
-            { commands: cfg.hooks.afterRenew, timeoutMs: durationMs(cfg.hooks.timeout), env: cfg.hooks.env },
-            r.to,
-          );
+          const [{ rollbackIdentity }, { hookWarnings }] = await Promise.all([import('../compose/rollback.js'), import('../renew/hooks.js')]);
+          const { result: r, hooks } = await rollbackIdentity(cfg, runtimeOf(deps, logger));
           if (args.json) writeJson(deps.io.stdout, { ...r, hooks });
           else deps.io.stdout.write(`rolled back: version ${r.from} → ${r.to} is live (serial ${r.serial}, expires ${r.notAfter})\n`);
           for (const w of hookWarnings(hooks)) (args.json ? deps.io.stderr : deps.io.stdout).write(w + '\n');

@@ -1,4 +1,5 @@
 import { formatError, isAgentError } from '../core/errors.js';
+import type { Runtime } from '../compose/runtime.js';
 import type { Logger } from '../core/logger.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 
@@ -20,4 +21,9 @@ export async function runCommand(deps: CliDeps, args: GlobalArgs, body: (logger:
 
 export function writeJson(out: NodeJS.WritableStream, v: unknown): void {
   out.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+/** What the composition root needs from the process, for one command run. */
+export function runtimeOf(deps: CliDeps, logger: Logger): Runtime {
+  return { clock: deps.clock, logger, signal: deps.signal, env: deps.io.env };
 }

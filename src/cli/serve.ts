@@ -1,9 +1,6 @@
-import { once } from 'node:events';
 import type { CommandModule } from 'yargs';
-import { AgentError } from '../core/errors.js';
-import type { ImdsListen } from '../vend/imds.js';
 import type { CliDeps, GlobalArgs } from './context.js';
-import { runCommand } from './run.js';
+import { runCommand, runtimeOf } from './run.js';
 
 interface Args extends GlobalArgs {
   listen?: string;
@@ -12,9 +9,6 @@ interface Args extends GlobalArgs {
   port?: number;
   hopLimit?: number;
 }
-
-/** How long an IMDS request waits for a refresh before it is answered with the last good credentials. */
-const REFRESH_WAIT_MS = 300;
 
 export function serveCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
   return {
@@ -47,71 +41,19 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
-          const [{ CONTAINER_CREDENTIALS_PATH, readContainerToken, startImdsServer }, { watchLive }, { lastGoodWhileRefreshing, openVend }] = await Promise.all(
-            [import('../vend/imds.js'), import('../vend/reload.js'), import('../vend/wiring.js')],
-          );
           const cfg = await deps.loadConfig(args);
-          const s = cfg.vend.serve;
-          const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, args.endpoint !== undefined ? { endpoint: args.endpoint } : {});
-          const provider = lastGoodWhileRefreshing(vend.provider, { clock: deps.clock }, REFRESH_WAIT_MS);
-          const socket = args.socket ?? (args.listen === undefined ? s.socket : undefined);
-          const listen: ImdsListen =
-            socket !== undefined
-              ? { socket, mode: 0o660, ...(s.socketGroup ? { group: s.socketGroup } : {}) }
-              : { ...parseListen(args.port !== undefined ? `127.0.0.1:${args.port}` : (args.listen ?? s.listen)), hopLimit: args.hopLimit ?? s.hopLimit };
-          const containerToken = s.containerTokenFile ? await readContainerToken(s.containerTokenFile) : undefined;
-          const watcher = await watchLive(
-            vend.stateDir,
-            async () => {
-              if (await vend.reload()) provider.invalidate();
-            },
-            logger,
-          );
-          try {
-            // a switch between reading the identity and the watch starting would otherwise go unnoticed
-            if (await vend.reload()) provider.invalidate();
-            const server = await startImdsServer({
-              roles: new Map([[vend.roleName, provider]]),
-              listen,
-              clock: deps.clock,
-              logger,
-              ...(containerToken !== undefined ? { containerToken } : {}),
-            });
-            const id = vend.identity();
-            logger.info('serving credentials', {
-              ...(server.url ? { url: server.url } : { socket: server.socket }),
-              role: vend.roleName,
-              ...(containerToken !== undefined && server.url ? { containerUri: new URL(CONTAINER_CREDENTIALS_PATH, server.url).href } : {}),
-              version: id.version,
-              serial: id.serial,
-            });
-            // Warm the cache so the first client does not wait for CreateSession; a failure here is logged by the
-            // provider and answered as 503 until it works.
-            provider.get().catch(() => undefined);
-            if (!deps.signal.aborted) await once(deps.signal, 'abort');
-            await server.close();
-            logger.info('stopped serving credentials');
-          } finally {
-            await watcher.close();
-          }
+          // the IMDS server and the watcher load on use, so every other command starts fast
+          const { serveCredentials } = await import('../compose/serve.js');
+          await serveCredentials(cfg, runtimeOf(deps, logger), {
+            // --port N is the AWS credential helper's 127.0.0.1:N (yargs keeps it exclusive with --listen/--socket)
+            ...(args.port !== undefined ? { listen: `127.0.0.1:${args.port}` } : args.listen !== undefined ? { listen: args.listen } : {}),
+            ...(args.socket !== undefined ? { socket: args.socket } : {}),
+            ...(args.hopLimit !== undefined ? { hopLimit: args.hopLimit } : {}),
+            ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
+          });
           return 0;
         }),
       );
     },
   };
-}
-
-/** host:port, [v6]:port */
-function parseListen(v: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new AgentError({
-      code: 'CONFIG_INVALID',
-      component: 'config',
-      message: `listen address ${JSON.stringify(v)} is not host:port`,
-      hint: 'e.g. 127.0.0.1:9911 or [::1]:9911',
-    });
-  }
-  return { host: (m[1] ?? m[2])!, port };
 }

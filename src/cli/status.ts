@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { atomicWriteFile } from '../core/fs.js';
 import { formatError } from '../core/errors.js';
 import type { CliDeps, GlobalArgs } from './context.js';
-import { runCommand, writeJson } from './run.js';
+import { runCommand, runtimeOf, writeJson } from './run.js';
 
 interface Args extends GlobalArgs {
   json: boolean;
@@ -34,17 +34,15 @@ export function statusCommand(deps: CliDeps, setExit: (c: number) => void): Comm
           deps,
           args,
           async (logger) => {
-            const { evaluate, gatherStatus, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES } = await import(
-              '../status/index.js'
-            );
+            const [{ evaluate, renderPrometheus, renderText, statusJsonSchemaDocument, toStatusJson, worst, EXIT_CODES }, { statusInput }] = await Promise.all([
+              import('../status/index.js'),
+              import('../compose/status.js'),
+            ]);
             if (args.schema) {
               writeJson(deps.io.stdout, statusJsonSchemaDocument());
               return 0;
             }
-            const g = await gatherStatus(
-              { clock: deps.clock, logger, signal: deps.signal },
-              { configFile: args.config, loadConfig: () => deps.loadConfig(args), probe: args.probe },
-            );
+            const g = await statusInput(runtimeOf(deps, logger), { configFile: args.config, loadConfig: () => deps.loadConfig(args), probe: args.probe });
             const report = evaluate(g.input);
             if (args.json) writeJson(deps.io.stdout, toStatusJson(report));
             else deps.io.stdout.write(renderText(report));

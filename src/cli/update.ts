@@ -1,7 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { durationMs } from '../config/schema.js';
 import type { CliDeps, GlobalArgs } from './context.js';
-import { runCommand } from './run.js';
+import { runCommand, runtimeOf } from './run.js';
 
 interface Args extends GlobalArgs {
   once: boolean;
@@ -25,34 +24,14 @@ export function updateCommand(deps: CliDeps, setExit: (c: number) => void): Comm
       const args = a as unknown as Args;
       setExit(
         await runCommand(deps, args, async (logger) => {
-          const [{ defaultCredentialsFile, runUpdater }, { watchLive }, { openVend }] = await Promise.all([
-            import('../vend/credfile.js'),
-            import('../vend/reload.js'),
-            import('../vend/wiring.js'),
-          ]);
           const cfg = await deps.loadConfig(args);
-          const vend = await openVend(cfg, { clock: deps.clock, logger, signal: deps.signal }, args.endpoint !== undefined ? { endpoint: args.endpoint } : {});
-          const options = {
-            provider: vend.provider,
-            file: args.file ?? cfg.vend.update.file ?? defaultCredentialsFile(deps.io.env),
-            profile: args.profile ?? cfg.vend.update.profile,
-            clock: deps.clock,
-            logger,
-            refreshBeforeMs: durationMs(cfg.vend.refreshBefore),
-            signal: deps.signal,
-          };
-          if (args.once) {
-            await runUpdater({ ...options, once: true });
-            return 0;
-          }
-          // A renewed identity is used from the next write on (the credentials already written stay valid).
-          const watcher = await watchLive(vend.stateDir, () => vend.reload(), logger);
-          try {
-            await vend.reload();
-            await runUpdater(options);
-          } finally {
-            await watcher.close();
-          }
+          const { updateCredentials } = await import('../compose/update.js');
+          await updateCredentials(cfg, runtimeOf(deps, logger), {
+            once: args.once,
+            ...(args.file !== undefined ? { file: args.file } : {}),
+            ...(args.profile !== undefined ? { profile: args.profile } : {}),
+            ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
+          });
           return 0;
         }),
       );

@@ -7,15 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { acmeSettingsFromConfig } from '../acme/index.js';
 import { type AgentConfig, durationMs, route53CredentialsMode } from '../config/schema.js';
-import { sessionRequest } from '../compose-signing.js';
+import { acmeSettingsFromConfig } from './acme.js';
+import { sessionRequest } from './signing.js';
+import { statusInput } from './status.js';
 import type { Clock } from '../core/clock.js';
 import { formatError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { createRoute53Provider } from '../dns/index.js';
 import { clockSkew, type DoctorOutcome, type DoctorReport, type DoctorStep, fail, failFrom, ok, runDoctor, warn } from '../status/doctor.js';
-import { evaluate, gatherStatus } from '../status/index.js';
+import { evaluate } from '../status/index.js';
 import { IdentityStore } from '../store/index.js';
 import { route53Credentials } from './route53-credentials.js';
 
@@ -69,7 +70,7 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
   const statusReport = async () => {
     report ??= evaluate(
       (
-        await gatherStatus(
+        await statusInput(
           { clock, logger, ...(deps.signal ? { signal: deps.signal } : {}) },
           { configFile, loadConfig: async () => cfg, probe: true, probeTimeoutMs: timeoutMs },
         )

@@ -6,7 +6,7 @@
  * identity expired. The decision is a pure function of the config, the live identity and the time.
  */
 import { type AgentConfig, durationMs, route53CredentialsMode } from '../config/schema.js';
-import { liveKey, sessionRequestNow } from '../compose-signing.js';
+import { liveKey, sessionRequestNow } from './signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

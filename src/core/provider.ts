@@ -3,6 +3,11 @@ export interface Provider<T> {
   get(): Promise<T>;
 }
 
+/** A provider whose cached value can be dropped (the identity behind it changed). */
+export interface RefreshableProvider<T> extends Provider<T> {
+  invalidate(): void;
+}
+
 export interface AwsCredentials {
   accessKeyId: string;
   secretAccessKey: string;

@@ -58,6 +58,45 @@ export async function verifyIdentity(input: VerifyInput): Promise<VerifiedIdenti
   });
 }
 
+/** The trust anchors a new or live identity is checked against, and where they came from. */
+export interface TrustAnchors {
+  pems: string[];
+  source: 'configured' | 'chain-top';
+}
+
+/**
+ * The configured trust anchors; without them, the top of the identity's own chain (leaf → intermediates), which
+ * catches a broken or mismatched chain but not a wrong CA (source 'chain-top' says so). One rule for enrolment's
+ * verification and for status. TRUST_ANCHORS_MISSING when there is neither.
+ */
+export function trustAnchorsFor(configuredPems: string[], chainPem: string): TrustAnchors {
+  if (configuredPems.length) return { pems: configuredPems, source: 'configured' };
+  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) {
+    throw new AgentError({
+      code: 'TRUST_ANCHORS_MISSING',
+      component: 'verify',
+      message: 'no trust anchors are configured and the identity has no chain to check against',
+      hint: 'set trust.anchors to the CA certificates of the IAM Roles Anywhere trust anchor',
+    });
+  }
+  return { pems: [blocks[blocks.length - 1]! + '\n'], source: 'chain-top' };
+}
+
+/**
+ * IAM Roles Anywhere does not accept a certificate with an empty subject, which ACME profiles that put no CN in the
+ * leaf (Let's Encrypt shortlived, tlsserver) produce: refused before such an identity goes live.
+ */
+export function assertSubjectForRolesAnywhere(certPem: string, profile: string | undefined): void {
+  if (new X509Certificate(certPem).subject) return;
+  throw new AgentError({
+    code: 'IDENTITY_EMPTY_SUBJECT',
+    component: 'verify',
+    message: `the new certificate has an empty subject (ACME profile ${profile ?? 'default'} puts no CN in it), which IAM Roles Anywhere does not support`,
+    hint: "use acme.profile: classic (the Let's Encrypt profile that keeps the CN)",
+  });
+}
+
 /** The same checks, returning the list (for `status`, which reports rather than fails). */
 export async function checkIdentity(input: VerifyInput): Promise<VerifyReport> {
   const failures: VerifyFailure[] = [];

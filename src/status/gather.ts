@@ -1,59 +1,38 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import { liveKey, pkcs11Settings, sessionRequestNow, tpmSettings } from '../compose-signing.js';
-import { durationMs, route53CredentialsMode, type AgentConfig } from '../config/schema.js';
+import { durationMs, type AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
-import { readTextFile } from '../core/fs.js';
-import { staticCredentialSources } from '../dns/index.js';
-import type { Logger } from '../core/logger.js';
-import { openKey } from '../keys/factory.js';
 import { describeKeyRef, storedKeyRef, type KeyRef } from '../keys/ref.js';
 import type { KeyHandle } from '../keys/types.js';
-import { checkIdentity, type VerifyInput } from '../renew/verify.js';
-import { createSession } from '../signer/index.js';
-import { IdentityStore, StateFile, type Identity } from '../store/index.js';
+import { checkIdentity, trustAnchorsFor, type VerifyInput } from '../renew/verify.js';
+import type { Identity, IdentityStore, StateFile } from '../store/index.js';
 import type { AnchorFacts, ConfigFacts, CredentialFacts, IdentityFacts, KeyFacts, StatusInput } from './checks.js';
 
 /**
- * Collects the facts `evaluate` judges. Read-only by construction: the store is opened readOnly (nothing created,
- * cleaned or locked), state.json is only read, and the renewal lock is never taken, so status runs next to a
+ * Collects the facts `evaluate` judges, from ports the composition root (compose/status.ts) opens read-only: the
+ * store (nothing created, cleaned or locked), state.json (only read), no renewal lock, so status runs next to a
  * renewal, under a monitoring user, and on a read-only state directory. Every failure becomes a fact, never a throw.
  */
-export interface GatherDeps {
+export interface GatherPorts {
   clock: Clock;
-  logger: Logger;
-  signal?: AbortSignal;
-  /** the environment the SDK chain would read (static Route 53 keys); default process.env */
-  env?: NodeJS.ProcessEnv;
+  config: ConfigFacts;
+  store: Pick<IdentityStore, 'live'>;
+  state: Pick<StateFile, 'read'>;
+  /** the configured trust anchors' PEMs ([] when none are configured); a rejection is reported as a fact */
+  anchors(): Promise<string[]>;
+  /** opens a stored key (the key factory, with what hardware keys need from the config) */
+  openKey(ref: KeyRef, dir: string): Promise<KeyHandle>;
+  /** how Route 53 credentials are chosen and which static keys the SDK chain could still reach */
+  route53(): Promise<NonNullable<StatusInput['route53']>>;
+  /** a live CreateSession with the identity (`status --probe`); absent: report the recorded one */
+  probe?: (live: Identity) => Promise<{ expiration: Date }>;
 }
 
-export interface GatherOptions {
-  configFile: string;
-  loadConfig: () => Promise<AgentConfig>;
-  /** make a live CreateSession (`status --probe`) instead of reporting the recorded one */
-  probe?: boolean;
-  /** per-attempt timeout of the probe */
-  probeTimeoutMs?: number;
-}
-
-export interface Gathered {
-  input: StatusInput;
-  /** present when the config loaded (the CLI takes status.prometheusFile from it) */
-  config?: AgentConfig;
-}
-
-export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<Gathered> {
-  let cfg: AgentConfig;
-  try {
-    cfg = await o.loadConfig();
-  } catch (e) {
-    const problems = isAgentError(e) && Array.isArray(e.details?.problems) ? (e.details.problems as unknown[]).map(String) : undefined;
-    return { input: { now: deps.clock.now(), config: { file: o.configFile, error: formatError(e), ...(problems ? { problems } : {}) } } };
-  }
-
-  const config: ConfigFacts = {
-    file: o.configFile,
+/** The facts a config gives the checks. */
+export function configFacts(cfg: AgentConfig, file: string): ConfigFacts {
+  return {
+    file,
     names: [cfg.identity.name, ...cfg.identity.extraNames],
     maxAgeMs: durationMs(cfg.renewal.maxAge),
     ari: cfg.renewal.ari,
@@ -62,31 +41,37 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
     pendingGraceMs: Math.max(15 * 60_000, 2 * durationMs(cfg.dns.propagationTimeout)),
     overdueGraceMs: durationMs(cfg.status.overdueGrace),
   };
+}
 
-  const store = await IdentityStore.open(cfg.state.dir, { clock: deps.clock, logger: deps.logger }, { readOnly: true });
-  const stateFile = new StateFile(cfg.state.dir, { clock: deps.clock, logger: deps.logger });
+/** A config that did not load is itself the report's first fact (with every problem the schema found). */
+export function configFailure(now: Date, file: string, e: unknown): StatusInput {
+  const problems = isAgentError(e) && Array.isArray(e.details?.problems) ? (e.details.problems as unknown[]).map(String) : undefined;
+  return { now, config: { file, error: formatError(e), ...(problems ? { problems } : {}) } };
+}
+
+export async function gatherStatus(p: GatherPorts): Promise<StatusInput> {
   const [liveR, stateR] = await Promise.all([
-    store.live().then(
+    p.store.live().then(
       (v) => v,
       (e: unknown) => ({ error: formatError(e) }),
     ),
-    stateFile.read().catch((e: unknown) => ({ error: formatError(e) })),
+    p.state.read().catch((e: unknown) => ({ error: formatError(e) })),
   ]);
-  const input: StatusInput = { now: deps.clock.now(), config, state: stateR, route53: await route53Facts(cfg, deps.env ?? process.env) };
-  if (!liveR) return { input, config: cfg };
+  const input: StatusInput = { now: p.clock.now(), config: p.config, state: stateR, route53: await p.route53() };
+  if (!liveR) return input;
   if ('error' in liveR) {
     input.identity = liveR;
-    return { input, config: cfg };
+    return input;
   }
   const live: Identity = liveR;
   input.identity = identityFacts(live);
 
-  const key = await keyOf(cfg, live);
+  const key = await keyOf(live, p.openKey);
   input.key = key.facts;
-  const anchors = await anchorsOf(cfg, live);
+  const anchors = await anchorsOf(p.anchors, live);
   input.anchors = anchors.facts;
   // checked "as of now" like everything else in the report
-  const now = deps.clock.now();
+  const now = p.clock.now();
   input.now = now;
   const verifyInput: VerifyInput = {
     certPem: live.certPem,
@@ -103,18 +88,8 @@ export async function gatherStatus(deps: GatherDeps, o: GatherOptions): Promise<
     input.verify = { error: messageOf(e) };
   }
 
-  if (o.probe && cfg.rolesAnywhere) input.probe = await probe(deps, cfg, live, o.probeTimeoutMs ?? 10_000);
-  return { input, config: cfg };
-}
-
-async function route53Facts(cfg: AgentConfig, env: NodeJS.ProcessEnv): Promise<NonNullable<StatusInput['route53']>> {
-  const r53 = cfg.dns.route53;
-  const base = { mode: route53CredentialsMode(cfg), ...(r53.roleArn ? { roleArn: r53.roleArn } : {}) };
-  try {
-    return { ...base, staticSources: await staticCredentialSources({ ...(r53.profile ? { profile: r53.profile } : {}), env }) };
-  } catch (e) {
-    return { ...base, staticSources: { error: formatError(e) } };
-  }
+  if (p.probe) input.probe = await probe(p.clock, p.probe, live);
+  return input;
 }
 
 function identityFacts(live: Identity): IdentityFacts {
@@ -145,7 +120,7 @@ interface KeyResult {
   extraFailure?: { check: 'key'; message: string };
 }
 
-async function keyOf(cfg: AgentConfig, live: Identity): Promise<KeyResult> {
+async function keyOf(live: Identity, open: GatherPorts['openKey']): Promise<KeyResult> {
   const certSpki = { publicKeyDer: new Uint8Array(live.certificate.publicKey.export({ type: 'spki', format: 'der' })) };
   let ref: KeyRef | undefined;
   try {
@@ -170,9 +145,7 @@ async function keyOf(cfg: AgentConfig, live: Identity): Promise<KeyResult> {
   }
   if (ref) {
     try {
-      const pkcs11 = pkcs11Settings(cfg);
-      const tpm = tpmSettings(cfg);
-      const k: KeyHandle = await openKey(ref, { dir: live.dir, ...(pkcs11 ? { pkcs11 } : {}), ...(tpm ? { tpm } : {}) });
+      const k = await open(ref, live.dir);
       return { facts: { present: true, describe: k.describe() }, verifyKey: k };
     } catch (e) {
       return { facts: { present: false, reason: `the key cannot be used: ${formatError(e)}` }, verifyKey: certSpki };
@@ -184,31 +157,26 @@ async function keyOf(cfg: AgentConfig, live: Identity): Promise<KeyResult> {
   };
 }
 
-async function anchorsOf(cfg: AgentConfig, live: Identity): Promise<{ facts: AnchorFacts; pems: string[] }> {
-  if (cfg.trust.anchors.length) {
-    try {
-      const pems = await Promise.all(cfg.trust.anchors.map((f) => readTextFile(f, 'trust anchor')));
-      return { facts: { source: 'configured', count: pems.length }, pems };
-    } catch (e) {
-      return { facts: { source: 'error', error: formatError(e) }, pems: [] };
-    }
+async function anchorsOf(configured: GatherPorts['anchors'], live: Identity): Promise<{ facts: AnchorFacts; pems: string[] }> {
+  let pems: string[];
+  try {
+    pems = await configured();
+  } catch (e) {
+    return { facts: { source: 'error', error: formatError(e) }, pems: [] };
   }
-  // Without trust.anchors the chain is checked to its own top, as the renewal's verification does (compose.ts).
-  const blocks = live.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (!blocks.length) return { facts: { source: 'error', error: 'trust.anchors is not set and the identity has no chain to check against' }, pems: [] };
-  return { facts: { source: 'chain-top' }, pems: [blocks[blocks.length - 1]! + '\n'] };
+  // the same rule as the renewal's verification: without trust.anchors, the top of the identity's own chain
+  try {
+    const a = trustAnchorsFor(pems, live.chainPem);
+    return { facts: a.source === 'configured' ? { source: 'configured', count: a.pems.length } : { source: 'chain-top' }, pems: a.pems };
+  } catch (e) {
+    return { facts: { source: 'error', error: formatError(e) }, pems: [] };
+  }
 }
 
-async function probe(deps: GatherDeps, cfg: AgentConfig, live: Identity, timeoutMs: number): Promise<CredentialFacts> {
-  const at = deps.clock.now();
+async function probe(clock: Clock, createSession: NonNullable<GatherPorts['probe']>, live: Identity): Promise<CredentialFacts> {
+  const at = clock.now();
   try {
-    const key = await liveKey(live, cfg);
-    const creds = await createSession(
-      { clock: deps.clock, logger: deps.logger },
-      { ...(await sessionRequestNow(cfg, deps.clock)), certPem: live.certPem, chainPem: live.chainPem, key },
-      // one attempt: status reports what happens now and must finish fast; the timer and vending code retry
-      { attempts: 1, timeoutMs, ...(deps.signal ? { signal: deps.signal } : {}) },
-    );
+    const creds = await createSession(live);
     return { source: 'probe', ok: true, at, expiration: creds.expiration };
   } catch (e) {
     return { source: 'probe', ok: false, at, error: formatError(e) };

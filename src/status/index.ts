@@ -12,6 +12,6 @@ export {
   type StatusInput,
   type StatusReport,
 } from './checks.js';
-export { gatherStatus, type GatherDeps, type GatherOptions, type Gathered } from './gather.js';
+export { configFacts, configFailure, gatherStatus, type GatherPorts } from './gather.js';
 export { renderPrometheus, renderText, toStatusJson } from './report.js';
 export { STATUS_SCHEMA_VERSION, statusJsonSchema, statusJsonSchemaDocument, type StatusJson } from './schema.js';

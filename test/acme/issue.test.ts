@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { memoryLogger } from '../../src/core/logger.js';
-import { ACCOUNT_KEY_FILE, REGISTRATION_FILE, acmeSettingsFromConfig, certId, getRenewalInfo, issueCertificate } from '../../src/acme/index.js';
+import { ACCOUNT_KEY_FILE, REGISTRATION_FILE, certId, getRenewalInfo, issueCertificate } from '../../src/acme/index.js';
+import { acmeSettingsFromConfig } from '../../src/compose/acme.js';
 import { validateConfig } from '../../src/config/load.js';
 import { ChallTestDns, countInLog, csrFor, opensslVerify, startEnv, type Env } from './harness.js';
 

@@ -28,6 +28,7 @@ function refused(text: string, pattern: RegExp, o: { allowEmpty?: boolean } = {}
       assert.ok(line.startsWith('config: trust.anchors[0] /etc/ca.pem '), line);
       assert.match(line, pattern);
       assert.match(line, /list the CA certificate/);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is that no control character reaches the user
       assert.doesNotMatch(line, /error:[0-9A-F]{8}|routines|asn1|\\x00|[\u0000-\u0008]/);
       return true;
     },

@@ -1,18 +1,19 @@
 /**
- * Part of the composition root: what signing CreateSession needs from the config and the store. Kept apart from
- * compose.ts (ACME, Route 53) so the credential commands, which run once per AWS CLI call, load only this.
+ * Composition: what signing CreateSession needs from the config and the store. Kept apart from compose/enrol.ts
+ * (ACME, Route 53) so the credential commands, which run once per AWS CLI call, load only this.
  */
 import path from 'node:path';
-import type { AgentConfig } from './config/schema.js';
-import type { Clock } from './core/clock.js';
-import { AgentError } from './core/errors.js';
-import { sessionNameProvider, systemFingerprintDeps, type SessionNameProvider } from './envsense/index.js';
-import { openStoredKey } from './keys/factory.js';
-import type { Pkcs11Settings, TpmSettings } from './keys/factory.js';
-import type { KeyHandle } from './keys/types.js';
-import { resolveEndpoint } from './signer/index.js';
-import type { Identity } from './store/index.js';
+import type { AgentConfig } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import { AgentError } from '../core/errors.js';
+import { sessionNameProvider, systemFingerprintDeps, type SessionNameProvider } from '../envsense/index.js';
+import { openStoredKey } from '../keys/factory.js';
+import type { KeyDeps, Pkcs11Settings, TpmSettings } from '../keys/factory.js';
+import type { KeyHandle } from '../keys/types.js';
+import { resolveEndpoint } from '../signer/index.js';
+import type { Identity } from '../store/index.js';
 
+/** The CreateSession request the config describes (ARNs checked and the endpoint resolved by the signer). */
 export function sessionRequest(cfg: AgentConfig) {
   const ra = cfg.rolesAnywhere;
   if (!ra) {
@@ -56,9 +57,14 @@ export async function sessionRequestNow(cfg: AgentConfig, clock: Clock) {
 
 /** The live identity's key as a KeyHandle, through the key factory. */
 export async function liveKey(live: Identity, cfg: AgentConfig): Promise<KeyHandle> {
+  return openStoredKey(live, keySettings(cfg));
+}
+
+/** What the key factory needs from the config to open a hardware key (nothing for file keys). */
+export function keySettings(cfg: AgentConfig): Pick<KeyDeps, 'pkcs11' | 'tpm'> {
   const pkcs11 = pkcs11Settings(cfg);
   const tpm = tpmSettings(cfg);
-  return openStoredKey(live, { ...(pkcs11 ? { pkcs11 } : {}), ...(tpm ? { tpm } : {}) });
+  return { ...(pkcs11 ? { pkcs11 } : {}), ...(tpm ? { tpm } : {}) };
 }
 
 /**
@@ -75,6 +81,7 @@ export function pkcs11Settings(cfg: AgentConfig, env: NodeJS.ProcessEnv = proces
   };
 }
 
+/** A path under state.runtimeDir (credential cache, lock, socket). */
 export function runtimeDir(cfg: AgentConfig, ...parts: string[]): string {
   return path.join(cfg.state.runtimeDir, ...parts);
 }

@@ -1,11 +1,9 @@
+/** Composition of the ACME client's settings from the config. */
 import type { AgentConfig } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
 import { readTextFile } from '../core/fs.js';
-import { readPemCertificates } from '../core/pem.js';
 import type { Logger } from '../core/logger.js';
-import { eabFromFile } from './account.js';
-import { accountDirFor, resolveDirectoryUrl } from './directory.js';
-import type { AcmeSettings } from './order.js';
+import { accountDirFor, eabFromFile, readCaBundle, resolveDirectoryUrl, type AcmeSettings } from '../acme/index.js';
 
 /** config (acme.*, state.dir) → AcmeSettings: resolves the directory alias and reads the CA bundle and EAB key files. */
 export async function acmeSettingsFromConfig(cfg: AgentConfig, deps: { logger: Logger }): Promise<AcmeSettings> {
@@ -23,15 +21,4 @@ export async function acmeSettingsFromConfig(cfg: AgentConfig, deps: { logger: L
   if (a.profile) settings.profile = a.profile;
   if (a.eab) settings.eab = eabFromFile(a.eab.kid, await readTextFile(a.eab.hmacKeyFile, 'acme.eab.hmacKeyFile'), a.eab.hmacKeyFile);
   return settings;
-}
-
-/** acme.caBundle: readable, and holding at least one PEM certificate (a key or a DER file would fail every TLS call). */
-export async function readCaBundle(file: string): Promise<string> {
-  const pem = await readTextFile(file, 'acme.caBundle');
-  readPemCertificates(pem, {
-    what: `acme.caBundle ${file}`,
-    component: 'config',
-    hint: 'acme.caBundle must hold the PEM certificate(s) of the CA that signed the ACME server TLS certificate',
-  });
-  return pem;
 }

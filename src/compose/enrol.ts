@@ -1,32 +1,29 @@
 /**
- * Part of the composition root (main.ts): turns a validated config into the real collaborators of each feature —
- * the identity store, the Route 53 DNS-01 provider, the ACME issuer, the verifier, the CreateSession signer. Commands
- * call these factories; features receive only ports.
+ * Composition of enrolment (bootstrap, and renew's enrol step): a validated config → the identity store, the Route 53
+ * DNS-01 provider, the ACME issuer, the verifier, the CreateSession pre-activation check. Features receive only ports.
  */
-import { X509Certificate } from 'node:crypto';
-import type { Clock } from './core/clock.js';
-import { durationMs, route53CredentialsMode, type AgentConfig } from './config/schema.js';
-import { route53Credentials } from './compose/route53-credentials.js';
-import { AgentError } from './core/errors.js';
-import { readTextFile } from './core/fs.js';
-import type { Logger } from './core/logger.js';
-import { acmeSettingsFromConfig, issueCertificate } from './acme/index.js';
-import { createRoute53Provider } from './dns/index.js';
-import type { LifecycleDeps, IdentitySpec } from './renew/bootstrap.js';
-import { trackedDns } from './renew/tracked-dns.js';
-import { preflightOrThrow } from './renew/preflight.js';
-import { verifyIdentity } from './renew/verify.js';
-import { isKeyHandle } from './keys/factory.js';
-import { createSession } from './signer/index.js';
-import { pkcs11Settings, sessionRequestNow } from './compose-signing.js';
-import { type Identity, IdentityStore, StateFile } from './store/index.js';
+import { durationMs, route53CredentialsMode, type AgentConfig } from '../config/schema.js';
+import type { Logger } from '../core/logger.js';
+import { readTextFile } from '../core/fs.js';
+import { issueCertificate } from '../acme/index.js';
+import { acmeSettingsFromConfig } from './acme.js';
+import { createRoute53Provider } from '../dns/index.js';
+import { bootstrap, type BootstrapResult, type LifecycleDeps, type IdentitySpec } from '../renew/bootstrap.js';
+import type { HookResult } from '../renew/hooks.js';
+import { preflightOrThrow } from '../renew/preflight.js';
+import { trackedDns } from '../renew/tracked-dns.js';
+import { assertSubjectForRolesAnywhere, trustAnchorsFor, verifyIdentity } from '../renew/verify.js';
+import { isKeyHandle } from '../keys/factory.js';
+import { createSession } from '../signer/index.js';
+import { route53Credentials, staticKeyNotice } from './route53-credentials.js';
 
-export interface Runtime {
-  clock: Clock;
-  logger: Logger;
-  signal: AbortSignal;
-}
+type StaticKeyNotice = NonNullable<Awaited<ReturnType<typeof staticKeyNotice>>>;
+import { pkcs11Settings, sessionRequestNow } from './signing.js';
+import { type Identity, IdentityStore, StateFile } from '../store/index.js';
+import { afterRenewHooks } from './hooks.js';
+import type { Runtime } from './runtime.js';
 
+/** The identity the config asks for: its names and how its key is made. */
 export function identitySpec(cfg: AgentConfig): IdentitySpec {
   return {
     names: [cfg.identity.name, ...cfg.identity.extraNames],
@@ -41,6 +38,7 @@ export function identitySpec(cfg: AgentConfig): IdentitySpec {
   };
 }
 
+/** Everything bootstrap and renew need to enrol (store, state, DNS-01, ACME, verification). */
 export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<LifecycleDeps> {
   const { clock, logger } = rt;
   // anchors, CA bundle, CSR, rolesAnywhere: refused here, before any ACME order or Route 53 change (issue 12 item 3)
@@ -74,16 +72,10 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
     dns,
     issue: (req) => issueCertificate({ clock, logger, dns: tracked }, acme, req),
     verify: async (m, key) => {
-      const anchors = anchorsPem.length ? anchorsPem : topOfChain(m.chainPem, logger);
-      await verifyIdentity({ certPem: m.certPem, chainPem: m.chainPem, key, names: m.meta.names, anchorsPem: anchors, now: clock.now() });
-      if (cfg.rolesAnywhere && !new X509Certificate(m.certPem).subject) {
-        throw new AgentError({
-          code: 'IDENTITY_EMPTY_SUBJECT',
-          component: 'verify',
-          message: `the new certificate has an empty subject (ACME profile ${m.meta.profile ?? 'default'} puts no CN in it), which IAM Roles Anywhere does not support`,
-          hint: "use acme.profile: classic (the Let's Encrypt profile that keeps the CN)",
-        });
-      }
+      const anchors = trustAnchorsFor(anchorsPem, m.chainPem);
+      if (anchors.source === 'chain-top') logger.warn('trust.anchors is not set: the new certificate is checked against its own chain only', {});
+      await verifyIdentity({ certPem: m.certPem, chainPem: m.chainPem, key, names: m.meta.names, anchorsPem: anchors.pems, now: clock.now() });
+      if (cfg.rolesAnywhere) assertSubjectForRolesAnywhere(m.certPem, m.meta.profile);
       if (cfg.rolesAnywhere?.verifyBeforeActivate) {
         if (!isKeyHandle(key)) {
           logger.warn('verifyBeforeActivate skipped: the key lives outside the agent (key.source csr)');
@@ -112,20 +104,17 @@ async function liveOrNone(store: IdentityStore, logger: Logger): Promise<Identit
   }
 }
 
-/**
- * Without configured trust anchors the chain can still be checked to its own top (leaf → intermediates), which
- * catches a broken or mismatched chain but not a wrong CA; say so.
- */
-function topOfChain(chainPem: string, logger: Logger): string[] {
-  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (!blocks.length) {
-    throw new AgentError({
-      code: 'TRUST_ANCHORS_MISSING',
-      component: 'verify',
-      message: 'no trust anchors are configured and the CA sent no chain',
-      hint: 'set trust.anchors to the CA certificates of the IAM Roles Anywhere trust anchor',
-    });
-  }
-  logger.warn('trust.anchors is not set: the new certificate is checked against its own chain only', {});
-  return [blocks[blocks.length - 1]! + '\n'];
+/** `bootstrap`: first enrolment (or --force), then the after-renew hooks for a version that went live. */
+export async function bootstrapIdentity(
+  cfg: AgentConfig,
+  rt: Runtime,
+  o: { force: boolean },
+): Promise<{ result: BootstrapResult; hooks: HookResult[]; notice?: StaticKeyNotice }> {
+  const life = await lifecycleDeps(cfg, rt);
+  const result = await bootstrap(life, identitySpec(cfg), { force: o.force, signal: rt.signal });
+  if (result.action !== 'enrolled') return { result, hooks: [] };
+  const hooks = await afterRenewHooks(cfg, rt, life, result.version);
+  // after the first enrolment the fleet DNS role can take over: say whether static Route 53 keys are still around
+  const notice = await staticKeyNotice(cfg, rt.env);
+  return { result, hooks, ...(notice ? { notice } : {}) };
 }

@@ -1,20 +1,19 @@
 /**
  * Composition for the vending commands (credential-process, serve, update): config + the identity store → one
  * memoised Provider<AwsCredentials> that signs CreateSession with the live identity, follows identity changes
- * (hot reload) and records each CreateSession outcome in state.json. The vending modules beside this file know only
- * the provider; this is the one place that knows where credentials come from.
+ * (hot reload) and records each CreateSession outcome in state.json. The vending modules (src/vend/) know only the
+ * provider; this is the one place that knows where credentials come from.
  */
 import { createHash } from 'node:crypto';
 import { durationMs, type AgentConfig } from '../config/schema.js';
-import { liveKey, runtimeDir, sessionNames, sessionRequest } from '../compose-signing.js';
+import { liveKey, runtimeDir, sessionNames, sessionRequest } from './signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError, isAgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { AwsCredentials } from '../core/provider.js';
 import type { KeyHandle } from '../keys/types.js';
 import { checkArns, createSession, credentialsProvider, type CredentialsProvider } from '../signer/index.js';
 import { IdentityStore, StateFile, type Identity } from '../store/index.js';
-import type { CacheKey, CacheOptions } from './process.js';
+import type { CacheKey, CacheOptions } from '../vend/process.js';
 
 /** Command-line overrides, as the AWS credential helper takes them. */
 export interface VendOverrides {
@@ -197,59 +196,5 @@ async function load(id: Identity | undefined, cfg: AgentConfig): Promise<LoadedI
     certPem: id.certPem,
     chainPem: id.chainPem,
     key: await liveKey(id, cfg),
-  };
-}
-
-/**
- * For IMDS clients: they give up after about a second (AWS CLI metadata_service_timeout and the JS SDK's IMDS
- * timeout both default to 1 s), while a refresh inside the refresh window may wait for a slow or retrying
- * CreateSession far longer. So once a refresh has taken `waitMs`, the last good credentials are answered while they
- * are still valid, and the refresh goes on in the background (the provider is single-flight: later requests join
- * it). With nothing valid to fall back on, the request waits for the provider, which fails rather than hand out
- * expired credentials.
- */
-export function lastGoodWhileRefreshing(inner: CredentialsProvider, deps: { clock: Clock }, waitMs: number): CredentialsProvider {
-  let lastGood: AwsCredentials | undefined;
-  let generation = 0;
-  const usable = (c: AwsCredentials | undefined): c is AwsCredentials => c !== undefined && c.expiration.getTime() > deps.clock.now().getTime();
-  return {
-    ...inner,
-    async get() {
-      const gen = generation;
-      const fresh = inner.get().then((c) => {
-        if (gen === generation) lastGood = c;
-        return c;
-      });
-      const fallback = lastGood;
-      if (!usable(fallback)) return fresh;
-      const timer = new AbortController();
-      const waited = deps.clock.sleep(waitMs, timer.signal).then(
-        () => 'timeout' as const,
-        () => 'cancelled' as const,
-      );
-      try {
-        const first = await Promise.race([
-          fresh.then(
-            (c) => ({ c }),
-            (e: unknown) => ({ e }),
-          ),
-          waited,
-        ]);
-        if (first === 'timeout' || first === 'cancelled') {
-          fresh.catch(() => undefined); // its failure is logged by the provider
-          return usable(lastGood) ? lastGood : fresh;
-        }
-        if ('c' in first) return first.c;
-        if (usable(lastGood)) return lastGood;
-        throw first.e;
-      } finally {
-        timer.abort();
-      }
-    },
-    invalidate() {
-      generation++;
-      lastGood = undefined;
-      inner.invalidate();
-    },
   };
 }
