@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -102,6 +103,26 @@ describe('one fleet DNS role: each host writes only its own challenge record', (
   });
   after(async () => {
     await sb?.stop();
+  });
+
+  it('the sandbox fleet role holds exactly what `policy route53 --fleet` and `policy trust --role dns` print', async () => {
+    const printed = async (args: string[]) => {
+      const r = await sb.cli(['policy', ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as unknown;
+    };
+    const spec = JSON.parse(readFileSync(path.join(sb.dir, 'iamra.json'), 'utf8')) as {
+      roles: { name: string; trustPolicy: unknown; permissionPolicies: unknown[] }[];
+      profiles: { roleArns: string[] }[];
+    };
+    const role = spec.roles.find((r) => r.name === 'iamra-agent-fleet-dns');
+    assert.ok(role, 'sandbox up created the fleet DNS role');
+    assert.deepEqual(role.permissionPolicies, [await printed(['route53', '--fleet', '--zone-id', sb.info.zoneId])]);
+    assert.deepEqual(role.trustPolicy, await printed(['trust', '--role', 'dns', '--from-config', '--domain', sb.info.zone]));
+    assert.ok(
+      spec.profiles.some((p) => p.roleArns.includes(sb.info.dnsRoleArn)),
+      'the profile lists it',
+    );
   });
 
   it("a's fleet-role session cannot write _acme-challenge.b.example.com: AccessDenied naming the record, nothing written", async () => {
