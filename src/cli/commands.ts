@@ -12,6 +12,7 @@ import { credentialProcessCommand } from './credential-process.js';
 import { serveCommand } from './serve.js';
 import { updateCommand } from './update.js';
 import { fingerprintCommand, totpCommand } from './envsense.js';
+import { auditCommand } from './audit.js';
 import { doctorCommand } from './doctor.js';
 
 /** One module per command; each builds its yargs definition from the shared deps. */
@@ -30,6 +31,7 @@ export function commands(deps: CliDeps, setExit: (code: number) => void): Comman
     updateCommand(deps, setExit),
     fingerprintCommand(deps, setExit),
     totpCommand(deps, setExit),
+    auditCommand(deps, setExit),
     doctorCommand(deps, setExit),
   ];
 }

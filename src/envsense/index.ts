@@ -5,3 +5,4 @@
 export { computeFingerprint, sourceLabel, systemFingerprintDeps, type Fingerprint, type FingerprintDeps } from './fingerprint.js';
 export { codesBetween, timeStep, totpAt, type TotpParams } from './totp.js';
 export { TOTP_SESSION_NAME, databaseEntry, sessionNameProvider, subjectOf, type SessionNameProvider } from './session-name.js';
+export { classify, isCreateSession, parseDatabase, parseEvents, renderText, type AuditResult, type Verdict } from './audit.js';
