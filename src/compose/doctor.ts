@@ -18,7 +18,7 @@ import { createRoute53Provider } from '../dns/index.js';
 import { clockSkew, type DoctorOutcome, type DoctorReport, type DoctorStep, fail, failFrom, ok, runDoctor, warn } from '../status/doctor.js';
 import { evaluate } from '../status/index.js';
 import { IdentityStore } from '../store/index.js';
-import { route53Credentials } from './route53-credentials.js';
+import { route53Client, route53Credentials } from './route53-credentials.js';
 
 export interface DoctorDeps {
   clock: Clock;
@@ -152,13 +152,9 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
         const creds = await route53Credentials(cfg, deps, live);
         const r53 = cfg.dns.route53;
         const dns = createRoute53Provider(
-          { clock, logger },
+          { clock, logger, client: route53Client(r53, creds.credentials) },
           {
             ...(r53.hostedZoneId ? { hostedZoneId: r53.hostedZoneId } : {}),
-            region: r53.region,
-            ...(r53.endpoint ? { endpoint: r53.endpoint } : {}),
-            ...(r53.profile ? { profile: r53.profile } : {}),
-            ...(creds.credentials ? { credentials: creds.credentials } : {}),
             ttl: cfg.dns.ttl,
             resolvers: cfg.dns.resolvers,
             propagationTimeoutMs: durationMs(cfg.dns.propagationTimeout),

@@ -15,7 +15,7 @@ import { trackedDns } from '../renew/tracked-dns.js';
 import { assertSubjectForRolesAnywhere, trustAnchorsFor, verifyIdentity } from '../renew/verify.js';
 import { isKeyHandle } from '../keys/factory.js';
 import { createSession } from '../signer/index.js';
-import { route53Credentials, staticKeyNotice } from './route53-credentials.js';
+import { route53Client, route53Credentials, staticKeyNotice } from './route53-credentials.js';
 
 type StaticKeyNotice = NonNullable<Awaited<ReturnType<typeof staticKeyNotice>>>;
 import { pkcs11Settings, sessionRequestNow } from './signing.js';
@@ -49,13 +49,9 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
   const r53 = cfg.dns.route53;
   const creds = await route53Credentials(cfg, rt, route53CredentialsMode(cfg) === 'sdk' ? undefined : await liveOrNone(store, logger));
   const dns = createRoute53Provider(
-    { clock, logger },
+    { clock, logger, client: route53Client(r53, creds.credentials) },
     {
       ...(r53.hostedZoneId ? { hostedZoneId: r53.hostedZoneId } : {}),
-      region: r53.region,
-      ...(r53.endpoint ? { endpoint: r53.endpoint } : {}),
-      ...(r53.profile ? { profile: r53.profile } : {}),
-      ...(creds.credentials ? { credentials: creds.credentials } : {}),
       ttl: cfg.dns.ttl,
       resolvers: cfg.dns.resolvers,
       propagationTimeoutMs: durationMs(cfg.dns.propagationTimeout),

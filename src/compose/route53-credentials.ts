@@ -10,7 +10,7 @@ import { liveKey, sessionRequestNow } from './signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { type Route53Credentials, sdkCredentialChain, staticCredentialSources } from '../dns/index.js';
+import { createRoute53Client, type Route53Credentials, sdkCredentialChain, staticCredentialSources } from '../dns/index.js';
 import { createSession, credentialsProvider } from '../signer/index.js';
 import type { Identity } from '../store/index.js';
 
@@ -126,4 +126,14 @@ export async function staticKeyNotice(cfg: AgentConfig, env: NodeJS.ProcessEnv):
     ? `static Route 53 credentials are still reachable (${found.join(', ')}): renewals use the fleet DNS role ${r53.roleArn}, so remove them (status warns until they are gone)`
     : `no static Route 53 credentials are reachable: renewals use the fleet DNS role ${r53.roleArn}`;
   return { staticRoute53Credentials: found, message };
+}
+
+/** The SDK client the Route 53 provider is given: region/endpoint/profile from the config, signed with `credentials`. */
+export function route53Client(r53: AgentConfig['dns']['route53'], credentials: Route53CredentialChoice['credentials']) {
+  return createRoute53Client({
+    region: r53.region,
+    ...(r53.endpoint ? { endpoint: r53.endpoint } : {}),
+    ...(r53.profile ? { profile: r53.profile } : {}),
+    ...(credentials ? { credentials } : {}),
+  });
 }
