@@ -63,7 +63,10 @@ export function parseConfigYaml(file: string, text: string): unknown {
   try {
     return doc.toJS({ maxAliasCount: YAML_MAX_ALIASES });
   } catch (e) {
-    if (e instanceof ReferenceError || /alias/i.test(String(e))) {
+    if (/unresolved alias|undefined alias/i.test(String(e))) {
+      throw invalid(file, 'is not valid YAML: it uses an alias (*name) with no anchor (&name) before it', 'define the anchor or write the value out');
+    }
+    if (/excessive alias count/i.test(String(e))) {
       throw invalid(
         file,
         `its YAML aliases (*name) expand into too many nodes (more than ${YAML_MAX_ALIASES} expansions; an "alias bomb")`,
