@@ -194,7 +194,11 @@ export function preflightError(problems: PreflightProblem[]): AgentError {
   return new AgentError({
     code: 'PREFLIGHT_FAILED',
     component,
-    message: `${problems.length} problem(s) with what the config points to, found before any ACME order:\n  ${problems.map((p) => p.message).join('\n  ')}`,
+    // one problem stays one line (what a timer's journal shows); several are listed, one per line
+    message:
+      problems.length === 1
+        ? `${problems[0]!.message} (found before any ACME order)`
+        : `${problems.length} problem(s) with what the config points to, found before any ACME order:\n  ${problems.map((p) => p.message).join('\n  ')}`,
     hint: 'fix them and run iamra-agent config check',
     details: { problems },
   });
