@@ -20,6 +20,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { helperFlags } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath, tempDir } from '../helpers/paths.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { startServe } from '../e2e/credentials-support.js';
@@ -207,30 +208,12 @@ export default async function creds(args: string[]): Promise<void> {
     sb = await startSandbox({ bootstrap: true });
     const env = { ...sb.env, XDG_RUNTIME_DIR: path.join(work, 'xdg') };
     mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
-    const live = path.join(sb.dir, 'state', 'live');
-    const helperFlags = [
-      '--certificate',
-      path.join(live, 'cert.pem'),
-      '--private-key',
-      path.join(live, 'key.pem'),
-      '--intermediates',
-      path.join(live, 'chain.pem'),
-      '--trust-anchor-arn',
-      sb.info.trustAnchorArn,
-      '--profile-arn',
-      sb.info.profileArn,
-      '--role-arn',
-      sb.info.roleArn,
-      '--region',
-      'us-east-1',
-      '--endpoint',
-      sb.info.awsUrl,
-    ];
+    const peerFlags = helperFlags(sb);
     const agent =
       (...a: string[]) =>
       () =>
         timeProcess(process.execPath, [cliPath, 'credential-process', '--log-level', 'warn', ...a], env);
-    const helper = () => timeProcess(awsHelperBin, ['credential-process', ...helperFlags], env);
+    const helper = () => timeProcess(awsHelperBin, ['credential-process', ...peerFlags], env);
     const node = () => timeProcess(process.execPath, ['-e', ''], env, false);
 
     const hit = await alternate(o.runs, agent(), node);
@@ -250,7 +233,7 @@ export default async function creds(args: string[]): Promise<void> {
         `credential_process = ${q([process.execPath, cliPath, 'credential-process', '--log-level', 'warn'])}`,
         'region = us-east-1',
         '[profile helper]',
-        `credential_process = ${q([awsHelperBin, 'credential-process', ...helperFlags])}`,
+        `credential_process = ${q([awsHelperBin, 'credential-process', ...peerFlags])}`,
         'region = us-east-1',
         '',
       ].join('\n'),
@@ -268,7 +251,7 @@ export default async function creds(args: string[]): Promise<void> {
 
     const levels = o.concurrency > 0 ? [o.concurrency] : [1, 16, 64];
     const agentServe = await startServe(['--listen', '127.0.0.1:0'], env);
-    const helperServe = await startHelperServe(helperFlags, env);
+    const helperServe = await startHelperServe(peerFlags, env);
     const rounds: ServeRound[] = [];
     let rss: { agentIdle: number; agentLoaded: number; helperIdle: number; helperLoaded: number };
     try {

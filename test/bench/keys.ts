@@ -18,6 +18,7 @@ import { FileKeyHandle } from '../../src/keys/file.js';
 import { Pkcs11KeyHandle } from '../../src/keys/pkcs11.js';
 import { TpmKeyHandle } from '../../src/keys/tpm.js';
 import type { KeyHandle } from '../../src/keys/types.js';
+import { helperFlags, livePkcs11Key } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { type E2eSandbox, startSandbox } from '../helpers/sandbox.js';
 import { softhsmModule } from '../helpers/softhsm.js';
@@ -48,32 +49,9 @@ async function openLiveKey(kind: Kind, sb: E2eSandbox): Promise<KeyHandle> {
 }
 
 function helperArgs(kind: Kind, sb: E2eSandbox): string[] | undefined {
-  const live = path.join(sb.dir, 'state', 'live');
-  let key: string[];
-  if (kind === 'file') key = ['--private-key', path.join(live, 'key.pem')];
-  else if (kind === 'pkcs11') {
-    const ref = JSON.parse(readFileSync(path.join(live, 'key.ref'), 'utf8')) as { uri: string };
-    const pin = readFileSync(path.join(sb.dir, 'softhsm', 'pin'), 'utf8').trim();
-    key = ['--private-key', `${ref.uri}?pin-value=${pin}`, '--pkcs11-lib', softhsmModule];
-  } else return undefined;
-  return [
-    'credential-process',
-    '--certificate',
-    path.join(live, 'cert.pem'),
-    '--intermediates',
-    path.join(live, 'chain.pem'),
-    ...key,
-    '--trust-anchor-arn',
-    sb.info.trustAnchorArn,
-    '--profile-arn',
-    sb.info.profileArn,
-    '--role-arn',
-    sb.info.roleArn,
-    '--endpoint',
-    sb.info.awsUrl,
-    '--region',
-    'us-east-1',
-  ];
+  if (kind === 'file') return ['credential-process', ...helperFlags(sb)];
+  if (kind === 'pkcs11') return ['credential-process', ...helperFlags(sb, { pkcs11: livePkcs11Key(sb) })];
+  return undefined;
 }
 
 export default async function keysBench(args: string[]): Promise<void> {

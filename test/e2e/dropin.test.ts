@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { helperFlags } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
@@ -18,27 +19,7 @@ before(async () => {
 after(async () => sb?.stop());
 
 function helperLine(bin: string[]): string {
-  const live = path.join(sb.dir, 'state', 'live');
-  return [
-    ...bin,
-    'credential-process',
-    '--certificate',
-    path.join(live, 'cert.pem'),
-    '--private-key',
-    path.join(live, 'key.pem'),
-    '--intermediates',
-    path.join(live, 'chain.pem'),
-    '--trust-anchor-arn',
-    sb.info.trustAnchorArn,
-    '--profile-arn',
-    sb.info.profileArn,
-    '--role-arn',
-    sb.info.roleArn,
-    '--region',
-    'us-east-1',
-    '--endpoint',
-    sb.info.awsUrl,
-  ].join(' ');
+  return [...bin, 'credential-process', ...helperFlags(sb)].join(' ');
 }
 
 function callerIdentity(home: string): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -10,6 +10,7 @@ import { memoryLogger } from '../../src/core/logger.js';
 import { createRoute53Provider, type Route53Credentials } from '../../src/dns/index.js';
 import { route53Policy } from '../../src/policy/index.js';
 import { enrolSandbox, txtRecords } from '../helpers/enrol.js';
+import { helperFlags } from '../helpers/aws-helper.js';
 import { awsHelperBin } from '../helpers/paths.js';
 import type { E2eSandbox } from '../helpers/sandbox.js';
 
@@ -40,26 +41,7 @@ describe('one fleet DNS role: each host writes only its own challenge record', (
 
   /** the fleet-role session of a host, from the AWS credential helper with the host's live identity */
   async function fleetSession(host: string): Promise<Route53Credentials & { arn: string }> {
-    const live = path.join(stateOf(host), 'live');
-    const { stdout } = await run(awsHelperBin, [
-      'credential-process',
-      '--certificate',
-      path.join(live, 'cert.pem'),
-      '--intermediates',
-      path.join(live, 'chain.pem'),
-      '--private-key',
-      path.join(live, 'key.pem'),
-      '--trust-anchor-arn',
-      sb.info.trustAnchorArn,
-      '--profile-arn',
-      sb.info.profileArn,
-      '--role-arn',
-      sb.info.dnsRoleArn,
-      '--endpoint',
-      sb.info.awsUrl,
-      '--region',
-      'us-east-1',
-    ]);
+    const { stdout } = await run(awsHelperBin, ['credential-process', ...helperFlags(sb, { stateDir: stateOf(host), roleArn: sb.info.dnsRoleArn })]);
     const c = JSON.parse(stdout) as { AccessKeyId: string; SecretAccessKey: string; SessionToken: string };
     const principals = await sb.admin<{ accessKeyId: string; arn: string }[]>('principals');
     const arn = principals.find((p) => p.accessKeyId === c.AccessKeyId)?.arn ?? '';

@@ -4,6 +4,7 @@ import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { helperFlags } from '../helpers/aws-helper.js';
 import { awsHelperBin, tempDir } from '../helpers/paths.js';
 import { type CliResult, type E2eSandbox, startSandbox } from '../helpers/sandbox.js';
 import { makeNoSignKey, pkcs11Tool, softhsmModule } from '../helpers/softhsm.js';
@@ -192,33 +193,8 @@ describe('1. bootstrap, vending and renewal with the key in a SoftHSM2 token', (
 describe('3. oracle: the AWS credential helper signs with the same token key', () => {
   it('rolesanywhere-credential-helper credential-process with the live key.ref URI gets credentials the AWS CLI accepts', async () => {
     const l = live();
-    const liveDir = path.join(sb.dir, 'state', 'live');
     // the peer takes the PIN only as a URI query attribute; this is the sandbox's throwaway PIN, in a test
-    const r = await run(
-      awsHelperBin,
-      [
-        'credential-process',
-        '--certificate',
-        path.join(liveDir, 'cert.pem'),
-        '--intermediates',
-        path.join(liveDir, 'chain.pem'),
-        '--private-key',
-        `${l.ref.uri}?pin-value=${pin}`,
-        '--pkcs11-lib',
-        softhsmModule,
-        '--trust-anchor-arn',
-        sb.info.trustAnchorArn,
-        '--profile-arn',
-        sb.info.profileArn,
-        '--role-arn',
-        sb.info.roleArn,
-        '--endpoint',
-        sb.info.awsUrl,
-        '--region',
-        'us-east-1',
-      ],
-      sb.env,
-    );
+    const r = await run(awsHelperBin, ['credential-process', ...helperFlags(sb, { pkcs11: { uri: l.ref.uri, pin } })], sb.env);
     assert.equal(r.code, 0, r.stderr);
     const c = JSON.parse(r.stdout) as { AccessKeyId: string; SecretAccessKey: string; SessionToken: string };
     const env = isolatedEnv({ AWS_ACCESS_KEY_ID: c.AccessKeyId, AWS_SECRET_ACCESS_KEY: c.SecretAccessKey, AWS_SESSION_TOKEN: c.SessionToken });
