@@ -13,7 +13,7 @@ import {
   type CertificateField,
   type ParsedCertificate,
 } from './certs.js';
-import { cloudTrailSink, type CreateSessionEvent } from './cloudtrail.js';
+import { cloudTrailSink, createSessionRecord, isoSeconds, type CreateSessionEvent, type IssuedSession, type SessionParameters } from './cloudtrail.js';
 import { mapSessionTags, sourceIdentity } from './identity.js';
 import type { IamraRegistry } from './registry.js';
 import { evaluateTrustPolicy } from './trust.js';
@@ -73,18 +73,10 @@ export interface IamraService extends AwsService {
   readonly events: readonly CreateSessionEvent[];
 }
 
-interface SessionParams {
-  profileArn?: string;
-  roleArn?: string;
-  trustAnchorArn?: string;
-  durationSeconds?: number;
-  roleSessionName?: string;
-}
-
 interface Issued {
   body: Record<string, unknown>;
   principalArn: string;
-  event: NonNullable<CreateSessionEvent['responseElements']>;
+  event: IssuedSession;
 }
 
 function amzDateToDate(v: string): Date | undefined {
@@ -101,11 +93,6 @@ function toAmzDate(d: Date): string {
     .replace(/\.\d{3}/, '');
 }
 
-/** Expiration and other timestamps as the service prints them: RFC 3339 UTC, whole seconds. */
-function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** A UUID-formatted id derived from the certificate subject, so one identity keeps one subject ARN. */
 function subjectId(leaf: ParsedCertificate): string {
   const h = createHash('sha256').update(leaf.cert.subject).digest('hex');
@@ -113,7 +100,7 @@ function subjectId(leaf: ParsedCertificate): string {
 }
 
 /** ARNs may come in the query (the credential helper's Smithy serializer) or the JSON body (everyone else). */
-function readParams(req: AwsHttpRequest): SessionParams {
+function readParams(req: AwsHttpRequest): SessionParameters {
   let body: Record<string, unknown> = {};
   if (req.body.length > 0) {
     let parsed: unknown;
@@ -286,7 +273,7 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
   async function createSession(
     ctx: SandboxContext,
     now: Date,
-    params: SessionParams,
+    params: SessionParameters,
     leaf: ParsedCertificate,
     intermediates: ParsedCertificate[],
   ): Promise<Issued> {
@@ -386,6 +373,7 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
       event: {
         credentialSet: [{ assumedRoleUser, credentials: { accessKeyId, expiration: isoSeconds(expiration) }, roleArn: role.arn, sourceIdentity: identity }],
         subjectArn,
+        x509Subject: subjectString(leaf),
       },
     };
   }
@@ -452,7 +440,7 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
       if (faults.iamraDelayMs > 0) await ctx.clock.sleep(faults.iamraDelayMs);
       const now = ctx.clock.now();
       const requestId = ctx.requestId;
-      let params: SessionParams | null = null;
+      let params: SessionParameters | null = null;
       let leaf: ParsedCertificate | undefined;
       let response: AwsHttpResponse;
       let issued: Issued | undefined;
@@ -484,41 +472,19 @@ export function createIamraService(o: IamraServiceOptions): IamraService {
           params = null;
         }
       }
-      const event: CreateSessionEvent = {
-        eventVersion: '1.08',
-        userIdentity: { type: 'Unknown', principalId: leaf ? subjectString(leaf) : '' },
-        eventTime: isoSeconds(now),
-        eventSource: 'rolesanywhere.amazonaws.com',
-        eventName: 'CreateSession',
-        awsRegion: registry.region,
-        sourceIPAddress: req.remoteAddress,
+      const event = createSessionRecord({
+        time: now,
+        requestId,
+        eventId: randomUUID(),
+        region: registry.region,
+        accountId: registry.accountId,
+        sourceIp: req.remoteAddress,
         userAgent: req.headers['user-agent'] ?? '',
-        requestParameters: params && {
-          ...(params.profileArn !== undefined && { profileArn: params.profileArn }),
-          ...(params.roleArn !== undefined && { roleArn: params.roleArn }),
-          ...(params.trustAnchorArn !== undefined && { trustAnchorArn: params.trustAnchorArn }),
-          ...(params.durationSeconds !== undefined && { durationSeconds: params.durationSeconds }),
-          ...(params.roleSessionName !== undefined && { roleSessionName: params.roleSessionName }),
-        },
-        responseElements: issued?.event ?? null,
-        ...(failure && { errorCode: failure.code, errorMessage: failure.message }),
-        additionalEventData: {
-          ...(leaf && { x509CertificateSerialNumber: serialHex(leaf.serial), x509Subject: subjectString(leaf), x509Issuer: issuerString(leaf) }),
-          ...(failure?.reason !== undefined && { failureReason: failure.reason }),
-        },
-        requestID: requestId,
-        eventID: randomUUID(),
-        readOnly: false,
-        resources: [
-          ...(params?.trustAnchorArn ? [{ accountId: registry.accountId, type: 'AWS::RolesAnywhere::TrustAnchor', ARN: params.trustAnchorArn }] : []),
-          ...(params?.profileArn ? [{ accountId: registry.accountId, type: 'AWS::RolesAnywhere::Profile', ARN: params.profileArn }] : []),
-          ...(params?.roleArn ? [{ accountId: registry.accountId, type: 'AWS::IAM::Role', ARN: params.roleArn }] : []),
-        ],
-        eventType: 'AwsApiCall',
-        managementEvent: true,
-        recipientAccountId: registry.accountId,
-        eventCategory: 'Management',
-      };
+        params,
+        ...(leaf && { certificate: { subject: subjectString(leaf), issuer: issuerString(leaf), serialHex: serialHex(leaf.serial) } }),
+        ...(issued && { issued: issued.event }),
+        ...(failure && { failure: { code: failure.code, message: failure.message, ...(failure.reason !== undefined && { reason: failure.reason }) } }),
+      });
       await trail.append(event);
       ctx.record({
         time: event.eventTime,
