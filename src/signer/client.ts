@@ -7,14 +7,15 @@ import { retry } from '../core/retry.js';
 import type { KeyHandle } from '../keys/types.js';
 import { checkBeforeCreateSession, parseCertificates, parseLeaf, type CheckedArns } from './checks.js';
 import { CREATE_SESSION_PATH, signCreateSession } from './sign.js';
+import { post, type PostResult } from './transport.js';
 
 const component = 'rolesanywhere';
 
 export interface CreateSessionDeps {
   clock: Clock;
   logger: Logger;
-  /** defaults to the global fetch */
-  fetch?: typeof fetch;
+  /** defaults to transport.ts `post` (node:http/https) */
+  post?: typeof post;
   /** jitter source for the retry backoff (tests pin it) */
   random?: () => number;
 }
@@ -63,7 +64,7 @@ export interface SessionCredentials extends AwsCredentials {
  * Throttling, 5xx, timeouts and network failures are retried; everything else fails at once with a hint.
  */
 export async function createSession(deps: CreateSessionDeps, req: CreateSessionInput, opts: CreateSessionOptions = {}): Promise<SessionCredentials> {
-  const doFetch = deps.fetch ?? fetch;
+  const doPost = deps.post ?? post;
   const leaf = parseLeaf(req.certPem, 'certificate');
   const leafDer = Buffer.from(leaf.raw);
   const chain = parseCertificates(req.chainPem, 'certificate chain').filter((c) => !Buffer.from(c.raw).equals(leafDer));
@@ -91,23 +92,17 @@ export async function createSession(deps: CreateSessionDeps, req: CreateSessionI
       chainDer: chain.map((c) => Buffer.from(c.raw)),
       key: req.key,
     });
-    // fetch derives Host from the URL (url.host, port included when not the default): the value signed above.
-    const { host: _host, ...headers } = signed.headers;
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    let status: number;
-    let text: string;
-    let resHeaders: Headers;
+    let res: PostResult;
     try {
-      const res = await doFetch(url, { method: 'POST', headers, body, signal, redirect: 'error' });
-      status = res.status;
-      resHeaders = res.headers;
-      text = await res.text();
+      // the signed headers as signed, Host included (url.host: the port is part of it when not the default)
+      res = await doPost(url, signed.headers, body, signal);
     } catch (e) {
       throw transportError(e, ctx, opts.signal, timeout, opts.timeoutMs ?? 10_000);
     }
-    if (status >= 200 && status < 300) return parseSuccess(text, status, url);
-    throw serviceError(status, resHeaders, text, { ...ctx, amzDate: signed.amzDate, attempt: n });
+    if (res.status >= 200 && res.status < 300) return parseSuccess(res.text, res.status, url);
+    throw serviceError(res, { ...ctx, amzDate: signed.amzDate, attempt: n });
   };
 
   const creds = await retry(attempt, {
@@ -150,11 +145,13 @@ function transportError(e: unknown, ctx: FailureContext, user: AbortSignal | und
       details: { retryable: true },
     });
   }
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  // a socket error names its code in the message (connect ECONNREFUSED …); a TLS error does not (UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+  const code = (e as NodeJS.ErrnoException).code;
+  const text = code && !messageOf(e).includes(code) ? `${code}: ${messageOf(e)}` : messageOf(e);
   return new AgentError({
     code: 'CREATE_SESSION_UNREACHABLE',
     component,
-    message: `cannot reach ${ctx.url.origin}: ${cause?.code ?? cause?.message ?? messageOf(e)}`,
+    message: `cannot reach ${ctx.url.origin}: ${text}`,
     hint: 'check the endpoint URL, DNS and that outbound HTTPS to it is allowed',
     cause: e,
     details: { retryable: true },
@@ -205,7 +202,7 @@ function parseSuccess(text: string, status: number, url: URL): SessionCredential
  * restJson1 error: type from X-Amzn-ErrorType, else `__type`/`code` in the body, each stripped of a `…#` prefix
  * and `:…` suffix; message from `message`/`Message` (iamra-protocol.md §2.4, as the Go SDK resolves it).
  */
-export function parseServiceError(headers: Headers, text: string): { type: string | undefined; message: string } {
+export function parseServiceError(header: (name: string) => string | undefined, text: string): { type: string | undefined; message: string } {
   let doc: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(text);
@@ -214,21 +211,22 @@ export function parseServiceError(headers: Headers, text: string): { type: strin
     // not JSON: the raw text is the message
   }
   const clean = (t: unknown) => (typeof t === 'string' && t !== '' ? t.split(':')[0]!.replace(/^.*#/, '') : undefined);
-  const type = clean(headers.get('x-amzn-errortype')) ?? clean(doc.__type) ?? clean(doc.code) ?? clean(doc.Code);
+  const type = clean(header('x-amzn-errortype')) ?? clean(doc.__type) ?? clean(doc.code) ?? clean(doc.Code);
   const m = doc.message ?? doc.Message;
   const message = typeof m === 'string' ? m : text.trim().slice(0, 300);
   return { type, message };
 }
 
-function serviceError(status: number, headers: Headers, text: string, ctx: FailureContext & { amzDate: string; attempt: number }): AgentError {
-  const { type, message } = parseServiceError(headers, text);
+function serviceError(res: PostResult, ctx: FailureContext & { amzDate: string; attempt: number }): AgentError {
+  const { status } = res;
+  const { type, message } = parseServiceError(res.header, res.text);
   const profileId = ctx.arns.profile.resource.split('/')[1];
   const base = `CreateSession at ${ctx.url.host} failed: HTTP ${status}${type ? ` ${type}` : ''}: ${message || '(no message)'}`;
   const details: Record<string, unknown> = {
     status,
     type,
     serviceMessage: message,
-    requestId: headers.get('x-amzn-requestid') ?? undefined,
+    requestId: res.header('x-amzn-requestid'),
     amzDate: ctx.amzDate,
     attempt: ctx.attempt,
   };
@@ -268,7 +266,7 @@ function serviceError(status: number, headers: Headers, text: string, ctx: Failu
     );
   }
   if (status === 429 || /throttl|too ?many ?requests|rate exceeded/i.test(haystack)) {
-    const after = Number(headers.get('retry-after'));
+    const after = Number(res.header('retry-after'));
     return make(
       'CREATE_SESSION_THROTTLED',
       'CreateSession is rate-limited per account and region, certificate and source IP; cache credentials rather than asking per request',
