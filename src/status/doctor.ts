@@ -74,15 +74,24 @@ export function renderDoctorText(r: DoctorReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** |local - remote| of a `Date` header (second resolution) against the local clock when the answer arrived. */
-export function clockSkew(what: string, dateHeader: string | undefined, now: Date, limits = { warnMs: 30_000, failMs: 300_000 }): DoctorOutcome {
-  if (!dateHeader) return warn(`${what} sent no Date header`, 'nothing to compare the clock with; check NTP (timedatectl)');
+/**
+ * The clock check's limits (README, `doctor`). NTP keeps a clock within milliseconds, so 10 s off means it is not
+ * synchronized (WARN); from 60 s (FAIL) it is two TOTP session-name steps off (the audit tolerates one) and well on
+ * the way to the 5 min after which SigV4, IAM Roles Anywhere and Route 53 refuse every request. The Date header has
+ * one-second resolution, so the limits are far above the measuring error.
+ */
+export const CLOCK_LIMITS = { warnMs: 10_000, failMs: 60_000 } as const;
+
+/** local - remote of a `Date` header (second resolution) against the local clock when the answer arrived. */
+export function clockSkew(what: string, dateHeader: string | undefined, now: Date, limits: { warnMs: number; failMs: number } = CLOCK_LIMITS): DoctorOutcome {
+  if (!dateHeader) return warn(`${what} sent no Date header`, 'nothing to compare the clock with; check NTP (timedatectl status, chronyc tracking)');
   const remote = Date.parse(dateHeader);
-  if (!Number.isFinite(remote)) return warn(`${what} sent an unparsable Date header ${JSON.stringify(dateHeader)}`, 'check NTP (timedatectl)');
+  if (!Number.isFinite(remote))
+    return warn(`${what} sent an unparsable Date header ${JSON.stringify(dateHeader)}`, 'check NTP (timedatectl status, chronyc tracking)');
   const skew = now.getTime() - remote;
-  // the header has one-second resolution: up to 1 s is rounding, not skew
-  const shown = `${Math.round(skew / 1000)} s (local ${now.toISOString()}, ${what} ${new Date(remote).toISOString()})`;
-  const fix = 'synchronize the clock (systemd-timesyncd or chrony: timedatectl set-ntp true); SigV4 and ACME both reject requests more than 5 min off';
+  const shown = `${Math.round(skew / 1000)} s (local ${now.toISOString()}, ${what} ${new Date(remote).toISOString()}; ${limits.failMs / 1000} s is the limit)`;
+  const fix =
+    'synchronize the clock: timedatectl set-ntp true (systemd-timesyncd), or chronyc makestep with chrony; timedatectl status / chronyc tracking show the offset. SigV4 and IAM Roles Anywhere refuse requests more than 5 min off';
   if (Math.abs(skew) >= limits.failMs) return fail(`clock off by ${shown}`, fix);
   if (Math.abs(skew) >= limits.warnMs) return warn(`clock off by ${shown}`, fix);
   return ok(`clock within ${Math.max(1, Math.round(Math.abs(skew) / 1000))} s of ${what}`);

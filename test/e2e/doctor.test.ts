@@ -7,10 +7,11 @@ import { editedConfig, enrolSandbox, txtRecords } from '../helpers/enrol.js';
 import type { E2eSandbox } from '../helpers/sandbox.js';
 
 /**
- * Issue 9, "What must be shown" 4 (the part built): `doctor` exits 0 on the quickstart's healthy setup (bootstrap,
+ * Issue 9, "What must be shown" 4: `doctor` exits 0 on the quickstart's healthy setup (bootstrap,
  * static key removed), and each injected fault makes exactly the right check FAIL with its fix: wrong zone id, a
  * Route 53 policy scoped to another name, the CA unreachable, a trust anchor that does not match the chain, IAMRA
- * refusing the role. Every check is real: Pebble's directory, the AWS front's Date, a live CreateSession, and a
+ * refusing the role, clock skew (the sandbox's AWS Date
+ * moved). Every check is real: Pebble's directory, the AWS front's Date, a live CreateSession, and a
  * Route 53 UPSERT + DELETE of a probe value in the host's own record.
  */
 
@@ -86,6 +87,23 @@ describe('doctor', () => {
     );
     assert.match(named(r, 'route53-probe').evidence, /AccessDenied.*_acme-challenge\.agent\.example\.com/);
     assert.deepEqual(await txtRecords(sb), [], 'nothing written');
+  });
+
+  it("clock skew (the AWS endpoint's Date 2 min ahead): clock-aws FAILs with the measured offset and the NTP fix", async () => {
+    await sb.admin('faults', { dateOffsetSeconds: 120 });
+    try {
+      const r = await doctor();
+      assert.deepEqual(
+        failed(r).map((c) => c.name),
+        ['clock-aws'],
+      );
+      assert.match(named(r, 'clock-aws').evidence, /^clock off by -1(19|20|21) s \(local .*, the AWS endpoint 127\.0\.0\.1:\d+ .*; 60 s is the limit\)$/);
+      assert.match(named(r, 'clock-aws').fix, /timedatectl set-ntp true.*chronyc/);
+      // Pebble's Date is the real one: the CA check stays OK
+      assert.equal(named(r, 'clock-acme').status, 'OK');
+    } finally {
+      await sb.admin('faults', { dateOffsetSeconds: 0 });
+    }
   });
 
   it('CA unreachable: acme-directory FAILs; the clock check against it is not run', async () => {

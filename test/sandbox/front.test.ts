@@ -278,6 +278,24 @@ describe('sandbox AWS front', () => {
     const unknown = await fetch(`${base}/_sandbox/faults`, { method: 'POST', body: JSON.stringify({ nonsense: 1 }) });
     assert.equal(unknown.status, 400);
   });
+
+  it('dateOffsetSeconds moves the Date header only: signatures are still checked against the sandbox clock', async () => {
+    const u = sandbox.principals.createUser({ accountId: ACCOUNT, name: 'skewed', policies: [] });
+    const set = await fetch(`${base}/_sandbox/faults`, { method: 'POST', body: JSON.stringify({ dateOffsetSeconds: -600 }) });
+    assert.deepEqual(await set.json(), { applied: ['dateOffsetSeconds'] });
+    try {
+      const r = await fetch(`${base}/probe`);
+      const skew = Date.now() - Date.parse(r.headers.get('date')!);
+      assert.ok(Math.abs(skew - 600_000) < 5_000, `Date ${r.headers.get('date')} is ${skew} ms behind`);
+      // a request signed with the real time is accepted although the header claims 10 minutes earlier
+      assert.equal((await call(base, u)).status, 200);
+      assert.equal(((await (await fetch(`${base}/_sandbox/faults`)).json()) as Record<string, unknown>)['dateOffsetSeconds'], -600);
+      const bad = await fetch(`${base}/_sandbox/faults`, { method: 'POST', body: JSON.stringify({ dateOffsetSeconds: 'soon' }) });
+      assert.equal(bad.status, 400);
+    } finally {
+      await fetch(`${base}/_sandbox/faults`, { method: 'POST', body: JSON.stringify({ dateOffsetSeconds: 0 }) });
+    }
+  });
 });
 
 describe('sandbox AWS front throttling', () => {

@@ -458,7 +458,7 @@ describe('Route 53 sandbox throttling and faults', () => {
       assert.equal(prior.name, 'PriorRequestNotComplete');
       assert.equal((await c.send(new ChangeResourceRecordSetsCommand(batch))).ChangeInfo?.Status, 'PENDING');
       const faults = (await (await fetch(`${sb.url}/_sandbox/faults`)).json()) as Record<string, unknown>;
-      assert.deepEqual(faults, { throttleStorm: 0, throttleStormService: null, insyncDelayMs: 5, priorRequestNotComplete: 0 });
+      assert.deepEqual(faults, { throttleStorm: 0, throttleStormService: null, dateOffsetSeconds: 0, insyncDelayMs: 5, priorRequestNotComplete: 0 });
     } finally {
       c.destroy();
       await sb.close();

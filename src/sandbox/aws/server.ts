@@ -110,6 +110,10 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
   const burst = o.throttle === false ? undefined : (o.throttle?.burst ?? rate);
   let throttleStorm = 0;
   let throttleStormService: string | undefined;
+  // fault dateOffsetSeconds: the Date header runs this far from the sandbox's clock, as a host's clock would be off
+  // against AWS's; only the header moves (SigV4 is still checked against the sandbox's clock), so a doctor run shows
+  // exactly the clock check failing
+  let dateOffsetMs = 0;
   let server: http.Server | undefined;
   let url: string | undefined;
 
@@ -142,6 +146,19 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
       throttleStormService = typeof f['throttleStormService'] === 'string' ? f['throttleStormService'] : undefined;
       taken.push('throttleStorm');
       if ('throttleStormService' in f) taken.push('throttleStormService');
+    }
+    if ('dateOffsetSeconds' in f) {
+      const v = Number(f['dateOffsetSeconds']);
+      if (!Number.isFinite(v)) {
+        throw new AgentError({
+          code: 'SANDBOX_FAULT_INVALID',
+          component: 'sandbox',
+          message: `dateOffsetSeconds ${JSON.stringify(f['dateOffsetSeconds'])} is not a number`,
+          hint: 'seconds, positive (Date ahead of the host) or negative',
+        });
+      }
+      dateOffsetMs = v * 1000;
+      taken.push('dateOffsetSeconds');
     }
     for (const s of services) taken.push(...(s.applyFaults?.(f) ?? []));
     const unknown = Object.keys(f).filter((k) => !taken.includes(k));
@@ -211,7 +228,13 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
           principals.setPolicies(String(b['accessKeyId']), (b['policies'] as PolicyDocument[]) ?? []);
           return json(200, { accessKeyId: b['accessKeyId'] });
         case 'GET faults':
-          return json(200, Object.assign({ throttleStorm, throttleStormService: throttleStormService ?? null }, ...services.map((s) => s.faults?.() ?? {})));
+          return json(
+            200,
+            Object.assign(
+              { throttleStorm, throttleStormService: throttleStormService ?? null, dateOffsetSeconds: dateOffsetMs / 1000 },
+              ...services.map((s) => s.faults?.() ?? {}),
+            ),
+          );
         case 'POST faults':
           return json(200, { applied: setFaults(b) });
       }
@@ -231,7 +254,7 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
     const withMeta = (r: AwsHttpResponse): AwsHttpResponse => ({
       ...r,
       // the SDKs correct their clock skew from Date, so it must come from the sandbox's clock
-      headers: { 'x-amzn-requestid': requestId, date: clock.now().toUTCString(), ...r.headers },
+      headers: { 'x-amzn-requestid': requestId, date: new Date(clock.now().getTime() + dateOffsetMs).toUTCString(), ...r.headers },
     });
     if (req.path.startsWith('/_sandbox/')) return withMeta(await admin(req));
     const service = services.find((s) => s.matches(req));
