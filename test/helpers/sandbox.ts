@@ -3,6 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { SandboxInfo } from '../../src/sandbox/index.js';
 import { cliPath, tempDir } from './paths.js';
+import { forget, groupAlive, reap, reapOnExit } from './reaper.js';
 
 /**
  * End-to-end tests drive the built CLI exactly as a user does: `sandbox up`, then commands with the sandbox's env
@@ -30,6 +31,7 @@ export interface CliResult {
 export function runCli(args: string[], env: NodeJS.ProcessEnv, o: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (child.pid) reapOnExit(child.pid, { group: false });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -38,6 +40,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, o: { timeoutMs?: 
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (child.pid) forget(child.pid);
       resolve({ code, signal, stdout, stderr });
     });
     child.stdin.end(o.input ?? '');
@@ -70,6 +73,9 @@ export async function startSandbox(o: { name?: string; args?: string[]; bootstra
   });
   if (up.status !== 0) throw new Error(`sandbox up failed (${up.status}): ${up.stderr}${up.stdout}`);
   const info = JSON.parse(readFileSync(path.join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
+  // `sandbox run` is spawned detached, so it leads a process group that holds Pebble, challtestsrv and swtpm too:
+  // killing the group on exit (or on the runner's SIGTERM at a file's timeout) leaves nothing behind
+  reapOnExit(info.pid, { group: true });
   // credential-process records its hot-path routes per user (cli/fast-credentials.ts): in the sandbox, not in ~
   const env = { ...base, ...parseEnvFile(readFileSync(path.join(dir, 'env'), 'utf8')), XDG_RUNTIME_DIR: path.join(dir, 'xdg-runtime') };
   const sb: E2eSandbox = {
@@ -88,6 +94,10 @@ export async function startSandbox(o: { name?: string; args?: string[]; bootstra
     },
     stop: async () => {
       spawnSync(process.execPath, [cliPath, 'sandbox', 'down', '--dir', dir], { env: base });
+      // whatever `down` could not stop (it stops the PIDs it recorded) goes with the group
+      if (groupAlive(info.pid)) reap(info.pid);
+      else forget(info.pid);
+      for (const deadline = Date.now() + 5000; groupAlive(info.pid) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
       // The directory holds the pid file: keep it while the sandbox still runs, so a failed `sandbox down` can be
       // repeated by hand instead of leaving an orphan nobody can find.
       if (!alive(info.pid)) rmSync(dir, { recursive: true, force: true });
