@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { fleetDnsPolicy, fleetDnsTrustPolicy, profileSettings, roleTrustPolicy, route53Policy } from '../policy/index.js';
 import { IamraRegistry } from './iamra/registry.js';
 import { createIamraService } from './iamra/service.js';
+import { createCloudTrailService } from './iamra/lookup-events.js';
 import { startPebble, type PebbleInstance } from './pebble.js';
 import { createSandboxToken, type SandboxToken } from './softhsm.js';
 import { startSwtpm, type Swtpm } from './swtpm.js';
@@ -26,6 +27,8 @@ export const SANDBOX_REGION = 'us-east-1';
 export const SANDBOX_ZONE_ID = 'Z0SANDBOX0EXAMPLE0001';
 /** the Route 53 writer's test key: in the sandbox only, written to D/aws/credentials (0600) */
 const DNS_USER = 'iamra-agent-dns';
+/** the operator's audit key (`audit --lookup --profile iamra-agent-audit`): cloudtrail:LookupEvents only, in D/aws/credentials */
+const AUDIT_USER = 'iamra-agent-audit';
 /** the fleet DNS role (`policy route53 --fleet`): every host's IAMRA session may write only its own challenge record */
 const FLEET_DNS_ROLE = 'iamra-agent-fleet-dns';
 /** where `sandbox up --key tpm`'s agent.yaml keeps the identity key */
@@ -70,6 +73,8 @@ export interface SandboxInfo {
   name: string;
   accountId: string;
   dnsUser: { arn: string; accessKeyId: string };
+  /** may call cloudtrail:LookupEvents and nothing else (profile iamra-agent-audit) */
+  auditUser: { arn: string; accessKeyId: string };
   trustAnchorArn: string;
   profileArn: string;
   roleArn: string;
@@ -197,7 +202,14 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       await ensurePrivateDir(path.dirname(f.hostId));
       await atomicWriteFile(f.hostId, `sandbox host ${randomBytes(16).toString('hex')}\n`, 0o600);
     }
-    route53.aws.addService(createIamraService({ registry, cloudTrailFile: f.cloudTrail }));
+    const iamra = createIamraService({ registry, cloudTrailFile: f.cloudTrail });
+    route53.aws.addService(iamra);
+    route53.aws.addService(createCloudTrailService({ events: () => iamra.events }));
+    const auditor = route53.aws.principals.createUser({
+      accountId: SANDBOX_ACCOUNT,
+      name: AUDIT_USER,
+      policies: [{ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'cloudtrail:LookupEvents', Resource: '*' }] }],
+    });
     route53.aws.addService(createStsService());
     await atomicWriteFile(f.iamra, JSON.stringify(registry.toSpec(), null, 2) + '\n', 0o600);
 
@@ -213,6 +225,7 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       name: o.name,
       accountId: SANDBOX_ACCOUNT,
       dnsUser: { arn: dnsUserArn, accessKeyId },
+      auditUser: { arn: auditor.arn, accessKeyId: auditor.accessKeyId },
       trustAnchorArn: anchor.arn,
       profileArn: profile.arn,
       roleArn: role.arn,
@@ -220,7 +233,12 @@ export async function runSandbox(o: SandboxOptions, deps: { clock: Clock; logger
       ...(swtpm ? { swtpmPid: swtpm.pid } : {}),
       startedAt: deps.clock.now().toISOString(),
     };
-    await atomicWriteFile(f.awsCredentials, `[${DNS_USER}]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n`, 0o600);
+    await atomicWriteFile(
+      f.awsCredentials,
+      `[${DNS_USER}]\naws_access_key_id = ${accessKeyId}\naws_secret_access_key = ${secret}\n\n` +
+        `[${AUDIT_USER}]\naws_access_key_id = ${auditor.accessKeyId}\naws_secret_access_key = ${auditor.secretAccessKey}\n`,
+      0o600,
+    );
     const token = o.key === 'pkcs11' ? await createSandboxToken(o.dir) : undefined;
     await atomicWriteFile(f.awsConfig, awsConfig(o, f.agentYaml), 0o600);
     await atomicWriteFile(f.agentYaml, agentYaml(o, info, pebble.tlsCaPemPath, f, token, swtpm), 0o600);
@@ -295,7 +313,7 @@ function agentYaml(o: SandboxOptions, info: SandboxInfo, tlsCa: string, f: Retur
 
 function awsConfig(o: SandboxOptions, agentYamlPath: string): string {
   const cmd = [...o.agentCommand, '--config', agentYamlPath, 'credential-process'].map(quoteIni).join(' ');
-  return `[profile iamra]\ncredential_process = ${cmd}\nregion = ${SANDBOX_REGION}\n\n[profile ${DNS_USER}]\nregion = ${SANDBOX_REGION}\n`;
+  return `[profile iamra]\ncredential_process = ${cmd}\nregion = ${SANDBOX_REGION}\n\n[profile ${DNS_USER}]\nregion = ${SANDBOX_REGION}\n\n[profile ${AUDIT_USER}]\nregion = ${SANDBOX_REGION}\n`;
 }
 
 function quoteIni(s: string): string {
@@ -313,6 +331,8 @@ function envFile(info: SandboxInfo, f: ReturnType<typeof files>, token?: Sandbox
     AWS_SHARED_CREDENTIALS_FILE: f.awsCredentials,
     AWS_CONFIG_FILE: f.awsConfig,
     AWS_REGION: SANDBOX_REGION,
+    // the SDKs' service-specific endpoint variable: `audit --lookup` reaches the sandbox's CloudTrail
+    AWS_ENDPOINT_URL_CLOUDTRAIL: info.awsUrl,
     // the CA of Pebble's HTTPS listener, for curl and other clients of the ACME server
     IAMRA_SANDBOX_CA_BUNDLE: path.join(path.dirname(f.info), 'pebble', 'tls-ca.pem'),
     // the sandbox token: SoftHSM finds it through its config, for the agent and for pkcs11-tool alike
