@@ -24,10 +24,7 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
     command: 'credential-process',
     describe: 'print AWS credential_process JSON (Version 1) from the live identity',
     builder: (y) =>
-      helperOptions(y)
-        .option('role-arn', { type: 'string', describe: 'role to assume (default rolesAnywhere.roleArn)' })
-        .option('profile-arn', { type: 'string', describe: 'Roles Anywhere profile (default rolesAnywhere.profileArn)' })
-        .option('trust-anchor-arn', { type: 'string', describe: 'trust anchor (default rolesAnywhere.trustAnchorArn)' })
+      helperOptions(y, { arnOverrides: true })
         .option('endpoint', { type: 'string', describe: "CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region's)" })
         .option('cache', {
           type: 'boolean',

@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
+import type { DropInFlags } from '../compose/dropin.js';
 import type { CliDeps, GlobalArgs } from './context.js';
+import { helperOptions } from './dropin.js';
 import { runCommand, runtimeOf } from './run.js';
 
 interface Args extends GlobalArgs {
@@ -8,6 +10,8 @@ interface Args extends GlobalArgs {
   endpoint?: string;
   port?: number;
   hopLimit?: number;
+  certificate?: string;
+  debug?: boolean;
 }
 
 export function serveCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
@@ -15,14 +19,14 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
     command: 'serve',
     describe: 'IMDSv2-compatible credentials endpoint (loopback TCP or unix socket), plus container credentials',
     builder: (y) =>
-      y
+      helperOptions(y, { arnOverrides: false })
         .option('listen', { type: 'string', describe: 'host:port on loopback (default vend.serve.listen, 127.0.0.1:9911)' })
         .option('socket', { type: 'string', describe: 'unix socket path instead of TCP (default vend.serve.socket)' })
         .option('endpoint', { type: 'string', describe: "CreateSession endpoint URL (default rolesAnywhere.endpoint, else the region's)" })
         // the AWS credential helper's serve flags: --port N is 127.0.0.1:N, as the helper listens
         .option('port', {
           type: 'number',
-          describe: 'TCP port on 127.0.0.1 (the AWS credential helper flag; same as --listen 127.0.0.1:PORT)',
+          describe: 'TCP port on 127.0.0.1 (the AWS credential helper flag; same as --listen 127.0.0.1:PORT; with --certificate default 9911)',
           conflicts: ['listen', 'socket'],
         })
         .option('hop-limit', {
@@ -33,14 +37,34 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
             return v;
           },
         })
+        .check((argv) => {
+          if (argv.certificate !== undefined && (argv.listen !== undefined || argv.socket !== undefined)) {
+            throw new Error('--certificate (drop-in) serves on 127.0.0.1:--port, as the AWS credential helper does; --listen and --socket need a config file');
+          }
+          return true;
+        })
         .example(
           '$0 serve & AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9911/ aws sts get-caller-identity',
           'vend credentials to every AWS client on the host',
+        )
+        .example(
+          '$0 serve --certificate c.pem --private-key k.pem --trust-anchor-arn … --profile-arn … --role-arn …',
+          'an AWS credential helper serve line with the binary name changed: no config file needed',
         ),
     handler: async (a) => {
       const args = a as unknown as Args;
+      if (args.debug) args.logLevel = 'debug';
       setExit(
         await runCommand(deps, args, async (logger) => {
+          if (args.certificate !== undefined) {
+            // the helper's way: the identity on the command line, no config file, nothing to reload
+            const { serveDropIn } = await import('../compose/dropin-vend.js');
+            await serveDropIn(args as unknown as DropInFlags, runtimeOf(deps, logger), {
+              ...(args.port !== undefined ? { port: args.port } : {}),
+              ...(args.hopLimit !== undefined ? { hopLimit: args.hopLimit } : {}),
+            });
+            return 0;
+          }
           const cfg = await deps.loadConfig(args);
           // the IMDS server and the watcher load on use, so every other command starts fast
           const { serveCredentials } = await import('../compose/serve.js');

@@ -27,7 +27,8 @@ export interface DropInFlags {
   pinFile?: string;
   reusePin?: boolean;
   verifySsl?: boolean;
-  tpmKeyPassword?: string;
+  /** a value is refused; false is the helper's --no-tpm-key-password (a TPM key without password) */
+  tpmKeyPassword?: string | false;
 }
 
 const usage = (message: string, hint: string) => new AgentError({ code: 'DROPIN_INVALID', component: 'cli', message, hint });
@@ -37,10 +38,10 @@ const usage = (message: string, hint: string) => new AgentError({ code: 'DROPIN_
  * non-loopback endpoint.
  */
 export function checkDropIn(f: DropInFlags): void {
-  if (f.tpmKeyPassword !== undefined) {
+  if (typeof f.tpmKeyPassword === 'string') {
     throw usage(
       '--tpm-key-password puts a secret on the command line, where every local user can read it (ps, /proc)',
-      'TPM keys: configure key.source tpm with its password in a 0600 file (or the systemd credential) instead',
+      'a TPM key with a password: configure key.source tpm with key.tpm.authFile (a 0600 file) in the agent config; a key without one: --no-tpm-key-password',
     );
   }
   if (f.privateKey !== undefined && /(^|[;?&:])pin-value=/i.test(f.privateKey)) {
@@ -49,7 +50,8 @@ export function checkDropIn(f: DropInFlags): void {
       'remove pin-value from the URI and pass --pin-file FILE (mode 0600), or the systemd credential pkcs11-pin',
     );
   }
-  if (f.privateKey === undefined) throw usage('--certificate needs --private-key (a file, or a pkcs11: URI)', 'e.g. --private-key /etc/pki/host.key');
+  if (f.privateKey === undefined)
+    throw usage('--certificate needs --private-key (a file, a pkcs11: URI or handle:0x…)', 'e.g. --private-key /etc/pki/host.key');
   const missing = (['trustAnchorArn', 'profileArn', 'roleArn'] as const).filter((k) => f[k] === undefined);
   if (missing.length) {
     throw usage(
@@ -72,7 +74,9 @@ export function checkDropIn(f: DropInFlags): void {
       );
     }
   }
-  if (f.privateKey.startsWith('handle:')) throw usage('TPM key handles are not supported in drop-in mode', 'configure key.source tpm in the agent config');
+  if (f.privateKey.startsWith('handle:') && !/^handle:0x[0-9a-f]{8}$/i.test(f.privateKey)) {
+    throw usage(`--private-key ${f.privateKey} is not a TPM persistent handle`, 'e.g. handle:0x81000001 (tpm2_getcap handles-persistent lists them)');
+  }
 }
 
 async function readText(file: string, flag: string): Promise<string> {
@@ -89,10 +93,30 @@ async function readText(file: string, flag: string): Promise<string> {
   }
 }
 
+/**
+ * The key --private-key names: a PEM file, a pkcs11: URI (PIN from --pin-file or the systemd credential pkcs11-pin,
+ * as key.pkcs11 takes it) or handle:0x… (a TPM persistent key without password, through $TPM2TOOLS_TCTI, else the
+ * helper's $TPM_DEVICE, else the kernel's resource manager).
+ */
+export async function dropInKey(f: Pick<DropInFlags, 'privateKey' | 'pkcs11Lib' | 'pinFile'>, env: NodeJS.ProcessEnv): Promise<KeyHandle> {
+  const privateKey = f.privateKey!;
+  if (privateKey.startsWith('pkcs11:')) {
+    const pin = { ...(f.pinFile ? { pinFile: f.pinFile } : {}), ...(env.CREDENTIALS_DIRECTORY ? { credentialsDirectory: env.CREDENTIALS_DIRECTORY } : {}) };
+    return openKey(
+      { kind: 'pkcs11', uri: privateKey, ...(f.pkcs11Lib ? { module: f.pkcs11Lib } : {}) },
+      { dir: process.cwd(), pkcs11: { ...(f.pkcs11Lib ? { module: f.pkcs11Lib } : {}), pin } },
+    );
+  }
+  if (privateKey.startsWith('handle:')) {
+    const tcti = env.TPM2TOOLS_TCTI || (env.TPM_DEVICE ? `device:${env.TPM_DEVICE}` : undefined);
+    return openKey({ kind: 'tpm', handle: privateKey.slice('handle:'.length) }, { dir: process.cwd(), ...(tcti ? { tpm: { tcti } } : {}) });
+  }
+  return openKey({ kind: 'file', path: privateKey }, { dir: process.cwd() });
+}
+
 /** The CreateSession input the flags describe (files read, key opened). */
 export async function dropInRequest(f: DropInFlags, env: NodeJS.ProcessEnv): Promise<CreateSessionInput> {
   checkDropIn(f);
-  const privateKey = f.privateKey!;
   const ep = resolveEndpoint({
     trustAnchorArn: f.trustAnchorArn!,
     profileArn: f.profileArn!,
@@ -105,16 +129,7 @@ export async function dropInRequest(f: DropInFlags, env: NodeJS.ProcessEnv): Pro
     readText(f.certificate, '--certificate'),
     f.intermediates ? readText(f.intermediates, '--intermediates') : Promise.resolve(''),
   ]);
-  let key: KeyHandle;
-  if (privateKey.startsWith('pkcs11:')) {
-    const pin = { ...(f.pinFile ? { pinFile: f.pinFile } : {}), ...(env.CREDENTIALS_DIRECTORY ? { credentialsDirectory: env.CREDENTIALS_DIRECTORY } : {}) };
-    key = await openKey(
-      { kind: 'pkcs11', uri: privateKey, ...(f.pkcs11Lib ? { module: f.pkcs11Lib } : {}) },
-      { dir: process.cwd(), pkcs11: { ...(f.pkcs11Lib ? { module: f.pkcs11Lib } : {}), pin } },
-    );
-  } else {
-    key = await openKey({ kind: 'file', path: privateKey }, { dir: process.cwd() });
-  }
+  const key = await dropInKey(f, env);
   return {
     certPem,
     chainPem,

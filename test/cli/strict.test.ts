@@ -105,24 +105,45 @@ test('an unknown command names the word and the guess', async () => {
   await usageFailure([], 1, /name a command/);
 });
 
-test('drop-in: secrets on argv are refused naming the file-based option, before any file is read or config loaded', async () => {
-  const base = ['credential-process', '--certificate', '/nonexistent/cert.pem', '--trust-anchor-arn', 'a', '--profile-arn', 'b', '--role-arn', 'c'];
-  const refused = async (extra: string[], message: RegExp) => {
-    const h = harness();
-    assert.equal(await runCli([...base, ...extra], h.deps), 1);
-    assert.equal(h.out(), '');
-    assert.ok(!h.reached.includes('config'), 'no config file is read in drop-in mode');
-    assert.match(h.err(), message);
-    assert.doesNotMatch(h.err(), /1234|s3cret/, 'the secret is not echoed');
-  };
-  await refused(['--private-key', '/k.pem', '--tpm-key-password', 's3cret'], /--tpm-key-password puts a secret on the command line.*0600 file/);
-  await refused(['--private-key', 'pkcs11:token=t;object=k;pin-value=1234'], /pin-value.*--pin-file FILE/);
-  await refused(
-    ['--private-key', '/k.pem', '--no-verify-ssl', '--endpoint', 'https://rolesanywhere.us-east-1.amazonaws.com'],
-    /--no-verify-ssl is refused for https:\/\/rolesanywhere/,
+for (const command of ['credential-process', 'serve', 'update']) {
+  test(`drop-in ${command}: secrets on argv are refused naming the file-based option, before any file is read or config loaded`, async () => {
+    const base = [command, '--certificate', '/nonexistent/cert.pem', '--trust-anchor-arn', 'a', '--profile-arn', 'b', '--role-arn', 'c'];
+    const refused = async (extra: string[], message: RegExp) => {
+      const h = harness();
+      assert.equal(await runCli([...base, ...extra], h.deps), 1);
+      assert.equal(h.out(), '');
+      assert.ok(!h.reached.includes('config'), 'no config file is read in drop-in mode');
+      assert.match(h.err(), message);
+      assert.doesNotMatch(h.err(), /1234|s3cret/, 'the secret is not echoed');
+    };
+    await refused(['--private-key', '/k.pem', '--tpm-key-password', 's3cret'], /--tpm-key-password puts a secret on the command line.*0600 file/);
+    await refused(['--private-key', 'pkcs11:token=t;object=k;pin-value=1234'], /pin-value.*--pin-file FILE/);
+    await refused(
+      ['--private-key', '/k.pem', '--no-verify-ssl', '--endpoint', 'https://rolesanywhere.us-east-1.amazonaws.com'],
+      /--no-verify-ssl is refused for https:\/\/rolesanywhere/,
+    );
+    await refused(['--private-key', '/k.pem', '--no-verify-ssl'], /--no-verify-ssl is refused for the region's public endpoint/);
+    await refused([], /--certificate needs --private-key/);
+    await refused(['--private-key', 'handle:81000001'], /handle:81000001 is not a TPM persistent handle/);
+  });
+}
+
+test('helper identity flags without --certificate are usage errors (the config file names the identity)', async () => {
+  await usageFailure(['serve', '--private-key', '/k.pem', '--port', '29911'], 1, /--private-key describes a drop-in identity and needs --certificate/);
+  await usageFailure(['update', '--once', '--role-arn', 'arn:aws:iam::111122223333:role/r'], 1, /--role-arn describes a drop-in identity/);
+  await usageFailure(
+    ['credential-process', '--region', 'us-east-1', '--session-duration', '900'],
+    1,
+    /--region, --session-duration describe a drop-in identity/,
   );
-  await refused(['--private-key', '/k.pem', '--no-verify-ssl'], /--no-verify-ssl is refused for the region's public endpoint/);
-  await refused([], /--certificate needs --private-key/);
+  await usageFailure(['credential-process', '--no-verify-ssl'], 1, /--no-verify-ssl describes a drop-in identity/);
+  await usageFailure(['serve', '--certificate', '/c.pem', '--listen', '127.0.0.1:1'], 1, /--listen and --socket need a config file/);
+});
+
+test('credential-process still takes the ARNs as overrides of a config file', async () => {
+  const h = harness();
+  assert.equal(await runCli(['credential-process', '--role-arn', 'arn:aws:iam::111122223333:role/r'], h.deps), 1);
+  assert.ok(h.reached.includes('config'));
 });
 
 test('drop-in: a loopback --endpoint with --no-verify-ssl passes the checks (and then fails on the missing file)', async () => {

@@ -1,64 +1,175 @@
 /**
- * Drop-in for the AWS credential helper: the same ~/.aws/config credential_process line, once with the helper
- * binary and once with the agent's, no agent config file at all; the AWS CLI gets the role through both.
+ * Drop-in for the AWS credential helper (issue 10, "What must be shown" 3): the same command line, once with the
+ * helper binary and once with the agent's (binary swapped), no agent config file at all — credential_process in
+ * ~/.aws/config (a file key and a SoftHSM2 token key), `serve` read by the AWS CLI through IMDSv2, `update --once`
+ * read by the AWS CLI from the credentials file.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
-import { helperFlags } from '../helpers/aws-helper.js';
+import { helperFlags, livePkcs11Key } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
 
 let sb: E2eSandbox;
+/** `sandbox up --key pkcs11`: the identity key lives in a SoftHSM2 token */
+let hsm: E2eSandbox;
 before(async () => {
-  sb = await startSandbox({ bootstrap: true });
+  [sb, hsm] = await Promise.all([startSandbox({ bootstrap: true }), startSandbox({ args: ['--key', 'pkcs11'], bootstrap: true })]);
 });
-after(async () => sb?.stop());
+after(async () => Promise.all([sb?.stop(), hsm?.stop()]));
 
-function helperLine(bin: string[]): string {
-  return [...bin, 'credential-process', ...helperFlags(sb)].join(' ');
+const BINARIES = [
+  ['AWS credential helper v1.4.0', [awsHelperBin]],
+  ['iamra-agent (binary swapped)', [process.execPath, cliPath]],
+] as const;
+
+let homes = 0;
+function home(s: E2eSandbox): string {
+  const dir = path.join(s.dir, `home-${++homes}`);
+  mkdirSync(path.join(dir, '.aws'), { recursive: true });
+  return dir;
 }
 
-function callerIdentity(home: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  // nothing of the sandbox's agent config reaches the child: the line alone must be enough
+/** `aws ARGS` with HOME=home and nothing of the sandbox's agent config or AWS_* settings: the files alone must do. */
+function aws(s: E2eSandbox, args: string[], home: string, extra: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = {
     ...cleanEnv(),
     HOME: home,
     AWS_CONFIG_FILE: path.join(home, '.aws', 'config'),
     AWS_SHARED_CREDENTIALS_FILE: path.join(home, '.aws', 'credentials'),
+    AWS_REGION: 'us-east-1',
+    ...extra,
   };
   return new Promise((resolve) => {
-    execFile(
-      '/usr/bin/aws',
-      ['sts', 'get-caller-identity', '--profile', 'app', '--endpoint-url', sb.info.awsUrl, '--output', 'json'],
-      { env, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? 1 : 0, stdout, stderr });
-      },
-    );
+    execFile('/usr/bin/aws', [...args, '--endpoint-url', s.info.awsUrl, '--output', 'json'], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? 1 : 0, stdout, stderr });
+    });
   });
 }
 
-describe('the same ~/.aws/config line with the AWS credential helper and with the agent', () => {
-  for (const [name, bin] of [
-    ['AWS credential helper v1.4.0', [awsHelperBin]],
-    ['iamra-agent (binary swapped)', [process.execPath, cliPath]],
-  ] as const) {
+function assertAssumedRole(r: { code: number; stdout: string; stderr: string }): void {
+  assert.equal(r.code, 0, r.stderr);
+  assert.match((JSON.parse(r.stdout) as { Arn: string }).Arn, ASSUMED_ROLE);
+}
+
+function run(bin: readonly string[], args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(bin[0]!, [...bin.slice(1), ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** A port free right now: the helper takes only a number, so the port cannot be 0 and read back. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `BIN serve --port P FLAGS`, resolved once it says it listens (each names the port in its start-up line). */
+async function serveWith(bin: readonly string[], flags: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(bin[0]!, [...bin.slice(1), 'serve', '--port', String(port), ...flags], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/Local server started on port|"serving credentials"/.test(err)) resolve();
+    });
+    void exited.then(() => reject(new Error(`serve exited: ${err}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+describe('the same ~/.aws/config credential_process line with the AWS credential helper and with the agent', () => {
+  for (const [name, bin] of BINARIES) {
     it(`${name}: aws sts get-caller-identity succeeds without any agent config file`, async () => {
-      const home = path.join(sb.dir, `home-${bin.length}`);
-      mkdirSync(path.join(home, '.aws'), { recursive: true });
-      writeFileSync(path.join(home, '.aws', 'config'), `[profile app]\ncredential_process = ${helperLine([...bin])}\nregion = us-east-1\n`);
-      const r = await callerIdentity(home);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match((JSON.parse(r.stdout) as { Arn: string }).Arn, ASSUMED_ROLE);
+      const h = home(sb);
+      const line = [...bin, 'credential-process', ...helperFlags(sb)].join(' ');
+      writeFileSync(path.join(h, '.aws', 'config'), `[profile app]\ncredential_process = ${line}\nregion = us-east-1\n`);
+      assertAssumedRole(await aws(sb, ['sts', 'get-caller-identity', '--profile', 'app'], h));
     });
   }
 });
 
-describe('serve takes the helper flags --port and --hop-limit', () => {
+describe('serve with the helper flags: the AWS CLI reads IMDSv2 from either binary', () => {
+  for (const [name, bin] of BINARIES) {
+    it(`${name}: serve --port P … answers aws sts get-caller-identity through AWS_EC2_METADATA_SERVICE_ENDPOINT`, async () => {
+      const serve = await serveWith(bin, helperFlags(sb), cleanEnv());
+      try {
+        const h = home(sb);
+        assertAssumedRole(await aws(sb, ['sts', 'get-caller-identity'], h, { AWS_EC2_METADATA_SERVICE_ENDPOINT: serve.url }));
+      } finally {
+        await serve.stop();
+      }
+    });
+  }
+});
+
+describe('update --once --profile with the helper flags: the profile in ~/.aws/credentials', () => {
+  for (const [name, bin] of BINARIES) {
+    it(`${name}: writes [app] in $HOME/.aws/credentials (0600) and the AWS CLI signs with it`, async () => {
+      const h = home(sb);
+      const env = { ...cleanEnv(), HOME: h };
+      const r = await run(bin, ['update', '--once', '--profile', 'app', ...helperFlags(sb)], env);
+      assert.equal(r.code, 0, r.stderr);
+      const file = path.join(h, '.aws', 'credentials');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assertAssumedRole(await aws(sb, ['sts', 'get-caller-identity', '--profile', 'app'], h));
+    });
+  }
+});
+
+describe('a PKCS#11 key (SoftHSM2): the helper line with the PIN moved out of the URI', () => {
+  const hsmEnv = (extra: NodeJS.ProcessEnv = {}) => ({ SOFTHSM2_CONF: hsm.env.SOFTHSM2_CONF, ...extra });
+
+  it('AWS credential helper v1.4.0: credential_process with pkcs11:…?pin-value= (its only non-interactive PIN)', async () => {
+    const h = home(hsm);
+    const line = [awsHelperBin, 'credential-process', ...helperFlags(hsm, { pkcs11: livePkcs11Key(hsm) })].join(' ');
+    writeFileSync(path.join(h, '.aws', 'config'), `[profile app]\ncredential_process = ${line}\nregion = us-east-1\n`);
+    assertAssumedRole(await aws(hsm, ['sts', 'get-caller-identity', '--profile', 'app'], h, hsmEnv()));
+  });
+
+  it('iamra-agent: the same line (binary swapped) is refused, naming the file-based PIN options, the PIN not echoed', async () => {
+    const key = livePkcs11Key(hsm);
+    const r = await run([process.execPath, cliPath], ['credential-process', ...helperFlags(hsm, { pkcs11: key })], { ...cleanEnv(), ...hsmEnv() });
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /pin-value.*--pin-file FILE.*pkcs11-pin/);
+    assert.ok(!r.stderr.includes(key.pin), 'the PIN is not echoed');
+  });
+
+  it('iamra-agent: the line without pin-value, the PIN from the systemd credential pkcs11-pin ($CREDENTIALS_DIRECTORY)', async () => {
+    const h = home(hsm);
+    const line = [process.execPath, cliPath, 'credential-process', ...helperFlags(hsm, { pkcs11: { uri: livePkcs11Key(hsm).uri } })].join(' ');
+    writeFileSync(path.join(h, '.aws', 'config'), `[profile app]\ncredential_process = ${line}\nregion = us-east-1\n`);
+    // what LoadCredential=pkcs11-pin:FILE gives the service: a directory holding the PIN as the file pkcs11-pin
+    const creds = path.join(hsm.dir, 'credentials');
+    mkdirSync(creds, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(creds, 'pkcs11-pin'), livePkcs11Key(hsm).pin, { mode: 0o600 });
+    assertAssumedRole(await aws(hsm, ['sts', 'get-caller-identity', '--profile', 'app'], h, hsmEnv({ CREDENTIALS_DIRECTORY: creds })));
+  });
+});
+
+describe('serve takes the helper flags --port and --hop-limit (with a config file too)', () => {
   it('serve --port 0 --hop-limit 2 listens on 127.0.0.1 and vends credentials', async () => {
     const serve = await startServe(['--port', '0', '--hop-limit', '2'], sb.env);
     try {
