@@ -33,7 +33,10 @@ before(async () => {
     acmeConnections++;
     const upstream = net.connect(Number(pebble.port), pebble.hostname);
     client.pipe(upstream).pipe(client);
-    const close = () => (client.destroy(), upstream.destroy());
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     client.on('error', close);
     upstream.on('error', close);
   });
