@@ -23,6 +23,8 @@ export const peersDir = process.env.IAMRA_PEERS_DIR ?? '/opt/iamra-agent-peers';
 export const peersBin = process.env.IAMRA_PEERS_BIN ?? path.join(peersDir, 'bin');
 /** the AWS IAM Roles Anywhere credential helper v1.4.0 (`aws_signing_helper`) */
 export const awsHelperBin = path.join(peersBin, 'rolesanywhere-credential-helper');
+/** lego v5.6.0's library and route53 provider as a small CLI (test/peers/lego5, built by test/setup/install.sh) */
+export const lego5Bin = path.join(peersBin, 'lego5');
 /** the venv's interpreter, which has the awslabs Roles Anywhere client (never `python3` from PATH) */
 export const peerPython = path.join(peersDir, 'venv', 'bin', 'python');
 

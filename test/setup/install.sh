@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the quickstart need on a fresh Debian 12 machine (as root): Debian packages,
-# pinned test peers (Pebble and the AWS credential helper from the Go module proxy, the awslabs Roles Anywhere Python client from PyPI), and the
-# npm dependencies from the lockfile. Idempotent: a second run only checks.
+# pinned test peers (Pebble and the AWS credential helper from the Go module proxy, lego v5 built from test/peers/lego5 with its
+# committed go.sum, the awslabs Roles Anywhere Python client from PyPI), and the npm dependencies from the lockfile. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,8 +14,8 @@ APT_PACKAGES=(
   awscli            # AWS CLI v2 (/usr/bin/aws): a real client of credential_process, IMDS, the credentials file, STS
   bind9-dnsutils    # dig: checks the sandbox's authoritative DNS like an operator would
   oathtool          # Debian's oathtool: the independent RFC 6238 TOTP oracle for the envsense session names
-  lego              # Debian's lego 4.9.1: an independent Route 53 client for the sandbox interop test
   openssl           # chain and signature checks in tests
+  strace            # the lego v5 interop test checks that lego connects to loopback only (never the host's resolver)
   python3-venv      # an isolated venv for the Python Roles Anywhere client used as an oracle
   systemd           # systemd-analyze verify / security for the units
   softhsm2          # SoftHSM2 2.6: a PKCS#11 token for hardware-key tests (key.source: pkcs11) and sandbox up --key pkcs11
@@ -51,6 +51,16 @@ if [ ! -e "$stamp" ]; then
   echo "install: rolesanywhere-credential-helper $AWS_HELPER_VERSION"
   GOBIN="$PEERS/bin" GOFLAGS=-mod=mod go install "github.com/aws/rolesanywhere-credential-helper@$AWS_HELPER_VERSION"
   touch "$stamp"
+fi
+
+# lego v5 (its CLI cannot be built here: the module proxy refuses most of its DNS providers' dependencies), as a
+# small program on lego's library and route53 provider, pinned by test/peers/lego5/go.mod and go.sum
+lego5_stamp="$PEERS/bin/.lego5-$(cat test/peers/lego5/go.mod test/peers/lego5/go.sum test/peers/lego5/main.go | sha256sum | cut -c1-16)"
+if [ ! -e "$lego5_stamp" ] || [ ! -x "$PEERS/bin/lego5" ]; then
+  echo "install: lego5 (github.com/go-acme/lego/v5 $(awk '$1 == "require" && $2 ~ /lego/ {print $3}' test/peers/lego5/go.mod))"
+  (cd test/peers/lego5 && GOFLAGS=-mod=readonly go build -trimpath -o "$PEERS/bin/lego5" .)
+  rm -f "$PEERS"/bin/.lego5-*
+  touch "$lego5_stamp"
 fi
 
 if [ ! -x "$PEERS/venv/bin/python" ] || ! "$PEERS/venv/bin/python" -c 'import iam_rolesanywhere_session' 2>/dev/null; then
