@@ -56,7 +56,10 @@ export function createLogger(o: LoggerOptions): Logger {
 }
 
 function wrap(w: winston.Logger): Logger {
-  const log = (level: LogLevel) => (msg: string, fields?: LogFields) => w.log(level, msg, redact(fields) ?? {});
+  // a disabled level costs a comparison, not redaction and a trip through winston's streams (IMDS logs per request)
+  const log = (level: LogLevel) => (msg: string, fields?: LogFields) => {
+    if (w.isLevelEnabled(level)) w.log(level, msg, redact(fields) ?? {});
+  };
   return {
     error: log('error'),
     warn: log('warn'),

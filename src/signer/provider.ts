@@ -31,6 +31,7 @@ export interface CredentialsProviderStatus {
 }
 
 export interface CredentialsProvider<T extends AwsCredentials = AwsCredentials> extends Provider<T> {
+  peek(): T | undefined;
   /** drop the cached credentials (the certificate or key changed); the next get() fetches anew */
   invalidate(): void;
   /** the failure of the latest refresh, undefined once a refresh succeeds */
@@ -101,13 +102,21 @@ export function credentialsProvider<T extends AwsCredentials>(
     return flight;
   };
 
+  // the cached credentials when get() has nothing to do: before the refresh window, or backing off after a failure
+  const servable = (): T | undefined => {
+    if (cached === undefined) return undefined;
+    const now = deps.clock.now().getTime();
+    const exp = cached.expiration.getTime();
+    if (now >= exp) return undefined;
+    if (now < exp - opts.refreshBeforeMs) return cached;
+    return failure && now < failure.at.getTime() + retryAfterFailureMs ? cached : undefined;
+  };
+
   return {
+    peek: servable,
     async get() {
-      const now = deps.clock.now();
-      if (valid(cached, now)) {
-        if (now < refreshAt(cached)) return cached;
-        if (failure && now.getTime() < failure.at.getTime() + retryAfterFailureMs) return cached;
-      }
+      const ready = servable();
+      if (ready) return ready;
       try {
         return await refresh();
       } catch (e) {

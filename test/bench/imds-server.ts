@@ -1,7 +1,7 @@
 /**
  * The server side of `npm run bench -- imds`, run in its own process so the load generator does not share its
  * event loop: `node imds-server.js imds|bare` listens on 127.0.0.1:0 and prints `<url> <token>` on stdout.
- * - imds: startImdsServer with one role whose provider answers from memory (what a warm `serve` does per request)
+ * - imds: startImdsServer with one role whose provider holds fresh credentials in memory (peek answers, as a warm `serve`)
  * - bare: node:http answering the same path with a JSON body of the same size, nothing else (the floor)
  */
 import http from 'node:http';
@@ -18,7 +18,7 @@ const creds = fakeCreds(new Date(Date.now() + 3600_000), 'BENCH');
 if (kind === 'imds') {
   const logger = { ...memoryLogger(), debug: () => undefined }; // as `serve` at the default level: debug is off
   const s = await startImdsServer({
-    roles: new Map([['app', { get: async () => creds }]]),
+    roles: new Map([['app', { get: async () => creds, peek: () => creds }]]),
     listen: { host: '127.0.0.1', port: 0 },
     clock: systemClock,
     logger,

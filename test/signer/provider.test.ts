@@ -62,6 +62,24 @@ describe('credentialsProvider', () => {
     assert.deepEqual(p.status().refreshAt, new Date(second.expiration.getTime() - 5 * MIN));
   });
 
+  it('peek() is what get() would answer without work: empty, fresh, none inside the refresh window, cached while backing off', async () => {
+    const { p, src, advanceTo } = setup(['ok', 'fail'], 30_000);
+    assert.equal(p.peek(), undefined);
+    const first = await p.get();
+    assert.equal(p.peek(), first);
+    advanceTo(HOUR - 4 * MIN);
+    assert.equal(p.peek(), undefined, 'a refresh is due: only get() may start it');
+    assert.equal(src.calls(), 1, 'peek() never fetches');
+    assert.equal(await p.get(), first); // the refresh fails, the cached credentials are served
+    assert.equal(p.peek(), first, 'backing off after the failure: get() would answer the cache');
+    advanceTo(HOUR - 4 * MIN + 30_000);
+    assert.equal(p.peek(), undefined);
+    advanceTo(HOUR);
+    assert.equal(p.peek(), undefined, 'never expired');
+    p.invalidate();
+    assert.equal(p.peek(), undefined);
+  });
+
   it('last good: a failed refresh keeps serving valid credentials, reports and logs the failure, and backs off', async () => {
     const { p, src, advanceTo, logger } = setup(['ok', 'fail', 'fail', 'ok'], 30_000);
     const first = await p.get();

@@ -473,6 +473,48 @@ describe('IMDS per-request shortcuts keep the answers exact', () => {
   });
 });
 
+describe('IMDS answers from memory (a provider that can peek)', () => {
+  it('fresh credentials are answered without get(); the Host, method and token checks still apply; no peek → get()', async () => {
+    const clock = fixedClock(T0);
+    let fresh: AwsCredentials | undefined = fakeCreds(new Date(T0.getTime() + 3600_000), 'MEM');
+    const later = fakeCreds(new Date(T0.getTime() + 7200_000), 'GET');
+    const provider = Object.assign(
+      scriptedProvider(() => later),
+      { peek: () => fresh },
+    );
+    const s = await start({ roles: new Map([['app', provider]]), listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger() });
+    const t = { url: s.url as string };
+    const h = { 'X-aws-ec2-metadata-token': await token(t, '60') };
+    const r = await request(t, 'GET', CREDS + 'app', h);
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).AccessKeyId, fresh.accessKeyId);
+    assert.equal(r.headers['x-aws-ec2-metadata-token-ttl-seconds'], '60');
+    assert.equal(r.headers['cache-control'], 'no-store');
+    assert.equal(Number(r.headers['content-length']), Buffer.byteLength(r.body));
+    assert.equal(provider.calls, 0, 'answered from peek()');
+    assert.equal((await request(t, 'HEAD', CREDS + 'app', h)).body, '');
+    assert.equal((await request(t, 'GET', CREDS + 'app', { ...h, Host: 'evil.example.com' })).status, 403);
+    assert.equal((await request(t, 'GET', CREDS + 'app', { 'X-aws-ec2-metadata-token': 'A'.repeat(56) })).status, 401);
+    assert.equal((await request(t, 'GET', CREDS + 'app', { ...h, 'X-Forwarded-For': '10.0.0.1' })).status, 400);
+    assert.equal((await request(t, 'POST', CREDS + 'app', h)).status, 405);
+    assert.equal(provider.calls, 0);
+    // peek() has nothing (a refresh due): the request waits for get()
+    fresh = undefined;
+    assert.equal(JSON.parse((await request(t, 'GET', CREDS + 'app', h)).body).AccessKeyId, later.accessKeyId);
+    assert.equal(provider.calls, 1);
+    // peek() handing out unusable credentials is never answered from memory: get() decides (here: 503)
+    fresh = { ...later, sessionToken: '' };
+    const bad = Object.assign(
+      scriptedProvider(() => ({ ...later, sessionToken: '' })),
+      { peek: () => fresh },
+    );
+    const s2 = await start({ roles: new Map([['app', bad]]), listen: { host: '127.0.0.1', port: 0 }, clock, logger: memoryLogger() });
+    const t2 = { url: s2.url as string };
+    assert.equal((await request(t2, 'GET', CREDS + 'app', { 'X-aws-ec2-metadata-token': await token(t2) })).status, 503);
+    assert.equal(bad.calls, 1);
+  });
+});
+
 describe('real clients against the IMDS server', () => {
   const emptyAwsFiles = async (dir: string) => {
     const config = path.join(dir, 'config');

@@ -37,73 +37,117 @@ export interface RouteOptions {
   unixSocket: boolean;
 }
 
-type Reply = { status: number; type: string; body: string; headers?: Record<string, string> };
+/**
+ * One answer. `length` is the body's byte length when it is already known (cached credential bodies); `header` is
+ * the one extra header a route may add (Allow, or the token TTL), so no per-request header object is merged.
+ */
+interface Reply {
+  status: number;
+  type: string;
+  body: string;
+  length?: number;
+  header?: readonly [string, string];
+}
 
-const text = (status: number, body: string, headers?: Record<string, string>): Reply => ({ status, type: 'text/plain', body, ...(headers ? { headers } : {}) });
-const json = (status: number, body: unknown, headers?: Record<string, string>): Reply => ({
+const text = (status: number, body: string, header?: readonly [string, string]): Reply => ({ status, type: 'text/plain', body, ...(header ? { header } : {}) });
+const json = (status: number, body: unknown, header?: readonly [string, string]): Reply => ({
   status,
   type: 'application/json',
   body: JSON.stringify(body),
-  ...(headers ? { headers } : {}),
+  ...(header ? { header } : {}),
 });
 
+/**
+ * The handler answers the common request, a credentials GET with a known token while the provider holds fresh
+ * credentials, synchronously from memory: no promise, no timer, no logging, a body built once per credentials object
+ * and second. Everything else (a refresh due, errors, other routes) takes the asynchronous path. The checks are the
+ * same on both paths: Host, X-Forwarded-For, method, token.
+ */
 export function imdsHandler(o: RouteOptions): http.RequestListener {
   const roleList = [...o.roles.keys()].join('\n');
   const container = o.containerToken !== undefined ? { token: o.containerToken, role: o.containerRole ?? [...o.roles.keys()][0] } : undefined;
-  const bodies = credentialBodies(o.clock);
+  const bodies = credentialBodies();
+  /** `<CREDS_PATH>/<role>` and with a trailing slash → the role: the paths SDKs ask for, matched without parsing */
+  const rolePaths = new Map<string, string>();
+  for (const role of o.roles.keys()) {
+    rolePaths.set(`${CREDS_PATH}/${role}`, role);
+    rolePaths.set(`${CREDS_PATH}/${role}/`, role);
+  }
   let hostWarnedAt = Number.NEGATIVE_INFINITY;
   let hostRefused = 0;
+  // The last Host/local-address pair hostAllowed accepted: clients send the same Host on every request, so the
+  // parse runs once per distinct pair, not per request. Only an accepted pair is remembered.
+  let okHost: string | undefined;
+  let okLocal: string | undefined;
 
-  const route = async (req: http.IncomingMessage, p: string): Promise<Reply> => {
-    if (!hostAllowed(req.headers.host, o.unixSocket ? undefined : req.socket.localAddress)) {
-      hostRefused++;
-      const now = o.clock.now().getTime();
-      if (now - hostWarnedAt >= HOST_WARN_INTERVAL_MS) {
-        hostWarnedAt = now;
-        o.logger.warn('imds request refused: Host is not this endpoint (DNS rebinding?)', {
-          host: (req.headers.host ?? '(none)').slice(0, 100),
-          path: p.slice(0, 100),
-          refusedSinceLastWarning: hostRefused,
-        });
-        hostRefused = 0;
-      }
-      const message = 'Host must be localhost or the address this endpoint listens on';
-      return p.startsWith(CONTAINER_CREDENTIALS_PATH) ? json(403, { Code: 'AccessDenied', Message: message }) : text(403, message);
+  const hostOk = (req: http.IncomingMessage): boolean => {
+    const host = req.headers.host;
+    const local = o.unixSocket ? undefined : req.socket.localAddress;
+    if (host !== undefined && host === okHost && local === okLocal) return true;
+    if (!hostAllowed(host, local)) return false;
+    okHost = host;
+    okLocal = local;
+    return true;
+  };
+
+  const refuseHost = (req: http.IncomingMessage, p: string, now: number): Reply => {
+    hostRefused++;
+    if (now - hostWarnedAt >= HOST_WARN_INTERVAL_MS) {
+      hostWarnedAt = now;
+      o.logger.warn('imds request refused: Host is not this endpoint (DNS rebinding?)', {
+        host: (req.headers.host ?? '(none)').slice(0, 100),
+        path: p.slice(0, 100),
+        refusedSinceLastWarning: hostRefused,
+      });
+      hostRefused = 0;
     }
+    const message = 'Host must be localhost or the address this endpoint listens on';
+    return p.startsWith(CONTAINER_CREDENTIALS_PATH) ? json(403, { Code: 'AccessDenied', Message: message }) : text(403, message);
+  };
+
+  const route = (req: http.IncomingMessage, p: string, now: number): Reply | Promise<Reply> => {
+    if (!hostOk(req)) return refuseHost(req, p, now);
     // EC2 refuses proxied requests: a forwarding proxy on the host must not turn the endpoint into a remote one.
     if (req.headers['x-forwarded-for'] !== undefined) return text(400, 'unable to process requests with X-Forwarded-For header');
     if (p === TOKEN_PATH || p === `${TOKEN_PATH}/`) return tokenRoute(req);
-    if (p === CREDS_PATH || p.startsWith(`${CREDS_PATH}/`)) return credentialsRoute(req, p);
+    if (p === CREDS_PATH || p.startsWith(`${CREDS_PATH}/`)) return credentialsRoute(req, p, now);
     if (container && (p === CONTAINER_CREDENTIALS_PATH || p.startsWith(`${CONTAINER_CREDENTIALS_PATH}/`))) return containerRoute(req, p, container);
     return text(404, 'not found');
   };
 
   const tokenRoute = (req: http.IncomingMessage): Reply => {
-    if (req.method !== 'PUT') return text(405, 'method not allowed', { Allow: 'PUT' });
+    if (req.method !== 'PUT') return text(405, 'method not allowed', ['Allow', 'PUT']);
     const raw = req.headers['x-aws-ec2-metadata-token-ttl-seconds'];
     const ttl = typeof raw === 'string' && /^\d{1,6}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
     if (!(ttl >= 1 && ttl <= o.maxTtl)) return text(400, `invalid token TTL: ${TTL_HEADER} must be 1..${o.maxTtl}`);
-    return text(200, o.tokens.issue(ttl), { [TTL_HEADER]: String(ttl) });
+    return text(200, o.tokens.issue(ttl), [TTL_HEADER, String(ttl)]);
   };
 
-  const credentialsRoute = async (req: http.IncomingMessage, p: string): Promise<Reply> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed', { Allow: 'GET' });
+  const credentialsRoute = (req: http.IncomingMessage, p: string, now: number): Reply | Promise<Reply> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed', ['Allow', 'GET']);
     const t = req.headers['x-aws-ec2-metadata-token'];
     if (typeof t !== 'string' || t === '') return text(401, 'no token provided');
-    const remaining = o.tokens.remainingSeconds(t);
+    const remaining = o.tokens.remainingSeconds(t, now);
     if (remaining === undefined) return text(401, 'invalid token provided');
-    const ttlHeader = { [TTL_HEADER]: String(remaining) };
-    const rest = p.slice(CREDS_PATH.length).replace(/^\//, '').replace(/\/$/, '');
-    if (rest === '') return text(200, roleList, ttlHeader);
-    const provider = rest.includes('/') ? undefined : o.roles.get(rest);
+    const ttlHeader = [TTL_HEADER, String(remaining)] as const;
+    const role = rolePaths.get(p) ?? p.slice(CREDS_PATH.length).replace(/^\//, '').replace(/\/$/, '');
+    if (role === '') return text(200, roleList, ttlHeader);
+    const provider = role.includes('/') ? undefined : o.roles.get(role);
     if (!provider) return text(404, 'not found');
-    const got = await credentialsOf(rest, provider);
-    if ('error' in got) return json(503, { Code: got.code, Message: got.error }, ttlHeader);
-    return { status: 200, type: 'application/json', body: bodies.imds(got.creds), headers: ttlHeader };
+    const ready = provider.peek?.();
+    const cached = ready === undefined ? undefined : bodies.imds(ready, now);
+    if (cached) return { status: 200, type: 'application/json', body: cached.body, length: cached.length, header: ttlHeader };
+    return credentialsOf(role, provider).then((got): Reply => {
+      if ('error' in got) return json(503, { Code: got.code, Message: got.error }, ttlHeader);
+      const b = bodies.imds(got.creds, o.clock.now().getTime());
+      return b
+        ? { status: 200, type: 'application/json', body: b.body, length: b.length, header: ttlHeader }
+        : json(503, { Code: 'CredentialsUnavailable' }, ttlHeader);
+    });
   };
 
   const containerRoute = async (req: http.IncomingMessage, p: string, c: { token: string; role: string }): Promise<Reply> => {
-    if (req.method !== 'GET') return text(405, 'method not allowed', { Allow: 'GET' });
+    if (req.method !== 'GET') return text(405, 'method not allowed', ['Allow', 'GET']);
     const auth = req.headers.authorization;
     if (auth === undefined || auth === '') return json(401, { Code: 'AccessDenied', Message: 'no authorization token provided' });
     if (!sameSecret(auth, c.token)) return json(403, { Code: 'AccessDenied', Message: 'invalid authorization token' });
@@ -127,51 +171,83 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
     }
   };
 
+  const failed = (req: http.IncomingMessage, res: http.ServerResponse, e: unknown) => {
+    o.logger.error('imds request failed', { path: req.url, error: formatError(e) });
+    if (!res.headersSent) send(res, text(500, 'internal error'));
+    else res.destroy();
+  };
+
+  // one debug line per request (a no-op call at the default level: the logger drops disabled levels first)
+  const answer = (req: http.IncomingMessage, res: http.ServerResponse, p: string, r: Reply) => {
+    o.logger.debug('imds request', { method: req.method, path: p, status: r.status });
+    send(res, r);
+  };
+
   return (req, res) => {
     const p = pathOf(req.url);
-    route(req, p).then(
-      (r) => {
-        o.logger.debug('imds request', { method: req.method, path: p, status: r.status });
-        send(res, r);
-      },
-      (e: unknown) => {
-        o.logger.error('imds request failed', { path: req.url, error: formatError(e) });
-        if (!res.headersSent) send(res, text(500, 'internal error'));
-        else res.destroy();
-      },
-    );
+    let r: Reply | Promise<Reply>;
+    try {
+      r = route(req, p, o.clock.now().getTime());
+    } catch (e) {
+      failed(req, res, e);
+      return;
+    }
+    if (r instanceof Promise)
+      r.then(
+        (x) => answer(req, res, p, x),
+        (e: unknown) => failed(req, res, e),
+      );
+    else answer(req, res, p, r);
   };
+}
+
+/** A body and its byte length. */
+interface Body {
+  body: string;
+  length: number;
 }
 
 /**
  * The JSON bodies of a credentials object, built once per object (and, for IMDS, once per second of LastUpdated)
  * instead of per request: a provider hands out the same object until it refreshes, so a busy endpoint would
  * otherwise format the same timestamps and stringify the same document thousands of times a second. Keyed weakly,
- * so replaced credentials are dropped with their bodies.
+ * so replaced credentials are dropped with their bodies. `imds` answers undefined for credentials that must not be
+ * served (empty fields, expired by `now`): the caller then takes the path that reports why.
  */
-function credentialBodies(clock: Clock): { imds(c: AwsCredentials): string; container(c: AwsCredentials): string } {
-  const cache = new WeakMap<AwsCredentials, { second?: number; imds?: string; container?: string }>();
+function credentialBodies(): { imds(c: AwsCredentials, now: number): Body | undefined; container(c: AwsCredentials): string } {
+  const cache = new WeakMap<AwsCredentials, { usable: boolean; second?: number; imds?: Body; container?: string }>();
+  let last: AwsCredentials | undefined;
+  let lastEntry: { usable: boolean; second?: number; imds?: Body; container?: string } | undefined;
   const entry = (c: AwsCredentials) => {
-    const e = cache.get(c) ?? {};
-    cache.set(c, e);
+    if (c === last && lastEntry) return lastEntry;
+    let e = cache.get(c);
+    if (!e) {
+      const fields = [c.accessKeyId, c.secretAccessKey, c.sessionToken];
+      const exp = c.expiration;
+      e = { usable: fields.every((f) => typeof f === 'string' && f !== '') && exp instanceof Date && !Number.isNaN(exp.getTime()) };
+      cache.set(c, e);
+    }
+    last = c;
+    lastEntry = e;
     return e;
   };
   return {
-    imds(c) {
+    imds(c, now) {
       const e = entry(c);
-      const now = clock.now();
-      const second = Math.floor(now.getTime() / 1000);
+      if (!e.usable || c.expiration.getTime() <= now) return undefined;
+      const second = Math.floor(now / 1000);
       if (e.imds === undefined || e.second !== second) {
         e.second = second;
-        e.imds = JSON.stringify({
+        const body = JSON.stringify({
           Code: 'Success',
-          LastUpdated: isoSeconds(now),
+          LastUpdated: isoSeconds(new Date(now)),
           Type: 'AWS-HMAC',
           AccessKeyId: c.accessKeyId,
           SecretAccessKey: c.secretAccessKey,
           Token: c.sessionToken,
           Expiration: isoSeconds(c.expiration),
         });
+        e.imds = { body, length: Buffer.byteLength(body) };
       }
       return e.imds;
     },
@@ -207,6 +283,8 @@ function sameSecret(presented: string, expected: string): boolean {
 }
 
 function send(res: http.ServerResponse, r: Reply): void {
-  res.writeHead(r.status, { 'Content-Type': r.type, 'Content-Length': Buffer.byteLength(r.body), 'Cache-Control': 'no-store', ...r.headers });
+  const length = r.length ?? Buffer.byteLength(r.body);
+  if (r.header) res.writeHead(r.status, { 'Content-Type': r.type, 'Content-Length': length, 'Cache-Control': 'no-store', [r.header[0]]: r.header[1] });
+  else res.writeHead(r.status, { 'Content-Type': r.type, 'Content-Length': length, 'Cache-Control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : r.body);
 }

@@ -19,8 +19,11 @@ const TOKEN_SHAPE = new RegExp(`^[A-Za-z0-9_-]{${TOKEN_CHARS}}$`);
 export interface TokenIssuer {
   /** a new token valid for ttlSeconds from now (by the clock) */
   issue(ttlSeconds: number): string;
-  /** whole seconds (rounded up) the token has left, or undefined when it is malformed, forged or expired */
-  remainingSeconds(token: string): number | undefined;
+  /**
+   * whole seconds (rounded up) the token has left at `now` (ms, default the clock's), or undefined when it is
+   * malformed, forged or expired
+   */
+  remainingSeconds(token: string, now?: number): number | undefined;
 }
 
 /**
@@ -33,8 +36,8 @@ const VERIFIED_CACHE = 64;
 export function createTokenIssuer(clock: Clock, key: Buffer = randomBytes(32)): TokenIssuer {
   const mac = (signed: Buffer) => createHmac('sha256', key).update(signed).digest().subarray(0, MAC_BYTES);
   const verified = new Map<string, number>();
-  const left = (expiry: number) => {
-    const ms = expiry - clock.now().getTime();
+  const left = (expiry: number, now: number) => {
+    const ms = expiry - now;
     return ms > 0 ? Math.ceil(ms / 1000) : undefined;
   };
   return {
@@ -44,9 +47,9 @@ export function createTokenIssuer(clock: Clock, key: Buffer = randomBytes(32)): 
       randomBytes(NONCE_BYTES).copy(signed, EXPIRY_BYTES);
       return Buffer.concat([signed, mac(signed)]).toString('base64url');
     },
-    remainingSeconds(token) {
+    remainingSeconds(token, now = clock.now().getTime()) {
       const known = verified.get(token);
-      if (known !== undefined) return left(known);
+      if (known !== undefined) return left(known, now);
       if (!TOKEN_SHAPE.test(token)) return undefined;
       const raw = Buffer.from(token, 'base64url');
       const signed = raw.subarray(0, SIGNED_BYTES);
@@ -54,7 +57,7 @@ export function createTokenIssuer(clock: Clock, key: Buffer = randomBytes(32)): 
       const expiry = signed.readUIntBE(0, EXPIRY_BYTES);
       if (verified.size >= VERIFIED_CACHE) verified.clear();
       verified.set(token, expiry);
-      return left(expiry);
+      return left(expiry, now);
     },
   };
 }
