@@ -6,3 +6,4 @@ export { computeFingerprint, sourceLabel, systemFingerprintDeps, type Fingerprin
 export { codesBetween, timeStep, totpAt, type TotpParams } from './totp.js';
 export { TOTP_SESSION_NAME, databaseEntry, sessionNameProvider, subjectOf, type SessionNameProvider } from './session-name.js';
 export { classify, isCreateSession, parseDatabase, parseEvents, renderText, type AuditResult, type Verdict } from './audit.js';
+export { advanceCursor, alreadySeen, lookupStart, parseCursor, readCursor, writeCursor, type AuditCursor, type SeenEvent } from './audit-state.js';

@@ -1,16 +1,20 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AuditResult } from '../../src/envsense/audit.js';
+import type { AuditCursor } from '../../src/envsense/audit-state.js';
+import type { CallRecord } from '../../src/sandbox/aws/types.js';
 import { runCli, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { tempDir } from '../helpers/paths.js';
 
 /**
- * Issue 8, "What must be shown" 3 (from files) and 5 (bad input): enrol with `sandbox up --totp`, put the host's
- * `fingerprint --json` entry into a database, make CreateSessions → `audit` exit 0; change one fingerprint source
- * (the stolen key used on another machine) and make another CreateSession → exit 1 naming that event `mismatch`.
+ * Issue 8, "What must be shown" 3 and 5: enrol with `sandbox up --totp`, put the host's `fingerprint --json` entry
+ * into a database, make CreateSessions → `audit` exit 0; change one fingerprint source (the stolen key used on
+ * another machine) and make another CreateSession → exit 1 naming that event `mismatch`. `audit --lookup` through
+ * the sandbox's CloudTrail LookupEvents (the real @aws-sdk/client-cloudtrail, pages of 2) gives the same verdicts
+ * as the trail file; with `--state` a second run audits only the events since the first. Bad input exits 2.
  */
 
 let sb: E2eSandbox;
@@ -25,6 +29,14 @@ after(async () => {
 
 const trail = () => path.join(sb.dir, 'cloudtrail.jsonl');
 const audit = (args: string[], input?: string) => runCli(['audit', '--db', db, ...args], sb.env, input === undefined ? {} : { input });
+/** the sandbox env has AWS_ENDPOINT_URL_CLOUDTRAIL and the auditor's key as profile iamra-agent-audit */
+const lookup = (args: string[]) => audit(['--lookup', '--profile', 'iamra-agent-audit', '--json', ...args]);
+const hostId = () => path.join(sb.dir, 'envsense', 'host-id');
+let enrolledHostId: Buffer;
+/** the verdicts of the whole trail file, set by the first test */
+let fileResults: AuditResult[] = [];
+type Report = { results: AuditResult[]; skipped: number; lookup?: { alreadyAudited: number } };
+const lookupCalls = async () => (await sb.admin<CallRecord[]>('calls?service=cloudtrail')).filter((c) => c.action === 'LookupEvents');
 
 it('legit sessions pass (exit 0); a session from a changed environment is a mismatch (exit 1), in every input format', async () => {
   const fp = await sb.cli(['fingerprint', '--json']);
@@ -38,8 +50,8 @@ it('legit sessions pass (exit 0); a session from a changed environment is a mism
   assert.ok(okResults.length >= 2);
   assert.ok(okResults.every((r) => r.verdict === 'legit' && r.subject === `CN=${sb.info.name}` && /^\d{6}$/.test(r.code ?? '')));
 
-  const hostId = path.join(sb.dir, 'envsense', 'host-id');
-  writeFileSync(hostId, 'the same key, another machine\n');
+  enrolledHostId = readFileSync(hostId());
+  writeFileSync(hostId(), 'the same key, another machine\n');
   assert.equal((await sb.cli(['credential-process', '--no-cache'])).code, 0);
   const lines = readFileSync(trail(), 'utf8').trim().split('\n');
   const stolen = JSON.parse(lines[lines.length - 1]!) as { eventID: string; requestParameters: { roleSessionName: string }; eventTime: string };
@@ -51,6 +63,7 @@ it('legit sessions pass (exit 0); a session from a changed environment is a mism
     results.filter((r) => r.verdict !== 'legit').map((r) => [r.verdict, r.code, r.time]),
     [['mismatch', stolen.requestParameters.roleSessionName, stolen.eventTime]],
   );
+  fileResults = results;
 
   const text = await audit([trail()]);
   assert.equal(text.code, 1);
@@ -70,6 +83,76 @@ it('legit sessions pass (exit 0); a session from a changed environment is a mism
   assert.deepEqual((JSON.parse(stdin.stdout) as { results: AuditResult[] }).results, results);
 });
 
+it('--lookup: the same verdicts from LookupEvents as from the trail file, across pages of 2', async () => {
+  await sb.admin('reset-calls', {});
+  const r = await lookup(['--page-size', '2']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual((JSON.parse(r.stdout) as Report).results, fileResults);
+  const calls = await lookupCalls();
+  assert.equal(calls.length, Math.ceil(fileResults.length / 2), 'one LookupEvents call per page of 2');
+  assert.ok(calls.every((c) => c.status === 200));
+});
+
+it('--lookup --state: a second run audits only the events since the first; the cursor is 0600', async () => {
+  const state = path.join(work, 'cursor.json');
+  const first = await lookup(['--state', state]);
+  assert.equal(first.code, 1, first.stderr);
+  assert.equal((JSON.parse(first.stdout) as Report).results.length, fileResults.length);
+  assert.equal(statSync(state).mode & 0o777, 0o600);
+  const cursor = JSON.parse(readFileSync(state, 'utf8')) as AuditCursor;
+  assert.equal(cursor.lastEventTime, fileResults.at(-1)?.time);
+
+  // the host is back in its enrolled environment: one new, legit CreateSession
+  writeFileSync(hostId(), enrolledHostId);
+  assert.equal((await sb.cli(['credential-process', '--no-cache'])).code, 0);
+  const second = await lookup(['--state', state, '--page-size', '2']);
+  assert.equal(second.code, 0, second.stdout + second.stderr);
+  const report = JSON.parse(second.stdout) as Report;
+  assert.deepEqual(
+    report.results.map((x) => x.verdict),
+    ['legit'],
+  );
+  assert.equal(report.lookup?.alreadyAudited, fileResults.length, 'the earlier events came back in the overlap and were skipped');
+
+  const third = await runCli(['audit', '--db', db, '--lookup', '--profile', 'iamra-agent-audit', '--state', state], sb.env);
+  assert.equal(third.code, 0, third.stderr);
+  assert.equal(third.stdout, 'no new IAM Roles Anywhere CreateSession events\n');
+
+  // a corrupt cursor is named, and left for the operator to remove
+  writeFileSync(state, '{"version":1,"lastEventTime":');
+  const bad = await lookup(['--state', state]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /cursor\.json: is not an audit cursor \(not JSON.*remove the file/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+});
+
+it('--lookup: throttling is retried by the SDK; throttling that does not stop, or no credentials, exit 2', async () => {
+  await sb.admin('faults', { throttleStorm: 2, throttleStormService: 'cloudtrail' });
+  await sb.admin('reset-calls', {});
+  const retried = await lookup([]);
+  assert.equal(retried.code, 1, retried.stderr);
+  assert.equal((JSON.parse(retried.stdout) as Report).results.length, fileResults.length + 1);
+  assert.deepEqual(
+    (await lookupCalls()).map((c) => c.errorCode ?? c.status),
+    ['ThrottlingException', 'ThrottlingException', 200],
+  );
+
+  await sb.admin('faults', { throttleStorm: 100, throttleStormService: 'cloudtrail' });
+  try {
+    const r = await lookup([]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /CloudTrail LookupEvents failed \(profile iamra-agent-audit\): ThrottlingException: Rate exceeded.*2 LookupEvents calls per second/);
+  } finally {
+    await sb.admin('faults', { throttleStorm: 0 });
+  }
+
+  // no instance metadata: the SDK chain would otherwise try 169.254.169.254 after the missing profile
+  const r = await runCli(['audit', '--db', db, '--lookup', '--profile', 'nobody-here'], { ...sb.env, AWS_EC2_METADATA_DISABLED: 'true' });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /CloudTrail LookupEvents failed \(profile nobody-here\): CredentialsProviderError: .*--profile NAME/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
 it('bad input: exit 2 with one line naming it, no stack', async () => {
   const gz = gzipSync(readFileSync(trail()));
   const truncated = path.join(work, 'truncated.json.gz');
@@ -83,6 +166,9 @@ it('bad input: exit 2 with one line naming it, no stack', async () => {
     [[truncated], /truncated\.json\.gz: is not a complete gzip file/],
     [[other], /no IAM Roles Anywhere CreateSession events in .*other\.json \(1 other event\(s\)\)/],
     [[path.join(work, 'missing.json')], /missing\.json/],
+    [['--lookup', trail()], /--lookup reads CloudTrail, not files/],
+    [['--state', path.join(work, 'cursor.json'), trail()], /--state only apply to --lookup/],
+    [['--lookup', '--since', 'yesterday'], /--since yesterday is neither a time nor a duration/],
   ];
   for (const [args, re] of cases) {
     const r = await audit(args);
