@@ -26,8 +26,8 @@ if [ ! -f /etc/iamra-agent/route53-credentials ]; then
   echo "put the Route 53 key into /etc/iamra-agent/route53-credentials (0600)"
 fi
 
-# 4. units: first-boot enrolment, the twice-daily renewal timer, the credential endpoint
+# 4. units: first-boot enrolment, the twice-daily renewal timer, the credential endpoint, the health check
 iamra-agent install-units --bin /usr/local/bin/iamra-agent
 systemctl daemon-reload
-systemctl enable iamra-agent-bootstrap.service iamra-agent-renew.timer iamra-agent-serve.service
-echo "start now with: systemctl start iamra-agent-bootstrap.service iamra-agent-renew.timer iamra-agent-serve.service"
+systemctl enable iamra-agent-bootstrap.service iamra-agent-renew.timer iamra-agent-serve.service iamra-agent-status.timer
+echo "start now with: systemctl start iamra-agent-bootstrap.service iamra-agent-renew.timer iamra-agent-serve.service iamra-agent-status.timer"
