@@ -10,7 +10,7 @@ install -d /opt/iamra-agent
 cp -a "$SRC/package.json" "$SRC/package-lock.json" "$SRC/units" "$SRC/config" /opt/iamra-agent/
 (cd "$SRC" && npm ci && npm run build) && cp -a "$SRC/dist" /opt/iamra-agent/
 (cd /opt/iamra-agent && npm ci --omit=dev)
-ln -sf /opt/iamra-agent/dist/src/main.js /usr/local/bin/iamra-agent
+ln -sf /opt/iamra-agent/dist/bin/iamra-agent.js /usr/local/bin/iamra-agent
 
 # 2. the system user and the config directory
 install -m 0644 /opt/iamra-agent/units/iamra-agent.sysusers.conf /usr/lib/sysusers.d/iamra-agent.conf

@@ -11,7 +11,7 @@ if [ -z "${IAMRA_QUICKSTART_SKIP_SETUP:-}" ]; then
   bash test/setup/install.sh
   npm run build --silent
 fi
-agent() { node dist/src/main.js "$@"; }
+agent() { node dist/bin/iamra-agent.js "$@"; }
 
 trap 'agent sandbox down --dir "$DIR" >/dev/null' EXIT
 rm -rf "$DIR"

@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from './core/clock.js';
+import { packageVersion } from './core/paths.js';
 import type { CliDeps } from './cli/context.js';
 
 /**
@@ -10,6 +11,11 @@ import type { CliDeps } from './cli/context.js';
  */
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  // answered before anything else loads: a packaging script or a support request should not wait for yargs
+  if (argv.length === 1 && argv[0] === '--version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
   const self = realpathSync(fileURLToPath(import.meta.url));
   // credential_process runs once per AWS CLI command: a cache hit is answered before the full CLI is even loaded
   // (see cli/fast-credentials.ts); the modules below cost several times Node's own start-up.
@@ -34,17 +40,26 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const [{ createLogger }, { loadConfig }, { runCli }] = await Promise.all([import('./core/logger.js'), import('./config/load.js'), import('./cli/index.js')]);
   const isTTY = Boolean(process.stderr.isTTY);
+  const [{ createLogger }, run] = await Promise.all([
+    import('./core/logger.js'),
+    // a warm route (fast-credentials.ts) already holds the validated config: no yargs, YAML or schema to load
+    fast.warm ? import('./cli/credential-process-config.js') : undefined,
+  ]);
   const deps: CliDeps = {
     io: { stdout: process.stdout, stderr: process.stderr, env: process.env, isTTY },
     clock: systemClock,
     makeLogger: (a) => createLogger({ level: a.logLevel, format: a.logFormat ?? (isTTY ? 'text' : 'json') }),
-    loadConfig: (a) => loadConfig({ file: a.config, env: process.env, sets: a.set ?? [] }),
+    loadConfig: async (a) => (await import('./config/load.js')).loadConfig({ file: a.config, env: process.env, sets: a.set ?? [] }),
     selfCommand: [process.execPath, self],
     signal: abort.signal,
     ...(fast.remember ? { rememberCredentialRoute: fast.remember } : {}),
   };
+  if (fast.warm && run) {
+    process.exitCode = await run.warmCredentialProcess(deps, fast.warm.route, fast.warm.options);
+    return;
+  }
+  const { runCli } = await import('./cli/index.js');
   const code = await runCli(argv, deps);
   process.exitCode = code;
   // long-running commands (serve, update) keep the loop alive themselves; one-shot commands end here

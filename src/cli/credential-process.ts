@@ -1,16 +1,11 @@
 import type { CommandModule } from 'yargs';
-import { formatError } from '../core/errors.js';
-import type { CliDeps, GlobalArgs } from './context.js';
+import type { CliDeps } from './context.js';
 import type { DropInFlags } from '../compose/dropin.js';
+import { credentialProcessFromConfig, type ConfigVendArgs } from './credential-process-config.js';
 import { helperOptions } from './dropin.js';
-import { runCommand, runtimeOf } from './run.js';
+import { runCommand } from './run.js';
 
-interface Args extends GlobalArgs {
-  roleArn?: string;
-  profileArn?: string;
-  trustAnchorArn?: string;
-  endpoint?: string;
-  cache: boolean;
+interface Args extends ConfigVendArgs {
   certificate?: string;
   debug?: boolean;
 }
@@ -54,25 +49,7 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
             deps.io.stdout.write(formatCredentialProcess(creds));
             return 0;
           }
-          const cfg = await deps.loadConfig(args);
-          const { credentialProcess } = await import('../compose/credential-process.js');
-          const { out, route } = await credentialProcess(
-            cfg,
-            runtimeOf(deps, logger),
-            {
-              ...(args.roleArn !== undefined ? { roleArn: args.roleArn } : {}),
-              ...(args.profileArn !== undefined ? { profileArn: args.profileArn } : {}),
-              ...(args.trustAnchorArn !== undefined ? { trustAnchorArn: args.trustAnchorArn } : {}),
-              ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
-            },
-            { cache: args.cache },
-          );
-          deps.io.stdout.write(out);
-          if (route && deps.rememberCredentialRoute) {
-            // only a saving for the next call: a read-only home must not fail this one
-            await deps.rememberCredentialRoute(route).catch((e: unknown) => logger.debug('credential route not recorded', { error: formatError(e) }));
-          }
-          return 0;
+          return credentialProcessFromConfig(deps, args, logger, await deps.loadConfig(args));
         }),
       );
     },

@@ -3,16 +3,21 @@
  * the full CLI (yargs, zod, yaml, winston, the signer) costs several times Node's own start-up before it reads a
  * cache file. So main.ts first tries this module, which imports nothing but Node built-ins and vend/process.ts:
  *
- * - A "route" records what the full path derived from the config for one exact invocation: the credential cache
- *   directory, the live certificate file, the role/profile/session name and vend.refreshBefore. Its file name is a
- *   digest of everything the derivation depends on: the agent build, the config file's path and bytes, the
- *   IAMRA_AGENT_* environment and the command line. Any change to any of them is another digest, so another (absent)
- *   route, so the full path. A route holds no secret.
+ * - A "route" records what the full path derived for one exact invocation: the validated config (the output of
+ *   config/load.ts, which is a function of the config file's bytes, the IAMRA_AGENT_* environment and the command
+ *   line alone) and, when the credential cache is on, the cache directory, the live certificate file, the
+ *   role/profile/session name and vend.refreshBefore. Its file name is a digest of everything the derivation
+ *   depends on: the agent build, the config file's path and bytes, the IAMRA_AGENT_* environment and the command
+ *   line. Any change to any of them is another digest, so another (absent) route, so the full path. A route holds
+ *   no secret (the config names files; PINs, passwords and keys are never in it).
  * - A hit re-reads the live certificate (a renewal changes its fingerprint, which is part of the cache key) and
  *   reads the cache through vend/process.ts `readCache`, the same rule as the full path: matching key, more than
  *   refreshBefore left, so expired or nearly expired credentials are never printed from here.
- * - Everything else (a miss, a flag this parser does not know, --debug-level logging, a damaged route) falls back
- *   to the full CLI, which then records the route for the next call.
+ * - A route without a hit (stale cache, --no-cache, vend.cache off) is "warm": main.ts runs the same
+ *   credential-process composition with the route's config (cli/credential-process-config.ts), skipping yargs and
+ *   the YAML parse and schema validation whose result the route holds.
+ * - Everything else (no route, a flag this parser does not know, --debug-level logging, a damaged route) falls
+ *   back to the full CLI, which then records the route for the next call.
  *
  * Routes live per user, where AWS tools run: $XDG_RUNTIME_DIR/iamra-agent/routes (tmpfs), else
  * ${XDG_CACHE_HOME:-~/.cache}/iamra-agent/routes; 0700 directory, 0600 files.
@@ -21,15 +26,24 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { atomicWriteFile, ensurePrivateDir } from '../core/fs.js';
 import { type CacheKey, formatCredentialProcess, readCache } from '../vend/process.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/iamra-agent/agent.yaml';
-const ROUTE_FORMAT = 1;
+const ROUTE_FORMAT = 2;
 
 /** What the full path knows after loading the config, for one invocation. */
 export interface CredentialRoute {
+  /** the config as config/load.ts returned it for this invocation */
+  config: AgentConfig;
+  /** absent when this invocation does not use the credential cache */
+  cache?: CachedRoute;
+}
+
+/** Where this invocation's cached credentials are, and how they are keyed. */
+export interface CachedRoute {
   cacheDir: string;
   /** the live leaf certificate (state.dir/live/cert.pem) */
   certFile: string;
@@ -50,10 +64,14 @@ export interface FastPathResult {
   output?: string;
   /** for the full path to record the route, when this invocation is one the fast path can answer next time */
   remember?: (route: CredentialRoute) => Promise<void>;
+  /** the recorded route and this line's options, when it exists but the cache did not answer */
+  warm?: { route: CredentialRoute; options: Map<string, string> };
 }
 
 /** Options the fast path understands; each takes a value. Anything else on the line means the full CLI. */
 const VALUE_OPTIONS = new Set(['config', 'role-arn', 'profile-arn', 'trust-anchor-arn', 'endpoint', 'log-level', 'log-format']);
+/** Flags without a value (recorded as 'true'). */
+const FLAG_OPTIONS = new Set(['no-cache']);
 
 /** The options of a plain `credential-process` line, or undefined when the full CLI must read it. */
 export function eligibleOptions(argv: readonly string[]): Map<string, string> | undefined {
@@ -66,6 +84,10 @@ export function eligibleOptions(argv: readonly string[]): Map<string, string> | 
       continue;
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(a);
+    if (m && FLAG_OPTIONS.has(m[1]!) && m[2] === undefined && !opts.has(m[1]!)) {
+      opts.set(m[1]!, 'true');
+      continue;
+    }
     if (!m || !VALUE_OPTIONS.has(m[1]!) || opts.has(m[1]!)) return undefined;
     const v = m[2] ?? argv[++i];
     if (v === undefined || v === '' || (m[2] === undefined && v.startsWith('-'))) return undefined;
@@ -109,21 +131,24 @@ function parseRoute(text: string): CredentialRoute | undefined {
     return undefined;
   }
   const o = r as Partial<CredentialRoute> & { v?: unknown };
-  const k = o?.key as Partial<CacheKey> | undefined;
+  if (o?.v !== ROUTE_FORMAT || !o.config || typeof o.config !== 'object' || Array.isArray(o.config)) return undefined;
+  if (o.cache === undefined) return { config: o.config };
+  const c = o.cache as Partial<CachedRoute>;
+  const k = c?.key as Partial<CacheKey> | undefined;
   const ok =
-    o?.v === ROUTE_FORMAT &&
-    typeof o.cacheDir === 'string' &&
-    typeof o.certFile === 'string' &&
-    typeof o.refreshBeforeMs === 'number' &&
+    typeof c?.cacheDir === 'string' &&
+    typeof c.certFile === 'string' &&
+    typeof c.refreshBeforeMs === 'number' &&
     typeof k?.roleArn === 'string' &&
     typeof k.profileArn === 'string' &&
     (k.sessionName === undefined || typeof k.sessionName === 'string');
-  return ok ? (o as CredentialRoute) : undefined;
+  return ok ? { config: o.config, cache: c as CachedRoute } : undefined;
 }
 
 /**
  * Answers from the cache when a route for this exact invocation exists and the cache holds fresh credentials for
- * the current certificate; never throws (any problem is a miss, and the full CLI runs).
+ * the current certificate, else hands back the route for the warm path; never throws (any problem is a miss, and
+ * the full CLI runs).
  */
 export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathResult> {
   const opts = eligibleOptions(i.argv);
@@ -136,25 +161,34 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
   }
   if (!file) return {};
   const remember = (route: CredentialRoute) => writeRoute(file, route);
+  let route: CredentialRoute | undefined;
   try {
-    const route = parseRoute(await fsp.readFile(file, 'utf8'));
-    if (!route) return { remember };
-    const cert = new X509Certificate(await fsp.readFile(route.certFile));
-    const certFingerprint = createHash('sha256').update(cert.raw).digest('hex');
-    const hit = await readCache({ dir: route.cacheDir, key: { ...route.key, certFingerprint }, refreshBeforeMs: route.refreshBeforeMs, clock: i.clock });
-    return hit ? { output: formatCredentialProcess(hit) } : { remember };
+    route = parseRoute(await fsp.readFile(file, 'utf8'));
   } catch {
     return { remember };
+  }
+  if (!route) return { remember };
+  const warm = { route, options: opts };
+  const cached = route.cache;
+  if (!cached || opts.has('no-cache')) return { warm };
+  try {
+    const cert = new X509Certificate(await fsp.readFile(cached.certFile));
+    const certFingerprint = createHash('sha256').update(cert.raw).digest('hex');
+    const hit = await readCache({ dir: cached.cacheDir, key: { ...cached.key, certFingerprint }, refreshBeforeMs: cached.refreshBeforeMs, clock: i.clock });
+    return hit ? { output: formatCredentialProcess(hit) } : { warm };
+  } catch {
+    // an unreadable certificate or cache: the composition reads them again and reports what is wrong
+    return { warm };
   }
 }
 
 async function writeRoute(file: string, route: CredentialRoute): Promise<void> {
-  const { cacheDir, certFile, refreshBeforeMs } = route;
-  const key = { roleArn: route.key.roleArn, profileArn: route.key.profileArn, ...(route.key.sessionName ? { sessionName: route.key.sessionName } : {}) };
+  let cache: CachedRoute | undefined;
+  if (route.cache) {
+    const { cacheDir, certFile, refreshBeforeMs, key: k } = route.cache;
+    const key = { roleArn: k.roleArn, profileArn: k.profileArn, ...(k.sessionName ? { sessionName: k.sessionName } : {}) };
+    cache = { cacheDir: path.resolve(cacheDir), certFile: path.resolve(certFile), key, refreshBeforeMs };
+  }
   await ensurePrivateDir(path.dirname(file), 0o700);
-  await atomicWriteFile(
-    file,
-    JSON.stringify({ v: ROUTE_FORMAT, cacheDir: path.resolve(cacheDir), certFile: path.resolve(certFile), key, refreshBeforeMs }),
-    0o600,
-  );
+  await atomicWriteFile(file, JSON.stringify({ v: ROUTE_FORMAT, config: route.config, ...(cache ? { cache } : {}) }), 0o600);
 }

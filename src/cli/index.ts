@@ -1,5 +1,6 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { packageVersion } from '../core/paths.js';
 import type { CliDeps } from './context.js';
 import { commands, usageExitCode } from './commands.js';
 import { UsageError, valueChecker } from './usage.js';
@@ -38,7 +39,7 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
       throw new UsageError(text.startsWith('Did you mean') ? `Unknown command: ${word}. ${text}` : text);
     })
     .help()
-    .version();
+    .version(packageVersion());
   const registered = commands(deps, (code) => (exitCode = code));
   for (const c of registered) parser.command(c as CommandModule);
   try {

@@ -4,7 +4,9 @@
  * test/setup/install.sh) and against Node's own start-up (`node -e ""`, the floor of any Node CLI).
  *
  * - credential-process as the AWS CLI runs it: a cold process per call; the agent with a cache hit, with a cache
- *   miss (--no-cache: one CreateSession), and the helper (a CreateSession on every call, it has no cache).
+ *   miss (--no-cache: one CreateSession, the recorded route's config), on a first call (no route yet: the full CLI
+ *   loads and validates the config, one CreateSession), and the helper (a CreateSession on every call, it has no
+ *   cache).
  * - `aws sts get-caller-identity` through credential_process with the sandbox's IAMRA delay fault at 150 ms per
  *   CreateSession (what a regional TLS endpoint costs): the agent's cache against the helper's CreateSession per call.
  * - serve: requests/s and latency percentiles of the IMDSv2 credentials GET (the path every SDK refresh takes) at
@@ -16,7 +18,7 @@
  * CPU.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -216,8 +218,16 @@ export default async function creds(args: string[]): Promise<void> {
     const helper = () => timeProcess(awsHelperBin, ['credential-process', ...peerFlags], env);
     const node = () => timeProcess(process.execPath, ['-e', ''], env, false);
 
+    // a fresh routes directory per call: what the first call after an upgrade or a config edit costs
+    const firstCall = () =>
+      timeProcess(process.execPath, [cliPath, 'credential-process', '--log-level', 'warn', '--no-cache'], {
+        ...env,
+        XDG_RUNTIME_DIR: mkdtempSync(path.join(work, 'first-')),
+      });
+
     const hit = await alternate(o.runs, agent(), node);
     const miss = await alternate(o.runs, agent('--no-cache'), node);
+    const first = await alternate(o.runs, firstCall, node);
     const peer = await alternate(o.runs, helper, node);
     const missVsHelper = await alternate(o.runs, agent('--no-cache'), helper);
     const floor = hit.b.p50;
@@ -278,10 +288,11 @@ export default async function creds(args: string[]): Promise<void> {
       row('node -e "" (Node start-up alone, the floor)', hit.b),
       row('iamra-agent, cache hit', hit.a),
       row('iamra-agent, cache miss (--no-cache: one CreateSession)', miss.a),
+      row('iamra-agent, first call (no route: full CLI, one CreateSession)', first.a),
       row('AWS credential helper v1.4.0 (one CreateSession)', peer.a),
       `  cache hit / node -e "": ${hit.ratio.toFixed(2)} (target <= 1.3: ${verdict(hit.ratio <= 1.3)})`,
       `  cache miss / (1.5 x node -e "" + helper) = ${miss.a.p50.toFixed(0)} / ${coldBudget.toFixed(0)} ms: ${(miss.a.p50 / coldBudget).toFixed(2)} (target <= 1.0: ${verdict(miss.a.p50 <= coldBudget)})`,
-      `  cache miss / helper: ${missVsHelper.ratio.toFixed(2)}; cache miss / node -e "": ${miss.ratio.toFixed(2)}; helper / node -e "": ${peer.ratio.toFixed(2)}; floor ${ms(floor)}`,
+      `  cache miss / helper: ${missVsHelper.ratio.toFixed(2)}; cache miss / node -e "": ${miss.ratio.toFixed(2)}; first call / node -e "": ${first.ratio.toFixed(2)}; helper / node -e "": ${peer.ratio.toFixed(2)}; floor ${ms(floor)}`,
       '',
       'aws sts get-caller-identity via credential_process, CreateSession delayed 150 ms (sandbox IAMRA delay fault):',
       row('agent (its cache: CreateSession once)', awsCli.a),

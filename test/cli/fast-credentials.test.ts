@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, ut
 import os from 'node:os';
 import path from 'node:path';
 import { type CredentialRoute, DEFAULT_CONFIG_FILE, eligibleOptions, fastCredentialProcess, routesDir } from '../../src/cli/fast-credentials.js';
-import { DEFAULT_CONFIG_PATH } from '../../src/config/load.js';
+import { DEFAULT_CONFIG_PATH, validateConfig } from '../../src/config/load.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { formatCredentialProcess, writeCache } from '../../src/vend/process.js';
 import { F_EC_CERT, F_RSA_CERT } from '../signer/fixtures.js';
@@ -27,7 +27,10 @@ function host() {
   writeFileSync(selfFile, '// the build');
   const xdg = path.join(dir, 'xdg');
   mkdirSync(xdg, { mode: 0o700 });
-  const route: CredentialRoute = { cacheDir: path.join(dir, 'run', 'cache'), certFile, key: { roleArn: ROLE, profileArn: PROFILE }, refreshBeforeMs: 300_000 };
+  const route: CredentialRoute = {
+    config: validateConfig({ identity: { name: 'host1.example.com' }, state: { dir: '/somewhere' } }, config),
+    cache: { cacheDir: path.join(dir, 'run', 'cache'), certFile, key: { roleArn: ROLE, profileArn: PROFILE }, refreshBeforeMs: 300_000 },
+  };
   const env: NodeJS.ProcessEnv = { HOME: dir, XDG_RUNTIME_DIR: xdg, IAMRA_AGENT_CONFIG: config };
   const input = (o: { argv?: string[]; env?: NodeJS.ProcessEnv; now?: Date } = {}) => ({
     argv: o.argv ?? ['credential-process'],
@@ -38,7 +41,7 @@ function host() {
   const creds = fakeCreds(new Date(NOW.getTime() + 3600_000));
   const cache = () =>
     writeCache(
-      { dir: route.cacheDir, key: { ...route.key, certFingerprint: fingerprint(F_EC_CERT) }, refreshBeforeMs: 300_000, clock: fixedClock(NOW) },
+      { dir: route.cache!.cacheDir, key: { ...route.cache!.key, certFingerprint: fingerprint(F_EC_CERT) }, refreshBeforeMs: 300_000, clock: fixedClock(NOW) },
       creds,
     );
   /** the full path's part: it misses, derives the route, and hands it over */
@@ -48,11 +51,12 @@ function host() {
     assert.ok(first.remember, 'an eligible line gets a remember function');
     await first.remember(route);
   };
-  return { dir, config, certFile, selfFile, xdg, env, input, creds, cache, prime, done: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, config, route, certFile, selfFile, xdg, env, input, creds, cache, prime, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 test('a plain credential-process line is eligible; anything the fast parser does not know goes to the full CLI', () => {
   assert.deepEqual(eligibleOptions(['credential-process']), new Map());
+  assert.deepEqual(eligibleOptions(['credential-process', '--no-cache']), new Map([['no-cache', 'true']]));
   assert.deepEqual(
     eligibleOptions(['--config', '/etc/a.yaml', 'credential-process', '--role-arn=arn:x', '--log-level', 'warn']),
     new Map([
@@ -64,7 +68,8 @@ test('a plain credential-process line is eligible; anything the fast parser does
   for (const argv of [
     [],
     ['serve'],
-    ['credential-process', '--no-cache'],
+    ['credential-process', '--no-cache=false'],
+    ['credential-process', '--no-cache', '--no-cache'],
     ['credential-process', '--set', 'vend.cache=false'],
     ['credential-process', '--help'],
     ['credential-process', '--version'],
@@ -98,7 +103,7 @@ test('after the full path recorded the route, the cache answers without it, byte
   for (const secret of [h.creds.secretAccessKey, h.creds.sessionToken, h.creds.accessKeyId]) assert.ok(!text.includes(secret));
 });
 
-test('no credentials near or past expiry: within vend.refreshBefore of the end the full path runs', async (t) => {
+test('no credentials near or past expiry: within vend.refreshBefore of the end the warm route runs (a CreateSession)', async (t) => {
   const h = host();
   t.after(h.done);
   await h.cache();
@@ -107,7 +112,7 @@ test('no credentials near or past expiry: within vend.refreshBefore of the end t
   for (const late of [3600_000 - 300_000, 3600_000, 2 * 3600_000]) {
     const r = await fastCredentialProcess(h.input({ now: new Date(NOW.getTime() + late) }));
     assert.equal(r.output, undefined, `${late} ms after issue`);
-    assert.ok(r.remember, 'and the full path may refresh the route');
+    assert.ok(r.warm, 'the composition asks for new credentials');
   }
 });
 
@@ -141,17 +146,50 @@ test('a damaged route or cache is a miss, never an error', async (t) => {
   await h.prime();
   const dir = routesDir(h.env);
   const [name] = readdirSync(dir);
-  writeFileSync(path.join(dir, name!), '{"v":1,"cacheDir":7}');
-  const r = await fastCredentialProcess(h.input());
-  assert.equal(r.output, undefined);
-  assert.ok(r.remember);
-  await r.remember({
-    cacheDir: path.join(h.dir, 'run', 'cache'),
-    certFile: path.join(h.dir, 'gone.pem'),
-    key: { roleArn: ROLE, profileArn: PROFILE },
-    refreshBeforeMs: 0,
-  });
-  assert.equal((await fastCredentialProcess(h.input())).output, undefined, 'the live certificate is gone');
+  for (const damaged of ['{"v":2,"config":{},"cache":{"cacheDir":7}}', '{"v":1,"cacheDir":"/x"}', '{"v":2,"config":[]}', '{"v":2', '']) {
+    writeFileSync(path.join(dir, name!), damaged);
+    const r = await fastCredentialProcess(h.input());
+    assert.equal(r.output, undefined, damaged);
+    assert.equal(r.warm, undefined, `${damaged}: not warm either, the full CLI runs`);
+    assert.ok(r.remember);
+  }
+  await fastCredentialProcess(h.input()).then((r) =>
+    r.remember!({ ...h.route, cache: { ...h.route.cache!, certFile: path.join(h.dir, 'gone.pem'), refreshBeforeMs: 0 } }),
+  );
+  const gone = await fastCredentialProcess(h.input());
+  assert.equal(gone.output, undefined, 'the live certificate is gone');
+  assert.deepEqual(gone.warm?.route.config, h.route.config, 'the composition reads it again and reports what is wrong');
+});
+
+test("a route without a cache answer is warm: the recorded config, validated by the full path, with this line's options", async (t) => {
+  const h = host();
+  t.after(h.done);
+  await h.prime();
+  const stale = await fastCredentialProcess(h.input());
+  assert.equal(stale.output, undefined, 'nothing cached yet');
+  assert.equal(stale.remember, undefined, 'the route is already recorded');
+  assert.deepEqual(stale.warm, { route: JSON.parse(JSON.stringify(h.route)), options: new Map() });
+  assert.deepEqual(stale.warm.route.config, h.route.config, 'the config survives its JSON round trip unchanged');
+
+  await h.cache();
+  const argv = ['credential-process', '--no-cache', '--log-level', 'warn'];
+  await h.prime(h.input({ argv }));
+  const noCache = await fastCredentialProcess(h.input({ argv }));
+  assert.equal(noCache.output, undefined, '--no-cache never reads the cache');
+  assert.deepEqual(
+    noCache.warm?.options,
+    new Map([
+      ['no-cache', 'true'],
+      ['log-level', 'warn'],
+    ]),
+  );
+
+  // a line without the cache (--no-cache, vend.cache: false) records the config alone
+  const plain = ['credential-process', '--log-format', 'json'];
+  await fastCredentialProcess(h.input({ argv: plain })).then((r) => r.remember!({ config: h.route.config }));
+  const configOnly = await fastCredentialProcess(h.input({ argv: plain }));
+  assert.equal(configOnly.output, undefined);
+  assert.deepEqual(configOnly.warm?.route, { config: h.route.config });
 });
 
 test("routes live per user: $XDG_RUNTIME_DIR, else $XDG_CACHE_HOME, else ~/.cache; the default config path is the loader's", () => {

@@ -15,8 +15,8 @@ function findRoot(): string {
 }
 
 export const repoRoot = findRoot();
-/** the built CLI, as a user runs it */
-export const cliPath = path.join(repoRoot, 'dist', 'src', 'main.js');
+/** the built CLI as a user runs it: the bundle package.json's bin names (tools/bundle.mjs) */
+export const cliPath = path.join(repoRoot, 'dist', 'bin', 'iamra-agent.js');
 /** where test/setup/install.sh installs the test peers (its IAMRA_PEERS_DIR); tests call peers only from here */
 export const peersDir = process.env.IAMRA_PEERS_DIR ?? '/opt/iamra-agent-peers';
 /** pinned Go peers (Pebble etc.) */
