@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { CommandModule } from 'yargs';
-import { durationMs } from '../config/schema.js';
+import { parseDurationMs } from '../config/schema.js';
 import { AgentError } from '../core/errors.js';
 import { fsError } from '../core/fs.js';
 import type { CliDeps, GlobalArgs } from './context.js';
@@ -25,8 +25,6 @@ interface Args extends GlobalArgs {
   overlap: string;
 }
 
-const DURATION = /^\d+(ms|s|m|h|d)$/;
-
 function usage(message: string, hint: string): AgentError {
   return new AgentError({ code: 'USAGE', component: 'audit', message, hint });
 }
@@ -34,7 +32,8 @@ function usage(message: string, hint: string): AgentError {
 /** --since/--until: an RFC 3339 time, or a duration back from now (`24h`). */
 function timeArg(flag: string, v: string | undefined, now: Date): Date | undefined {
   if (v === undefined) return undefined;
-  if (DURATION.test(v)) return new Date(now.getTime() - durationMs(v));
+  const back = parseDurationMs(v);
+  if (back !== undefined) return new Date(now.getTime() - back);
   const t = /^\d{4}-\d\d-\d\d(T|$)/.test(v) ? new Date(v) : undefined;
   if (!t || Number.isNaN(t.getTime())) throw usage(`${flag} ${v} is neither a time nor a duration`, `e.g. ${flag} 2026-12-01T00:00:00Z or ${flag} 24h`);
   return t;
@@ -98,10 +97,12 @@ export function auditCommand(deps: CliDeps, setExit: (c: number) => void): Comma
               throw fsError('read', args.db, e);
             });
             const db = parseDatabase(dbText, args.db);
-            if (!/^\d+(ms|s|m)$/.test(args.latency)) {
+            const latencyMs = parseDurationMs(args.latency);
+            const overlapMs = parseDurationMs(args.overlap);
+            if (latencyMs === undefined) {
               throw new AgentError({ code: 'USAGE', component: 'audit', message: `--latency ${args.latency} is not a duration`, hint: 'e.g. --latency 30s' });
             }
-            if (!DURATION.test(args.overlap)) throw usage(`--overlap ${args.overlap} is not a duration`, 'e.g. --overlap 15m');
+            if (overlapMs === undefined) throw usage(`--overlap ${args.overlap} is not a duration`, 'e.g. --overlap 15m');
             if (!Number.isInteger(args.pageSize) || args.pageSize < 1 || args.pageSize > 50)
               throw usage(`--page-size ${args.pageSize} is not a whole number from 1 to 50`, 'LookupEvents returns at most 50 events per call');
             let events: unknown[];
@@ -121,7 +122,7 @@ export function auditCommand(deps: CliDeps, setExit: (c: number) => void): Comma
                 ...(args.since !== undefined && { since: timeArg('--since', args.since, now) }),
                 ...(args.until !== undefined && { until: timeArg('--until', args.until, now) }),
                 ...(args.state !== undefined && { statePath: args.state }),
-                overlapMs: durationMs(args.overlap),
+                overlapMs,
               });
               events = batch.records;
               commit = batch.commit;
@@ -145,7 +146,7 @@ export function auditCommand(deps: CliDeps, setExit: (c: number) => void): Comma
               }
             }
             const sessions = events.filter(isCreateSession);
-            const p = { digest: args.digest, period: args.period, digits: args.digits, latencyMs: durationMs(args.latency) };
+            const p = { digest: args.digest, period: args.period, digits: args.digits, latencyMs };
             const results = sessions.map((e) => classify(e, db, p));
             if (args.json) writeJson(deps.io.stdout, { skipped: events.length - sessions.length, results, ...(lookup && { lookup }) });
             else if (results.length === 0) deps.io.stdout.write('no new IAM Roles Anywhere CreateSession events\n');

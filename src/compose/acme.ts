@@ -1,6 +1,5 @@
 /** Composition of the ACME client's settings from the config. */
 import type { AgentConfig } from '../config/schema.js';
-import { durationMs } from '../config/schema.js';
 import { readTextFile } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
 import { accountDirFor, eabFromFile, readCaBundle, resolveDirectoryUrl, type AcmeSettings } from '../acme/index.js';
@@ -12,7 +11,7 @@ export async function acmeSettingsFromConfig(cfg: AgentConfig, deps: { logger: L
   const settings: AcmeSettings = {
     directoryUrl,
     accountDir: accountDirFor(cfg.state.dir, directoryUrl),
-    timeoutMs: durationMs(a.timeout),
+    timeoutMs: a.timeout,
     attempts: a.attempts,
     termsOfServiceAgreed: a.termsOfServiceAgreed,
   };

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { type AgentConfig, durationMs, route53CredentialsMode } from '../config/schema.js';
+import { type AgentConfig, route53CredentialsMode } from '../config/schema.js';
 import { acmeSettingsFromConfig } from './acme.js';
 import { sessionRequest } from './signing.js';
 import { statusInput } from './status.js';
@@ -61,7 +61,7 @@ const STATUS_PARTS = {
 
 export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: DoctorDeps): Promise<DoctorReport> {
   const { clock, logger } = deps;
-  const timeoutMs = durationMs(cfg.acme.timeout);
+  const timeoutMs = cfg.acme.timeout;
   const acme = await acmeSettingsFromConfig(cfg, { logger });
   let directory: Answer | undefined;
 
@@ -157,8 +157,8 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
             ...(r53.hostedZoneId ? { hostedZoneId: r53.hostedZoneId } : {}),
             ttl: cfg.dns.ttl,
             resolvers: cfg.dns.resolvers,
-            propagationTimeoutMs: durationMs(cfg.dns.propagationTimeout),
-            pollIntervalMs: durationMs(cfg.dns.pollInterval),
+            propagationTimeoutMs: cfg.dns.propagationTimeout,
+            pollIntervalMs: cfg.dns.pollInterval,
           },
         );
         const record = `_acme-challenge.${cfg.identity.name}`;

@@ -2,7 +2,7 @@
  * Composition of enrolment (bootstrap, and renew's enrol step): a validated config → the identity store, the Route 53
  * DNS-01 provider, the ACME issuer, the verifier, the CreateSession pre-activation check. Features receive only ports.
  */
-import { durationMs, route53CredentialsMode, type AgentConfig } from '../config/schema.js';
+import { route53CredentialsMode, type AgentConfig } from '../config/schema.js';
 import type { Logger } from '../core/logger.js';
 import { readTextFile } from '../core/fs.js';
 import { issueCertificate } from '../acme/index.js';
@@ -54,8 +54,8 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
       ...(r53.hostedZoneId ? { hostedZoneId: r53.hostedZoneId } : {}),
       ttl: cfg.dns.ttl,
       resolvers: cfg.dns.resolvers,
-      propagationTimeoutMs: durationMs(cfg.dns.propagationTimeout),
-      pollIntervalMs: durationMs(cfg.dns.pollInterval),
+      propagationTimeoutMs: cfg.dns.propagationTimeout,
+      pollIntervalMs: cfg.dns.pollInterval,
     },
   );
   const acme = await acmeSettingsFromConfig(cfg, { logger });
@@ -86,7 +86,7 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
       }
     },
     keepVersions: cfg.state.keepVersions,
-    lockWaitMs: durationMs(cfg.state.lockTimeout),
+    lockWaitMs: cfg.state.lockTimeout,
   };
 }
 

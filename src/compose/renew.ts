@@ -4,7 +4,7 @@
  */
 import { getRenewalInfo } from '../acme/index.js';
 import { acmeSettingsFromConfig } from './acme.js';
-import { durationMs, type AgentConfig } from '../config/schema.js';
+import type { AgentConfig } from '../config/schema.js';
 import type { HookResult } from '../renew/hooks.js';
 import { liveChecker } from '../renew/live-check.js';
 import { readTrustAnchors } from '../renew/preflight.js';
@@ -26,7 +26,7 @@ export async function renewIdentity(cfg: AgentConfig, rt: Runtime, o: { force: b
   const rdeps: RenewDeps = {
     ...life,
     ...ariDeps(cfg, rt),
-    maxAgeMs: durationMs(cfg.renewal.maxAge),
+    maxAgeMs: cfg.renewal.maxAge,
     rotateKey: cfg.key.rotateOnRenew,
     checkLive: liveChecker(await readTrustAnchors(cfg.trust.anchors, rt.clock.now())),
   };
@@ -61,7 +61,7 @@ async function decideDeps(cfg: AgentConfig, rt: Runtime): Promise<DecideDeps> {
     store: await IdentityStore.open(cfg.state.dir, { clock: rt.clock, logger: rt.logger }, { readOnly: true }),
     state: new StateFile(cfg.state.dir, { clock: rt.clock, logger: rt.logger }),
     ...ariDeps(cfg, rt),
-    maxAgeMs: durationMs(cfg.renewal.maxAge),
+    maxAgeMs: cfg.renewal.maxAge,
     // anchors that do not read are left out here; renew itself refuses them (preflight)
     checkLive: liveChecker(await readTrustAnchors(cfg.trust.anchors, rt.clock.now())),
   };

@@ -1,5 +1,5 @@
 /** Composition of `rollback`: the version before the live one goes live again, under the run lock, then the hooks. */
-import { durationMs, type AgentConfig } from '../config/schema.js';
+import type { AgentConfig } from '../config/schema.js';
 import type { HookResult } from '../renew/hooks.js';
 import { IdentityStore, StateFile } from '../store/index.js';
 import { afterRenewHooks } from './hooks.js';
@@ -16,7 +16,7 @@ export async function rollbackIdentity(cfg: AgentConfig, rt: Runtime): Promise<{
   const { clock, logger } = rt;
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger });
   // under the run lock, so a rollback never lands in the middle of a renewal
-  const lock = await store.lock({ waitMs: durationMs(cfg.state.lockTimeout) });
+  const lock = await store.lock({ waitMs: cfg.state.lockTimeout });
   let result: RollbackResult;
   try {
     const from = await store.liveVersion();

@@ -5,7 +5,7 @@
  * rolesAnywhere while a valid identity is live and the SDK chain only before the first enrolment or after the
  * identity expired. The decision is a pure function of the config, the live identity and the time.
  */
-import { type AgentConfig, durationMs, route53CredentialsMode } from '../config/schema.js';
+import { type AgentConfig, route53CredentialsMode } from '../config/schema.js';
 import { liveKey, sessionRequestNow } from './signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
@@ -88,7 +88,7 @@ export async function route53Credentials(
           { ...(await sessionRequestNow(cfg, clock)), roleArn, certPem: id.certPem, chainPem: id.chainPem, key },
           deps.signal ? { signal: deps.signal } : {},
         ),
-      { refreshBeforeMs: durationMs(cfg.vend.refreshBefore) },
+      { refreshBeforeMs: cfg.vend.refreshBefore },
     );
     logger.info('route53 credentials', { source: 'rolesAnywhere', roleArn: r53.roleArn, identity: id.version, serial: id.serial, reason: decision.reason });
     return { ...decision, credentials: () => provider.get() };

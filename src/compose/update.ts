@@ -1,5 +1,5 @@
 /** Composition of `update`: the vending provider → a profile in a shared credentials file, kept fresh. */
-import { durationMs, type AgentConfig } from '../config/schema.js';
+import type { AgentConfig } from '../config/schema.js';
 import { defaultCredentialsFile, runUpdater } from '../vend/credfile.js';
 import { watchLive } from '../vend/reload.js';
 import type { Runtime } from './runtime.js';
@@ -22,7 +22,7 @@ export async function updateCredentials(cfg: AgentConfig, rt: Runtime, o: Update
     profile: o.profile ?? cfg.vend.update.profile,
     clock,
     logger,
-    refreshBeforeMs: durationMs(cfg.vend.refreshBefore),
+    refreshBeforeMs: cfg.vend.refreshBefore,
     signal,
   };
   if (o.once) {

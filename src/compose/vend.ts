@@ -5,13 +5,13 @@
  * provider; this is the one place that knows where credentials come from.
  */
 import { createHash } from 'node:crypto';
-import { durationMs, type AgentConfig } from '../config/schema.js';
+import { type AgentConfig, rolesAnywhereSchema } from '../config/schema.js';
 import { liveKey, runtimeDir, sessionNames, sessionRequest } from './signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError, isAgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { KeyHandle } from '../keys/types.js';
-import { checkArns, createSession, credentialsProvider, type CredentialsProvider } from '../signer/index.js';
+import { createSession, credentialsProvider, type CredentialsProvider } from '../signer/index.js';
 import { IdentityStore, StateFile, type Identity } from '../store/index.js';
 import type { CacheKey, CacheOptions } from '../vend/process.js';
 
@@ -67,9 +67,8 @@ export interface Vend {
  */
 export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: VendOverrides = {}): Promise<Vend> {
   const { clock, logger } = deps;
+  // the schema checked the ARNs (overrides included) by the signer's rules; sessionRequest resolves the endpoint
   const req = sessionRequest(withOverrides(cfg, overrides));
-  // sessionRequest checked the trust anchor and profile; the role ARN too is checked here, before anything else
-  checkArns({ trustAnchorArn: req.trustAnchorArn, profileArn: req.profileArn, roleArn: req.roleArn, region: req.region });
   // the session name is computed for every CreateSession (envsense TOTP), never once at start-up
   const sessionName = sessionNames(cfg, clock);
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
@@ -103,7 +102,7 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
       throw e;
     }
   };
-  const refreshBeforeMs = durationMs(cfg.vend.refreshBefore);
+  const refreshBeforeMs = cfg.vend.refreshBefore;
   const provider = credentialsProvider({ clock, logger }, fetchCreds, { refreshBeforeMs });
 
   let reloading: Promise<boolean> | undefined;
@@ -148,36 +147,46 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   };
 }
 
-/** --role-arn/--profile-arn/--trust-anchor-arn/--endpoint over rolesAnywhere (which they can also stand in for). */
+/** The flag each override comes from, to name it in errors. */
+const OVERRIDE_FLAGS: Record<keyof VendOverrides, string> = {
+  roleArn: '--role-arn',
+  profileArn: '--profile-arn',
+  trustAnchorArn: '--trust-anchor-arn',
+  endpoint: '--endpoint',
+};
+
+/**
+ * --role-arn/--profile-arn/--trust-anchor-arn/--endpoint over rolesAnywhere (which they can also stand in for),
+ * validated and defaulted by the config schema's own rolesAnywhere rules, so a flag is held to the same rule as the
+ * field it replaces.
+ */
 function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as VendOverrides;
   if (Object.keys(given).length === 0) return cfg;
   const ra = cfg.rolesAnywhere;
-  if (!ra) {
-    const { trustAnchorArn, profileArn, roleArn } = given;
-    if (!trustAnchorArn || !profileArn || !roleArn) {
-      throw new AgentError({
-        code: 'CONFIG_INVALID',
-        component: 'config',
-        message: 'rolesAnywhere is not configured and the command line does not name all of trust anchor, profile and role',
-        hint: 'set rolesAnywhere in the config, or pass --trust-anchor-arn, --profile-arn and --role-arn',
-      });
-    }
-    return {
-      ...cfg,
-      rolesAnywhere: {
-        trustAnchorArn,
-        profileArn,
-        roleArn,
-        fips: false,
-        dualStack: false,
-        durationSeconds: 3600,
-        verifyBeforeActivate: false,
-        ...(given.endpoint ? { endpoint: given.endpoint } : {}),
-      },
-    };
+  if (!ra && (!given.trustAnchorArn || !given.profileArn || !given.roleArn)) {
+    throw new AgentError({
+      code: 'CONFIG_INVALID',
+      component: 'config',
+      message: 'rolesAnywhere is not configured and the command line does not name all of trust anchor, profile and role',
+      hint: 'set rolesAnywhere in the config, or pass --trust-anchor-arn, --profile-arn and --role-arn',
+    });
   }
-  return { ...cfg, rolesAnywhere: { ...ra, ...given } };
+  const r = rolesAnywhereSchema.safeParse({ ...ra, ...given });
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => {
+      const field = i.path[0] as keyof VendOverrides | undefined;
+      const from = field && field in given ? OVERRIDE_FLAGS[field] : `rolesAnywhere${i.path.length ? `.${i.path.join('.')}` : ''}`;
+      return `${from}: ${i.message}`;
+    });
+    throw new AgentError({
+      code: 'CONFIG_INVALID',
+      component: 'config',
+      message: problems.join('; '),
+      hint: 'fix the command-line value (or the config field it overrides)',
+    });
+  }
+  return { ...cfg, rolesAnywhere: r.data };
 }
 
 async function load(id: Identity | undefined, cfg: AgentConfig): Promise<LoadedIdentity> {

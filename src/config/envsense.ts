@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration } from './duration.js';
 
 /**
  * The `envsense` section: which host invariants make up the environment fingerprint that seeds the RFC 6238 TOTP
@@ -25,9 +26,9 @@ const source = z.union([
   z
     .object({
       command: z.array(z.string().min(1)).min(1).describe('argv run without a shell; its standard output is hashed (exit 0 required)'),
-      timeout: z
-        .union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m)$/, 'must be a duration like 500ms or 5s')])
-        .default('5s')
+      timeout: duration
+        .refine((ms) => ms > 0, 'must be more than 0')
+        .prefault('5s')
         .describe('the command is killed and the fingerprint fails after this long'),
     })
     .strict(),

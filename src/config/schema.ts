@@ -1,14 +1,13 @@
 import { z } from 'zod';
+import { type ArnKind, arnExample, checkArns, checkRoleSessionName, parseArn } from '../core/aws-ids.js';
+import { isAgentError } from '../core/errors.js';
+import { duration } from './duration.js';
 import { envsenseRules, envsenseSchema } from './envsense.js';
 
 /**
  * The agent's configuration: one zod schema gives the TypeScript type, the defaults, validation with every
  * problem keyed by path, and (scripts: `iamra-agent config schema`) the JSON Schema published in config/.
  */
-
-const duration = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration like 30s, 10m, 12h or 7d')])
-  .describe('seconds as an integer, or a string with a unit: 500ms, 30s, 10m, 12h, 7d');
 
 const dnsName = z
   .string()
@@ -17,10 +16,63 @@ const dnsName = z
     'must be a lower-case fully qualified DNS name such as host1.example.com',
   );
 
-const arn = (kind: string, re: RegExp) => z.string().regex(re, `must be an ${kind} ARN`);
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
-const TA_ARN = /^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\d{12}:trust-anchor\/[0-9a-f-]{36}$/;
-const PROFILE_ARN = /^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\d{12}:profile\/[0-9a-f-]{36}$/;
+/** An ARN of the kind, checked by the same parser the signer uses (core/aws-ids.ts), so the words are the same. */
+const arn = (kind: ArnKind) =>
+  z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = ruleProblem(() => parseArn(v, kind));
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(`${kind} ARN, of the form ${arnExample(kind)}`);
+
+/** An AgentError of a core rule as one config problem line: what is wrong, then what to do. */
+function ruleProblem(check: () => unknown): string | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (e) {
+    if (!isAgentError(e)) throw e;
+    return e.hint ? `${e.message}; ${e.hint}` : e.message;
+  }
+}
+
+/** rolesAnywhere: on its own so that command-line overrides (--role-arn …) are validated and defaulted by it too. */
+export const rolesAnywhereSchema = z
+  .object({
+    trustAnchorArn: arn('trust anchor'),
+    profileArn: arn('profile'),
+    roleArn: arn('role'),
+    region: z.string().optional().describe('default: the trust anchor ARN region'),
+    endpoint: z.string().url().optional().describe('override of the CreateSession endpoint URL'),
+    fips: z.boolean().default(false).describe('use the FIPS endpoint of the region'),
+    dualStack: z.boolean().default(false).describe('use the dual-stack (IPv4+IPv6) endpoint'),
+    durationSeconds: z.number().int().min(900).max(43200).default(3600),
+    roleSessionName: z
+      .string()
+      .superRefine((v, ctx) => {
+        const problem = ruleProblem(() => checkRoleSessionName(v));
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe('sent as roleSessionName; `totp`: the current TOTP code of the envsense fingerprint, computed for every CreateSession'),
+    verifyBeforeActivate: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((ra, ctx) => {
+    // each ARN on its own was checked above; here the partition/region agreement, by the signer's own rule
+    let ok = true;
+    for (const [field, kind] of [
+      ['trustAnchorArn', 'trust anchor'],
+      ['profileArn', 'profile'],
+      ['roleArn', 'role'],
+    ] as const) {
+      if (ruleProblem(() => parseArn(ra[field], kind))) ok = false;
+    }
+    if (!ok) return;
+    const problem = ruleProblem(() => checkArns({ ...ra, ...(ra.region === undefined ? {} : { region: ra.region }) }));
+    if (problem) ctx.addIssue({ code: 'custom', path: ra.region === undefined ? [] : ['region'], message: problem });
+  });
 
 export const configSchema = z
   .object({
@@ -77,7 +129,7 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['pkcs11'], message: 'is required when key.source is pkcs11 (module, uri, pinFile)' });
         if (k.source === 'tpm' && !k.tpm) ctx.addIssue({ code: 'custom', path: ['tpm'], message: 'is required when key.source is tpm (tcti, handle)' });
       })
-      .default({ source: 'file', algorithm: 'ec-p256', rotateOnRenew: true }),
+      .prefault({}),
     acme: z
       .object({
         directory: z
@@ -95,11 +147,11 @@ export const configSchema = z
           .object({ kid: z.string().min(1), hmacKeyFile: z.string().min(1).describe('file holding the base64url HMAC key') })
           .strict()
           .optional(),
-        timeout: duration.default('30s').describe('per HTTP request'),
+        timeout: duration.prefault('30s').describe('per HTTP request'),
         attempts: z.number().int().min(1).max(20).default(5),
       })
       .strict()
-      .default({ directory: 'letsencrypt-staging', termsOfServiceAgreed: true, timeout: '30s', attempts: 5 }),
+      .prefault({}),
     dns: z
       .object({
         provider: z.literal('route53').default('route53'),
@@ -118,87 +170,69 @@ export const configSchema = z
               .describe(
                 'sdk: the AWS SDK chain (env, profile, credential_process…); rolesAnywhere: a CreateSession with the live identity for dns.route53.roleArn; auto (default when roleArn is set): rolesAnywhere while a valid identity is live, the SDK chain only before the first enrolment or after the identity expired',
               ),
-            roleArn: arn('IAM role', ROLE_ARN)
+            roleArn: arn('role')
               .optional()
               .describe('the fleet DNS role (`policy route53 --fleet`), assumed through rolesAnywhere.profileArn, which must list it'),
           })
           .strict()
-          .default({ region: 'us-east-1' }),
+          .prefault({}),
         ttl: z.number().int().min(1).max(86400).default(10),
         resolvers: z.array(z.string()).default([]).describe('host:port of nameservers to check the TXT at; default the zone authoritative nameservers'),
-        propagationTimeout: duration.default('5m'),
-        pollInterval: duration.default('2s'),
+        propagationTimeout: duration.prefault('5m'),
+        pollInterval: duration.prefault('2s'),
       })
       .strict()
-      .default({ provider: 'route53', route53: { region: 'us-east-1' }, ttl: 10, resolvers: [], propagationTimeout: '5m', pollInterval: '2s' }),
+      .prefault({}),
     state: z
       .object({
         dir: z.string().default('/var/lib/iamra-agent'),
         runtimeDir: z.string().default('/run/iamra-agent'),
         keepVersions: z.number().int().min(2).max(100).default(5),
-        lockTimeout: duration.default('10m'),
+        lockTimeout: duration.prefault('10m'),
       })
       .strict()
-      .default({ dir: '/var/lib/iamra-agent', runtimeDir: '/run/iamra-agent', keepVersions: 5, lockTimeout: '10m' }),
+      .prefault({}),
     trust: z
       .object({
         anchors: z.array(z.string()).default([]).describe('PEM files of the CAs a new identity must chain to before it goes live'),
       })
       .strict()
-      .default({ anchors: [] }),
+      .prefault({}),
     renewal: z
       .object({
-        maxAge: duration.default('7d').describe('renew once the certificate is this old, whatever its lifetime; 0 turns the weekly rotation off'),
+        maxAge: duration.prefault('7d').describe('renew once the certificate is this old, whatever its lifetime; 0 turns the weekly rotation off'),
         ari: z.boolean().default(true).describe('ask the CA for ACME Renewal Information (RFC 9773) when it offers it'),
       })
       .strict()
-      .default({ maxAge: '7d', ari: true }),
+      .prefault({}),
     hooks: z
       .object({
         afterRenew: z
           .array(z.array(z.string().min(1)).min(1))
           .default([])
           .describe('commands run after a new identity goes live, each an argv array (no shell); IAMRA_AGENT_CERT, _CHAIN, _FULLCHAIN, _KEY, _VERSION in env'),
-        timeout: duration.default('60s').describe('per hook; a hook that fails or times out is reported, not fatal'),
+        timeout: duration.prefault('60s').describe('per hook; a hook that fails or times out is reported, not fatal'),
         env: z
           .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'))
           .default([])
           .describe('names of variables of the agent environment also passed to hooks; hooks otherwise get only PATH, HOME, LANG and the IAMRA_AGENT_* paths'),
       })
       .strict()
-      .default({ afterRenew: [], timeout: '60s', env: [] }),
+      .prefault({}),
     status: z
       .object({
         prometheusFile: z.string().optional().describe('default target of status --prometheus (node_exporter textfile collector)'),
         overdueGrace: duration
-          .default('1d')
+          .prefault('1d')
           .describe('how long past its renewal point a certificate may stay before status warns; covers the twice-daily timer and its random delay'),
       })
       .strict()
-      .default({ overdueGrace: '1d' }),
-    rolesAnywhere: z
-      .object({
-        trustAnchorArn: arn('IAM Roles Anywhere trust anchor', TA_ARN),
-        profileArn: arn('IAM Roles Anywhere profile', PROFILE_ARN),
-        roleArn: arn('IAM role', ROLE_ARN),
-        region: z.string().optional().describe('default: the trust anchor ARN region'),
-        endpoint: z.string().url().optional().describe('override of the CreateSession endpoint URL'),
-        fips: z.boolean().default(false).describe('use the FIPS endpoint of the region'),
-        dualStack: z.boolean().default(false).describe('use the dual-stack (IPv4+IPv6) endpoint'),
-        durationSeconds: z.number().int().min(900).max(43200).default(3600),
-        roleSessionName: z
-          .string()
-          .regex(/^[\w+=,.@-]{2,64}$/, 'must be 2-64 characters of letters, digits and +=,.@_-')
-          .optional()
-          .describe('sent as roleSessionName; `totp`: the current TOTP code of the envsense fingerprint, computed for every CreateSession'),
-        verifyBeforeActivate: z.boolean().default(false),
-      })
-      .strict()
-      .optional(),
+      .prefault({}),
+    rolesAnywhere: rolesAnywhereSchema.optional(),
     vend: z
       .object({
         cache: z.boolean().default(true).describe('credential-process: reuse credentials from a 0600 cache in state.runtimeDir'),
-        refreshBefore: duration.default('5m').describe('refresh credentials this long before they expire'),
+        refreshBefore: duration.prefault('5m').describe('refresh credentials this long before they expire'),
         serve: z
           .object({
             listen: z.string().default('127.0.0.1:9911').describe('host:port on loopback'),
@@ -208,17 +242,17 @@ export const configSchema = z
             containerTokenFile: z.string().optional().describe('file holding the AWS_CONTAINER_AUTHORIZATION_TOKEN'),
           })
           .strict()
-          .default({ listen: '127.0.0.1:9911', hopLimit: 1 }),
+          .prefault({}),
         update: z
           .object({
             file: z.string().optional().describe('default AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials'),
             profile: z.string().default('default'),
           })
           .strict()
-          .default({ profile: 'default' }),
+          .prefault({}),
       })
       .strict()
-      .default({ cache: true, refreshBefore: '5m', serve: { listen: '127.0.0.1:9911', hopLimit: 1 }, update: { profile: 'default' } }),
+      .prefault({}),
     envsense: envsenseSchema.optional().describe('environment fingerprint sources for TOTP session names (rolesAnywhere.roleSessionName: totp)'),
   })
   .strict()
@@ -243,15 +277,7 @@ export function route53CredentialsMode(c: { dns: { route53: { credentials?: 'sdk
   return c.dns.route53.credentials ?? (c.dns.route53.roleArn ? 'auto' : 'sdk');
 }
 
-/** Duration (number of seconds, or "30s"/"7d") to milliseconds. */
-export function durationMs(v: number | string): number {
-  if (typeof v === 'number') return v * 1000;
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v);
-  if (!m) throw new Error(`bad duration ${v}`);
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return n * unit;
-}
+export { parseDurationMs } from './duration.js';
 
 export function jsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input' });

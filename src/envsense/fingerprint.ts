@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { durationMs } from '../config/schema.js';
 import type { EnvsenseConfig, FingerprintSource } from '../config/envsense.js';
 import { AgentError } from '../core/errors.js';
 
@@ -92,7 +91,7 @@ async function sourceValue(s: FingerprintSource, label: string, deps: Fingerprin
     if (!/^[0-9a-f]{32}$/.test(v)) throw sourceError(label, `${deps.machineIdFile} does not hold a machine id`, 'run systemd-machine-id-setup');
     return Buffer.from(v, 'utf8');
   }
-  const timeoutMs = durationMs(s.timeout);
+  const timeoutMs = s.timeout;
   try {
     return await deps.run(s.command, timeoutMs);
   } catch (e) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import { durationMs, type AgentConfig } from '../config/schema.js';
+import type { AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
 import { describeKeyRef, storedKeyRef, type KeyRef } from '../keys/ref.js';
@@ -34,12 +34,12 @@ export function configFacts(cfg: AgentConfig, file: string): ConfigFacts {
   return {
     file,
     names: [cfg.identity.name, ...cfg.identity.extraNames],
-    maxAgeMs: durationMs(cfg.renewal.maxAge),
+    maxAgeMs: cfg.renewal.maxAge,
     ari: cfg.renewal.ari,
     rolesAnywhere: !!cfg.rolesAnywhere,
     // A record younger than this can belong to a renewal that is waiting for DNS propagation right now.
-    pendingGraceMs: Math.max(15 * 60_000, 2 * durationMs(cfg.dns.propagationTimeout)),
-    overdueGraceMs: durationMs(cfg.status.overdueGrace),
+    pendingGraceMs: Math.max(15 * 60_000, 2 * cfg.dns.propagationTimeout),
+    overdueGraceMs: cfg.status.overdueGrace,
   };
 }
 

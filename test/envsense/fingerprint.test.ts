@@ -21,7 +21,7 @@ const hostKey = path.join(dir, 'ssh_host_ed25519_key.pub');
 writeFileSync(hostKey, 'ssh-ed25519 AAAAexample host1\n');
 const deps: FingerprintDeps = { ...systemFingerprintDeps, dmiDir, machineIdFile };
 
-const sources: FingerprintSource[] = [{ file: hostKey }, { dmi: 'product_uuid' }, { machineId: true }, { command: ['/bin/echo', 'rack-7'], timeout: '5s' }];
+const sources: FingerprintSource[] = [{ file: hostKey }, { dmi: 'product_uuid' }, { machineId: true }, { command: ['/bin/echo', 'rack-7'], timeout: 5000 }];
 
 const hex = (algo: string, v: string | Buffer) => createHash(algo).update(v).digest('hex');
 
@@ -91,13 +91,13 @@ test('a missing or unreadable source is an error naming it, never a different fi
 });
 
 test('a command source that hangs is killed at its timeout; a failing or absent command is named', async () => {
-  const hang = await failure([{ command: ['/bin/sleep', '30'], timeout: '300ms' }]);
+  const hang = await failure([{ command: ['/bin/sleep', '30'], timeout: 300 }]);
   assert.match(hang.message, /command:\["\/bin\/sleep","30"\]: did not finish within 300 ms and was killed/);
   assert.ok(hang.ms < 10_000, `gave up after ${Math.round(hang.ms)} ms`);
 
-  const exit = await failure([{ command: ['/bin/sh', '-c', 'exit 3'], timeout: '5s' }]);
+  const exit = await failure([{ command: ['/bin/sh', '-c', 'exit 3'], timeout: 5000 }]);
   assert.match(exit.message, /failed \(exit 3\)/);
 
-  const absent = await failure([{ command: [path.join(dir, 'no-such-tool')], timeout: '5s' }]);
+  const absent = await failure([{ command: [path.join(dir, 'no-such-tool')], timeout: 5000 }]);
   assert.match(absent.message, /no-such-tool was not found/);
 });
