@@ -176,7 +176,8 @@ function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
   if (!r.success) {
     const problems = r.error.issues.map((i) => {
       const field = i.path[0] as keyof VendOverrides | undefined;
-      const from = field && field in given ? OVERRIDE_FLAGS[field] : `rolesAnywhere${i.path.length ? `.${i.path.join('.')}` : ''}`;
+      const flags = (Object.keys(given) as (keyof VendOverrides)[]).map((k) => OVERRIDE_FLAGS[k]).join(' ');
+      const from = field && field in given ? OVERRIDE_FLAGS[field] : i.path.length ? `rolesAnywhere.${i.path.join('.')}` : `rolesAnywhere with ${flags}`;
       return `${from}: ${i.message}`;
     });
     throw new AgentError({

@@ -32,7 +32,7 @@ test('command-line ARN overrides are held to the config schema rules and named b
   });
   await assert.rejects(
     openVend(cfg, deps(), { profileArn: PROFILE.replace('eu-west-1', 'us-west-2') }),
-    /rolesAnywhere: the profile is in us-west-2 but the trust anchor is in eu-west-1/,
+    /rolesAnywhere with --profile-arn: the profile is in us-west-2 but the trust anchor is in eu-west-1/,
   );
 });
 

@@ -193,13 +193,13 @@ describe('bad input is refused before any network call', () => {
       name: 'a malformed role ARN',
       args: async () => ['--role-arn', 'arn:aws:iam::1111:role/x'],
       error:
-        /^iamra-agent: rolesanywhere: role ARN "arn:aws:iam::1111:role\/x" is malformed: account "1111" is not 12 digits; expected the form arn:aws:iam::123456789012:role\/<name>$/,
+        /^iamra-agent: config: --role-arn: role ARN "arn:aws:iam::1111:role\/x" is malformed: account "1111" is not 12 digits; expected the form arn:aws:iam::123456789012:role\/<name>; fix the command-line value/,
     },
     {
       name: 'a profile in another region than the trust anchor',
       args: async () => ['--profile-arn', sb.info.profileArn.replace(':us-east-1:', ':eu-west-1:')],
       error:
-        /^iamra-agent: rolesanywhere: the profile is in eu-west-1 but the trust anchor is in us-east-1; use a profile and a trust anchor created in the same region$/,
+        /^iamra-agent: config: rolesAnywhere with --profile-arn: the profile is in eu-west-1 but the trust anchor is in us-east-1; use a profile and a trust anchor created in the same region; fix the command-line value/,
     },
   ];
 

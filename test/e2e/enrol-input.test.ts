@@ -51,9 +51,10 @@ describe('bootstrap with bad input', () => {
       'dns.route53.hostedZoneId: must look like Z…',
       'dns.ttl: ',
       'dns.pollInterval: must be a duration',
-      'rolesAnywhere.trustAnchorArn: must be an IAM Roles Anywhere trust anchor ARN',
-      'rolesAnywhere.profileArn: must be an IAM Roles Anywhere profile ARN',
-      'rolesAnywhere.roleArn: must be an IAM role ARN',
+      // the signer's own words (core/aws-ids.ts), keyed by the config path
+      'rolesAnywhere.trustAnchorArn: trust anchor ARN "arn:aws:iam::123:role/x" is malformed: service is "iam", not rolesanywhere',
+      'rolesAnywhere.profileArn: profile ARN "p" is malformed: not of the form arn:partition:service:region:account:resource',
+      'rolesAnywhere.roleArn: role ARN "r" is malformed',
       '(top level): unknown field(s) colour',
     ]) {
       assert.ok(r.stderr.includes(`  ${p}`), `missing "${p}" in\n${r.stderr}`);
