@@ -14,7 +14,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { durationMs } from '../../src/config/schema.js';
+import { parseDurationMs } from '../../src/config/schema.js';
 import type { E2eSandbox } from '../helpers/sandbox.js';
 import { dnsUserCredentials, enrolSandbox, grantPrintedPolicy } from '../helpers/enrol.js';
 import { lego5Run } from '../helpers/lego5.js';
@@ -40,7 +40,7 @@ export default async function enrolBench(args: string[]): Promise<void> {
     await grantPrintedPolicy(sb, sb.info.name);
     const s = sb;
     const cfg = parseYaml(readFileSync(path.join(s.dir, 'agent.yaml'), 'utf8')) as { dns: { pollInterval: string } };
-    const agentPollMs = durationMs(cfg.dns.pollInterval);
+    const agentPollMs = parseDurationMs(String(cfg.dns.pollInterval))!;
     const legoDir = path.join(s.dir, 'lego-home');
     mkdirSync(legoDir);
     const agent = async (): Promise<number> => {
