@@ -14,6 +14,7 @@ import { updateCommand } from './update.js';
 import { fingerprintCommand, totpCommand } from './envsense.js';
 import { auditCommand } from './audit.js';
 import { doctorCommand } from './doctor.js';
+import { readCertificateDataCommand, signStringCommand } from './helper-diagnostics.js';
 
 /** One module per command; each builds its yargs definition from the shared deps. */
 export function commands(deps: CliDeps, setExit: (code: number) => void): CommandModule[] {
@@ -33,6 +34,8 @@ export function commands(deps: CliDeps, setExit: (code: number) => void): Comman
     totpCommand(deps, setExit),
     auditCommand(deps, setExit),
     doctorCommand(deps, setExit),
+    readCertificateDataCommand(deps, setExit),
+    signStringCommand(deps, setExit),
   ];
 }
 

@@ -7,6 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import { AgentError } from '../core/errors.js';
 import { openKey } from '../keys/factory.js';
+import type { PinSource } from '../keys/pkcs11-pin.js';
 import type { KeyHandle } from '../keys/types.js';
 import { type CreateSessionInput, isLoopbackHost, resolveEndpoint } from '../signer/index.js';
 
@@ -33,23 +34,33 @@ export interface DropInFlags {
 
 const usage = (message: string, hint: string) => new AgentError({ code: 'DROPIN_INVALID', component: 'cli', message, hint });
 
-/**
- * Everything that can be refused without reading a file: secrets on argv, missing ARNs, --no-verify-ssl towards a
- * non-loopback endpoint.
- */
-export function checkDropIn(f: DropInFlags): void {
+/** Secrets the helper takes on argv (every local user can read them): refused, naming the file-based option. */
+export function refuseArgvSecrets(f: Partial<Pick<DropInFlags, 'certificate' | 'privateKey' | 'tpmKeyPassword'>>): void {
   if (typeof f.tpmKeyPassword === 'string') {
     throw usage(
       '--tpm-key-password puts a secret on the command line, where every local user can read it (ps, /proc)',
       'a TPM key with a password: configure key.source tpm with key.tpm.authFile (a 0600 file) in the agent config; a key without one: --no-tpm-key-password',
     );
   }
-  if (f.privateKey !== undefined && /(^|[;?&:])pin-value=/i.test(f.privateKey)) {
-    throw usage(
-      '--private-key carries a PIN (pin-value=) on the command line, where every local user can read it',
-      'remove pin-value from the URI and pass --pin-file FILE (mode 0600), or the systemd credential pkcs11-pin',
-    );
+  for (const [flag, v] of [
+    ['--private-key', f.privateKey],
+    ['--certificate', f.certificate],
+  ] as const) {
+    if (v !== undefined && /(^|[;?&:])pin-value=/i.test(v)) {
+      throw usage(
+        `${flag} carries a PIN (pin-value=) on the command line, where every local user can read it`,
+        'remove pin-value from the URI and pass --pin-file FILE (mode 0600), or the systemd credential pkcs11-pin',
+      );
+    }
   }
+}
+
+/**
+ * Everything that can be refused without reading a file: secrets on argv, missing ARNs, --no-verify-ssl towards a
+ * non-loopback endpoint.
+ */
+export function checkDropIn(f: DropInFlags): void {
+  refuseArgvSecrets(f);
   if (f.privateKey === undefined)
     throw usage('--certificate needs --private-key (a file, a pkcs11: URI or handle:0x…)', 'e.g. --private-key /etc/pki/host.key');
   const missing = (['trustAnchorArn', 'profileArn', 'roleArn'] as const).filter((k) => f[k] === undefined);
@@ -93,6 +104,11 @@ async function readText(file: string, flag: string): Promise<string> {
   }
 }
 
+/** The PIN sources a token is opened with: --pin-file, else the systemd credential pkcs11-pin (as key.pkcs11 takes them). */
+export function pinSource(f: Pick<DropInFlags, 'pinFile'>, env: NodeJS.ProcessEnv): PinSource {
+  return { ...(f.pinFile ? { pinFile: f.pinFile } : {}), ...(env.CREDENTIALS_DIRECTORY ? { credentialsDirectory: env.CREDENTIALS_DIRECTORY } : {}) };
+}
+
 /**
  * The key --private-key names: a PEM file, a pkcs11: URI (PIN from --pin-file or the systemd credential pkcs11-pin,
  * as key.pkcs11 takes it) or handle:0x… (a TPM persistent key without password, through $TPM2TOOLS_TCTI, else the
@@ -101,7 +117,7 @@ async function readText(file: string, flag: string): Promise<string> {
 export async function dropInKey(f: Pick<DropInFlags, 'privateKey' | 'pkcs11Lib' | 'pinFile'>, env: NodeJS.ProcessEnv): Promise<KeyHandle> {
   const privateKey = f.privateKey!;
   if (privateKey.startsWith('pkcs11:')) {
-    const pin = { ...(f.pinFile ? { pinFile: f.pinFile } : {}), ...(env.CREDENTIALS_DIRECTORY ? { credentialsDirectory: env.CREDENTIALS_DIRECTORY } : {}) };
+    const pin = pinSource(f, env);
     return openKey(
       { kind: 'pkcs11', uri: privateKey, ...(f.pkcs11Lib ? { module: f.pkcs11Lib } : {}) },
       { dir: process.cwd(), pkcs11: { ...(f.pkcs11Lib ? { module: f.pkcs11Lib } : {}), pin } },

@@ -39,8 +39,11 @@ const PATH_ATTRS = new Set([
 const QUERY_ATTRS = new Set(['pin-source', 'pin-value', 'module-name', 'module-path']);
 const TYPES = new Set(['private', 'public', 'cert', 'secret-key', 'data']);
 
-/** `field` is the config path the URI came from, so every error names it. */
-export function parsePkcs11Uri(uri: string, field = 'key.pkcs11.uri'): Pkcs11Uri {
+/**
+ * `field` is the config path the URI came from, so every error names it; `selects` is the object class the caller
+ * looks for (a key, or a certificate for read-certificate-data), which a type= attribute must agree with.
+ */
+export function parsePkcs11Uri(uri: string, field = 'key.pkcs11.uri', selects: 'private' | 'cert' = 'private'): Pkcs11Uri {
   const bad = (what: string, hint = 'write it as pkcs11:token=<token label>;object=<key label> (RFC 7512)') =>
     new AgentError({ code: 'KEY_PKCS11_URI_INVALID', component: 'pkcs11', message: `${field}: ${what}`, hint });
   // The PIN check runs before anything that could echo the URI back: an error message must never carry a PIN.
@@ -106,7 +109,9 @@ export function parsePkcs11Uri(uri: string, field = 'key.pkcs11.uri'): Pkcs11Uri
   const type = text('type');
   if (type !== undefined) {
     if (!TYPES.has(type)) throw bad(`type=${type} is not one of private, public, cert, secret-key, data`);
-    if (type !== 'private') throw bad(`type=${type} does not select a private key`, 'leave type out or write type=private');
+    if (type !== selects) {
+      throw bad(`type=${type} does not select a ${selects === 'private' ? 'private key' : 'certificate'}`, `leave type out or write type=${selects}`);
+    }
     out.type = type;
   }
   return out;

@@ -518,6 +518,41 @@ export class Pkcs11KeyHandle implements KeyHandle {
   }
 }
 
+/** A certificate object on a token, with what the AWS helper's read-certificate-data prints of it. */
+export interface Pkcs11Certificate {
+  der: Buffer;
+  label?: string;
+  id?: Buffer;
+  /** the token and slot it was found in (C_GetTokenInfo, C_GetSlotInfo), trimmed */
+  token: { model: string; manufacturer: string; serial: string };
+  slot: { description: string; manufacturer: string };
+}
+
+/** The certificate objects on the token the URI selects, narrowed by its object= and id= (read-certificate-data). */
+export async function listPkcs11Certificates(o: Pkcs11Options): Promise<Pkcs11Certificate[]> {
+  const uri = parsePkcs11Uri(o.uri, '--certificate', 'cert');
+  const token = (await Library.get(o.module)).token(uri, o.pin);
+  const { b, p } = token.lib;
+  return token.run((s) => {
+    const t = p.C_GetTokenInfo(s.slot);
+    const sl = p.C_GetSlotInfo(s.slot);
+    const where = {
+      token: { model: t.model.trim(), manufacturer: t.manufacturerID.trim(), serial: t.serialNumber.trim() },
+      slot: { description: sl.slotDescription.trim(), manufacturer: sl.manufacturerID.trim() },
+    };
+    return findObjects(token, s, selectTemplate(b, b.CKO_CERTIFICATE, uri)).map((h) => {
+      const [value, label, id] = token.call(
+        () => p.C_GetAttributeValue(s.handle, h, [{ type: b.CKA_VALUE }, { type: b.CKA_LABEL }, { type: b.CKA_ID }]),
+        `reading a certificate on token ${s.label}`,
+      );
+      const bytes = (a: Pkcs11js.Attribute | undefined) => (Buffer.isBuffer(a?.value) && a.value.length ? a.value : undefined);
+      const l = bytes(label);
+      const i = bytes(id);
+      return { der: bytes(value) ?? Buffer.alloc(0), ...(l ? { label: l.toString('utf8') } : {}), ...(i ? { id: i } : {}), ...where };
+    });
+  });
+}
+
 function describeAlg(a: KeyAlgorithm): string {
   return a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`;
 }

@@ -168,3 +168,21 @@ test('drop-in: a loopback --endpoint with --no-verify-ssl passes the checks (and
   assert.match(h.err(), /--certificate \/nonexistent\/cert\.pem: ENOENT/);
   assert.equal(h.out(), '');
 });
+
+test('read-certificate-data and sign-string: usage errors and secrets on argv stop them before any file or token is read', async () => {
+  await usageFailure(['read-certificate-data'], 1, /Missing required argument: certificate/);
+  await usageFailure(['sign-string', '--private-key', '/k.pem', '--digest', 'MD5'], 1, /Invalid values:.*digest/);
+  await usageFailure(['sign-string', '--private-key', '/k.pem', '--format', 'pem'], 1, /Invalid values:.*format/);
+  const refused = async (argv: string[], message: RegExp) => {
+    const h = harness();
+    assert.equal(await runCli(argv, h.deps), 1);
+    assert.equal(h.out(), '');
+    assert.deepEqual(h.reached, ['logger'], 'no config file is read');
+    assert.match(h.err(), message);
+    assert.doesNotMatch(h.err(), /1234|s3cret/, 'the secret is not echoed');
+  };
+  await refused(['sign-string', '--private-key', 'handle:0x81000001', '--tpm-key-password', 's3cret'], /--tpm-key-password puts a secret.*key\.tpm\.authFile/);
+  await refused(['sign-string', '--private-key', 'pkcs11:token=t;object=k?pin-value=1234'], /--private-key carries a PIN.*--pin-file FILE/);
+  await refused(['read-certificate-data', '--certificate', 'pkcs11:token=t?pin-value=1234'], /--certificate carries a PIN.*--pin-file FILE/);
+  await refused(['sign-string', '--private-key', '/nonexistent/k.pem', '--digest', 'SHA512'], /--digest SHA512 is not supported.*SHA384/);
+});

@@ -2,17 +2,21 @@
  * Drop-in for the AWS credential helper (issue 10, "What must be shown" 3): the same command line, once with the
  * helper binary and once with the agent's (binary swapped), no agent config file at all — credential_process in
  * ~/.aws/config (a file key and a SoftHSM2 token key), `serve` read by the AWS CLI through IMDSv2, `update --once`
- * read by the AWS CLI from the credentials file.
+ * read by the AWS CLI from the credentials file; `read-certificate-data` and `sign-string` give the helper's output
+ * for a certificate file, a file key and a token key and certificate.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { X509Certificate, verify } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { fixedStringToSign } from '../../src/compose/helper-diagnostics.js';
 import { helperFlags, livePkcs11Key } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
+import { pkcs11Tool, softhsmModule } from '../helpers/softhsm.js';
 import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
 
 let sb: E2eSandbox;
@@ -61,6 +65,16 @@ function run(bin: readonly string[], args: string[], env: NodeJS.ProcessEnv): Pr
   return new Promise((resolve) => {
     execFile(bin[0]!, [...bin.slice(1), ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** stdout as bytes (sign-string --format bin) */
+function runRaw(bin: readonly string[], args: string[], env: NodeJS.ProcessEnv): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile(bin[0]!, [...bin.slice(1), ...args], { env, timeout: 60_000, encoding: 'buffer' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${bin.join(' ')} ${args.join(' ')}: ${stderr.toString()}`));
+      else resolve(stdout);
     });
   });
 }
@@ -166,6 +180,118 @@ describe('a PKCS#11 key (SoftHSM2): the helper line with the PIN moved out of th
     mkdirSync(creds, { recursive: true, mode: 0o700 });
     writeFileSync(path.join(creds, 'pkcs11-pin'), livePkcs11Key(hsm).pin, { mode: 0o600 });
     assertAssumedRole(await aws(hsm, ['sts', 'get-caller-identity', '--profile', 'app'], h, hsmEnv({ CREDENTIALS_DIRECTORY: creds })));
+  });
+});
+
+const AGENT = [process.execPath, cliPath] as const;
+
+/** Each sign-string output decoded to the signature bytes: json is the hex in a JSON string, text the hex, bin raw. */
+function signature(format: string, out: Buffer): Buffer {
+  if (format === 'bin') return out;
+  const hex = format === 'json' ? (JSON.parse(out.toString()) as string) : out.toString();
+  assert.match(hex, /^[0-9a-f]+$/, `${format}: ${out.toString()}`);
+  return Buffer.from(hex, 'hex');
+}
+
+/** ECDSA is randomized: both signatures are checked with the certificate's public key, not compared. */
+function assertSigned(cert: X509Certificate, digest: string, sig: Buffer, who: string): void {
+  const hash = digest === 'SHA384' ? 'sha384' : 'sha256';
+  assert.ok(verify(hash, fixedStringToSign(cert.publicKey), cert.publicKey, sig), `${who}: the signature verifies with the certificate's key`);
+}
+
+describe("read-certificate-data and sign-string: the helper's output, file key and certificate", () => {
+  const live = () => path.join(sb.dir, 'state', 'live');
+
+  it('read-certificate-data --certificate FILE prints the same bytes as the helper', async () => {
+    const args = ['read-certificate-data', '--certificate', path.join(live(), 'cert.pem')];
+    const [h, a] = await Promise.all([run([awsHelperBin], args, cleanEnv()), run(AGENT, args, cleanEnv())]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, h.stdout);
+    assert.equal((JSON.parse(a.stdout) as { keyType: string }).keyType, 'EC');
+  });
+
+  for (const format of ['json', 'text', 'bin']) {
+    for (const digest of ['SHA256', 'SHA384']) {
+      it(`sign-string --format ${format} --digest ${digest}: both signatures verify with the certificate key`, async () => {
+        const cert = new X509Certificate(readFileSync(path.join(live(), 'cert.pem')));
+        // the helper needs --certificate beside a file key; the agent checks it belongs to the key
+        const args = [
+          'sign-string',
+          '--certificate',
+          path.join(live(), 'cert.pem'),
+          '--private-key',
+          path.join(live(), 'key.pem'),
+          '--format',
+          format,
+          '--digest',
+          digest,
+        ];
+        const [h, a] = await Promise.all([runRaw([awsHelperBin], args, cleanEnv()), runRaw(AGENT, args, cleanEnv())]);
+        assertSigned(cert, digest, signature(format, h), 'helper');
+        assertSigned(cert, digest, signature(format, a), 'agent');
+      });
+    }
+  }
+});
+
+describe('read-certificate-data and sign-string with a SoftHSM2 token key and certificate', () => {
+  const live = () => path.join(hsm.dir, 'state', 'live');
+  const pinFile = () => path.join(hsm.dir, 'softhsm', 'pin');
+  const env = () => ({ ...cleanEnv(), SOFTHSM2_CONF: hsm.env.SOFTHSM2_CONF });
+
+  before(() => {
+    // the certificate beside its key in the token, as a PIV card holds it (the PIN travels as env:, not argv)
+    const der = path.join(hsm.dir, 'cert.der');
+    writeFileSync(der, new X509Certificate(readFileSync(path.join(live(), 'cert.pem'))).raw);
+    const pinArgs = ['--login', '--pin', 'env:USER_PIN'];
+    const objectArgs = ['--write-object', der, '--type', 'cert', '--label', 'host-cert', '--id', '01'];
+    execFileSync(pkcs11Tool, ['--module', softhsmModule, '--token-label', 'iamra', ...pinArgs, ...objectArgs], {
+      env: { ...env(), USER_PIN: livePkcs11Key(hsm).pin },
+      stdio: 'ignore',
+    });
+  });
+
+  /** the URI's attributes sorted: Go prints them in map order, which changes from run to run */
+  const normalized = (out: string) => out.replace(/URI: pkcs11:(\S+)/g, (_, attrs: string) => `URI: ${attrs.split(';').sort().join(';')}`);
+
+  it('read-certificate-data --certificate pkcs11:token=iamra lists the same identity as the helper', async () => {
+    const { pin } = livePkcs11Key(hsm);
+    const lib = ['--pkcs11-lib', softhsmModule];
+    const [h, a] = await Promise.all([
+      run([awsHelperBin], ['read-certificate-data', '--certificate', `pkcs11:token=iamra?pin-value=${pin}`, ...lib], env()),
+      run(AGENT, ['read-certificate-data', '--certificate', 'pkcs11:token=iamra', ...lib, '--pin-file', pinFile()], env()),
+    ]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /^Matching identities\n1\) [0-9a-f]{40} "CN=agent\.example\.com"\n\tURI: pkcs11:.*;object=host-cert;type=cert\n$/);
+    assert.equal(normalized(a.stdout), normalized(h.stdout));
+  });
+
+  it('read-certificate-data with a URI that matches no certificate: "No matching identities" from both', async () => {
+    const { pin } = livePkcs11Key(hsm);
+    const lib = ['--pkcs11-lib', softhsmModule];
+    const [h, a] = await Promise.all([
+      run([awsHelperBin], ['read-certificate-data', '--certificate', `pkcs11:token=iamra;object=none?pin-value=${pin}`, ...lib], env()),
+      run(AGENT, ['read-certificate-data', '--certificate', 'pkcs11:token=iamra;object=none', ...lib, '--pin-file', pinFile()], env()),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, h.stdout);
+    assert.equal(a.stdout, 'No matching identities\n');
+  });
+
+  it('sign-string with the token key: both signatures verify with the certificate key', async () => {
+    const cert = new X509Certificate(readFileSync(path.join(live(), 'cert.pem')));
+    const key = livePkcs11Key(hsm);
+    // the certificate from the token too: without one the helper signs the text alone, not the key digest
+    const certUri = 'pkcs11:token=iamra;object=host-cert;type=cert';
+    const common = ['sign-string', '--pkcs11-lib', softhsmModule, '--format', 'text'];
+    const [h, a] = await Promise.all([
+      runRaw([awsHelperBin], [...common, '--private-key', `${key.uri}?pin-value=${key.pin}`, '--certificate', `${certUri}?pin-value=${key.pin}`], env()),
+      runRaw(AGENT, [...common, '--private-key', key.uri, '--certificate', certUri, '--pin-file', pinFile()], env()),
+    ]);
+    assertSigned(cert, 'SHA256', signature('text', h), 'helper');
+    assertSigned(cert, 'SHA256', signature('text', a), 'agent');
   });
 });
 
