@@ -58,7 +58,7 @@ function goSubject(cert: X509Certificate): string {
 }
 
 /** github.com/stefanberger/go-pkcs11uri's escaping: RFC 7512 path characters kept, the rest %XX (id always). */
-function escape(v: Buffer | string, all: boolean): string {
+function uriEscape(v: Buffer | string, all: boolean): string {
   const bytes = Buffer.isBuffer(v) ? v : Buffer.from(v, 'utf8');
   let out = '';
   for (const c of bytes) {
@@ -97,13 +97,13 @@ export async function tokenCertificates(f: Pick<DropInFlags, 'certificate' | 'pk
   found.forEach((c, i) => {
     const cert = new X509Certificate(c.der);
     const attrs: [string, string][] = [
-      ['model', escape(c.token.model, false)],
-      ['manufacturer', escape(c.token.manufacturer, false)],
-      ['serial', escape(c.token.serial, false)],
-      ['slot-description', escape(c.slot.description, false)],
-      ['slot-manufacturer', escape(c.slot.manufacturer, false)],
-      ...(c.id ? [['id', escape(c.id, true)] as [string, string]] : []),
-      ...(c.label !== undefined ? [['object', escape(c.label, false)] as [string, string]] : []),
+      ['model', uriEscape(c.token.model, false)],
+      ['manufacturer', uriEscape(c.token.manufacturer, false)],
+      ['serial', uriEscape(c.token.serial, false)],
+      ['slot-description', uriEscape(c.slot.description, false)],
+      ['slot-manufacturer', uriEscape(c.slot.manufacturer, false)],
+      ...(c.id ? [['id', uriEscape(c.id, true)] as [string, string]] : []),
+      ...(c.label !== undefined ? [['object', uriEscape(c.label, false)] as [string, string]] : []),
       ['type', 'cert'],
     ];
     lines.push(`${i + 1}) ${createHash('sha1').update(cert.raw).digest('hex')} "${goSubject(cert)}"`);
