@@ -9,7 +9,8 @@ interface Args extends GlobalArgs {
 export function doctorCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
   return {
     command: 'doctor',
-    describe: 'prove the whole chain end to end (CA, clock, identity, CreateSession, a Route 53 probe write); OK/WARN/FAIL with evidence and fix',
+    describe:
+      'prove the whole chain end to end (CA, clock, identity, CreateSession, a Route 53 probe write, serve and the credentials file when enabled); OK/WARN/FAIL/SKIP with evidence and fix',
     builder: (y) =>
       y
         .option('json', { type: 'boolean', default: false, describe: 'print the checks as JSON' })
@@ -26,7 +27,7 @@ export function doctorCommand(deps: CliDeps, setExit: (c: number) => void): Comm
             let report: Awaited<ReturnType<typeof runDoctorFor>>;
             try {
               const cfg = await deps.loadConfig(args);
-              report = await runDoctorFor(cfg, args.config, { clock: deps.clock, logger, ...(deps.signal ? { signal: deps.signal } : {}) });
+              report = await runDoctorFor(cfg, args.config, { clock: deps.clock, logger, env: deps.io.env, ...(deps.signal ? { signal: deps.signal } : {}) });
             } catch (e) {
               report = await doctorWithoutConfig(args.config, e);
             }

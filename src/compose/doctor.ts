@@ -15,7 +15,10 @@ import type { Clock } from '../core/clock.js';
 import { formatError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { createRoute53Provider } from '../dns/index.js';
-import { clockSkew, type DoctorOutcome, type DoctorReport, type DoctorStep, fail, failFrom, ok, runDoctor, warn } from '../status/doctor.js';
+import { clockSkew, type DoctorOutcome, type DoctorReport, type DoctorStep, fail, failFrom, ok, runDoctor, skip, warn } from '../status/doctor.js';
+import { judgeCredentialsFile, probeServe, readCredentialsFile } from '../status/doctor-vend.js';
+import { defaultCredentialsFile } from '../vend/credfile.js';
+import { parseListen } from './serve.js';
 import { evaluate } from '../status/index.js';
 import { IdentityStore } from '../store/index.js';
 import { route53Client, route53Credentials } from './route53-credentials.js';
@@ -23,6 +26,8 @@ import { route53Client, route53Credentials } from './route53-credentials.js';
 export interface DoctorDeps {
   clock: Clock;
   logger: Logger;
+  /** for the default credentials file (AWS_SHARED_CREDENTIALS_FILE, HOME) */
+  env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
 }
 
@@ -173,6 +178,24 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
         await dns.cleanup(record, value);
         const at = cfg.dns.resolvers.length ? cfg.dns.resolvers.join(', ') : "the zone's authoritative nameservers";
         return ok(`UPSERT + DELETE of a probe TXT at ${record} (seen at ${at}), signed with ${creds.source}: ${creds.reason}`);
+      },
+    },
+    {
+      name: 'serve',
+      needs: ['create-session'],
+      run: async () => {
+        const s = cfg.vend.serve;
+        if (!s.enabled) return skip('vend.serve.enabled is false: this host does not run serve');
+        return probeServe(s.socket !== undefined ? { socket: s.socket } : parseListen(s.listen), { now: () => clock.now(), timeoutMs });
+      },
+    },
+    {
+      name: 'credentials-file',
+      run: async () => {
+        const u = cfg.vend.update;
+        if (!u.enabled) return skip('vend.update.enabled is false: this host does not run update');
+        const facts = await readCredentialsFile(u.file ?? defaultCredentialsFile(deps.env), u.profile);
+        return judgeCredentialsFile(facts, clock.now(), cfg.vend.refreshBefore);
       },
     },
   ];

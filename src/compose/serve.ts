@@ -73,7 +73,7 @@ export async function serveCredentials(cfg: AgentConfig, rt: Runtime, o: ServeOp
 }
 
 /** host:port, [v6]:port */
-function parseListen(v: string): { host: string; port: number } {
+export function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {

@@ -235,6 +235,7 @@ export const configSchema = z
         refreshBefore: duration.prefault('5m').describe('refresh credentials this long before they expire'),
         serve: z
           .object({
+            enabled: z.boolean().default(false).describe('this host runs `serve` (iamra-agent-serve.service): `doctor` checks that it answers'),
             listen: z.string().default('127.0.0.1:9911').describe('host:port on loopback'),
             socket: z.string().optional().describe('unix socket path instead of TCP'),
             socketGroup: z.string().optional(),
@@ -245,6 +246,7 @@ export const configSchema = z
           .prefault({}),
         update: z
           .object({
+            enabled: z.boolean().default(false).describe('this host runs `update`: `doctor` checks that the file is there, 0600 and fresh'),
             file: z.string().optional().describe('default AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials'),
             profile: z.string().default('default'),
           })

@@ -8,7 +8,8 @@ import { formatError, isAgentError } from '../core/errors.js';
  * root (compose/doctor.ts) builds each check from the config.
  */
 
-export type DoctorStatus = 'OK' | 'WARN' | 'FAIL';
+/** SKIP: the check does not apply to this host (its evidence says why); it counts as OK */
+export type DoctorStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 
 export interface DoctorCheck {
   name: string;
@@ -38,6 +39,7 @@ export interface DoctorReport {
 export const ok = (evidence: string): DoctorOutcome => ({ status: 'OK', evidence, fix: '' });
 export const warn = (evidence: string, fix: string): DoctorOutcome => ({ status: 'WARN', evidence, fix });
 export const fail = (evidence: string, fix: string): DoctorOutcome => ({ status: 'FAIL', evidence, fix });
+export const skip = (reason: string): DoctorOutcome => ({ status: 'SKIP', evidence: reason, fix: '' });
 
 /** An expected failure of a probe becomes FAIL with the error's own hint as the fix. */
 export function failFrom(e: unknown, fallbackFix: string): DoctorOutcome {

@@ -5,13 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { route53Policy } from '../../src/policy/index.js';
 import { editedConfig, enrolSandbox, txtRecords } from '../helpers/enrol.js';
 import type { E2eSandbox } from '../helpers/sandbox.js';
+import { type Serve, startServe } from './credentials-support.js';
 
 /**
  * Issue 9, "What must be shown" 4: `doctor` exits 0 on the quickstart's healthy setup (bootstrap,
  * static key removed), and each injected fault makes exactly the right check FAIL with its fix: wrong zone id, a
  * Route 53 policy scoped to another name, the CA unreachable, a trust anchor that does not match the chain, IAMRA
- * refusing the role, clock skew (the sandbox's AWS Date
- * moved). Every check is real: Pebble's directory, the AWS front's Date, a live CreateSession, and a
+ * refusing the role, clock skew (the sandbox's AWS Date moved), serve not running (its socket gone). Every check is real: Pebble's directory, the AWS front's Date, a live CreateSession, and a
  * Route 53 UPSERT + DELETE of a probe value in the host's own record.
  */
 
@@ -21,12 +21,29 @@ interface Report {
   checks: { name: string; status: string; evidence: string; fix: string }[];
 }
 
-const NAMES = ['config', 'acme-directory', 'clock-acme', 'clock-aws', 'identity', 'create-session', 'route53-credentials', 'route53-probe'];
+const NAMES = [
+  'config',
+  'acme-directory',
+  'clock-acme',
+  'clock-aws',
+  'identity',
+  'create-session',
+  'route53-credentials',
+  'route53-probe',
+  'serve',
+  'credentials-file',
+];
 
 describe('doctor', () => {
   let sb: E2eSandbox;
+  let serve: Serve | undefined;
+  // the host runs serve (on a unix socket) and update: doctor checks both endpoints
+  const vend = () => [
+    ...['--set', 'vend.serve.enabled=true', '--set', `vend.serve.socket=${path.join(sb.dir, 'imds.sock')}`],
+    ...['--set', 'vend.update.enabled=true', '--set', `vend.update.file=${path.join(sb.dir, 'app', 'credentials')}`],
+  ];
   const doctor = async (args: string[] = [], env: NodeJS.ProcessEnv = {}) => {
-    const r = await sb.cli(['doctor', '--json', '--log-level', 'error', ...args], env);
+    const r = await sb.cli(['doctor', '--json', '--log-level', 'error', ...vend(), ...args], env);
     const report = JSON.parse(r.stdout) as Report;
     assert.equal(r.code, report.exitCode, r.stderr);
     assert.deepEqual(
@@ -45,8 +62,12 @@ describe('doctor', () => {
     // the quickstart's state after bootstrap: the one-time Route 53 key is gone, renewals use the fleet DNS role
     rmSync(path.join(sb.dir, 'aws', 'credentials'));
     await sb.admin('principals/delete', { accessKeyId: sb.info.dnsUser.accessKeyId });
+    serve = await startServe(['--socket', path.join(sb.dir, 'imds.sock')], sb.env);
+    const update = await sb.cli(['update', '--once', ...vend()]);
+    assert.equal(update.code, 0, update.stderr);
   });
   after(async () => {
+    await serve?.stop();
     await sb?.stop();
   });
 
@@ -59,6 +80,8 @@ describe('doctor', () => {
     assert.deepEqual([r.overall, r.exitCode], ['OK', 0]);
     assert.match(named(r, 'route53-probe').evidence, /UPSERT \+ DELETE of a probe TXT at _acme-challenge\.agent\.example\.com .*signed with rolesAnywhere/);
     assert.deepEqual(await txtRecords(sb), []);
+    assert.match(named(r, 'serve').evidence, /^serve answers at unix socket .*imds\.sock: IMDSv2 token, role iamra-agent-sandbox, credentials until /);
+    assert.match(named(r, 'credentials-file').evidence, /app\/credentials \[default\] is 0600 and valid until /);
   });
 
   it('wrong zone id: route53-probe FAILs, with the policy fix', async () => {
@@ -127,6 +150,18 @@ describe('doctor', () => {
     );
     assert.match(named(r, 'identity').evidence, /chain CRITICAL/);
     assert.equal(named(r, 'create-session').status, 'WARN');
+  });
+
+  it('serve not running: serve FAILs with the systemctl fix', async () => {
+    await serve?.stop();
+    serve = undefined;
+    const r = await doctor();
+    assert.deepEqual(
+      failed(r).map((c) => c.name),
+      ['serve'],
+    );
+    assert.match(named(r, 'serve').evidence, /^serve not running: nothing listens on unix socket .*imds\.sock \((ENOENT|ECONNREFUSED)\)$/);
+    assert.match(named(r, 'serve').fix, /^systemctl start iamra-agent-serve\.service/);
   });
 
   it('IAMRA refusing the role: create-session FAILs with the rolesAnywhere fix', async () => {
