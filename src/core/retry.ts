@@ -14,11 +14,6 @@ export interface RetryOptions {
 }
 
 /**
- * Capped exponential backoff with full jitter (AWS architecture blog "Exponential Backoff And Jitter"): spreads
- * 500 hosts that failed together so they do not retry together. A server-given delay (Retry-After) is honoured
- * but capped at maxMs, so a rate-limit answer of hours never stalls a run.
- */
-/**
  * A server-given delay (Retry-After, RFC 9110 §10.2.3) bounded to [min, max], in whatever unit the caller uses:
  * a date in the past gives no negative wait, and a rate-limit answer of hours cannot stall a run past `max`.
  */
@@ -38,6 +33,11 @@ export function clampAriRetryAfterSec(sec: number | undefined): number {
   return clampRetryAfter(Math.round(sec), ARI_RETRY_MIN_S, ARI_RETRY_MAX_S);
 }
 
+/**
+ * Capped exponential backoff with full jitter (AWS architecture blog "Exponential Backoff And Jitter"): spreads
+ * 500 hosts that failed together so they do not retry together. A server-given delay (Retry-After) is honoured
+ * but capped at maxMs, so a rate-limit answer of hours never stalls a run.
+ */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T> {
   const rnd = o.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {

@@ -1,4 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
+import type { IssuedCertificate } from '../acme/index.js';
 import { AgentError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -15,13 +16,8 @@ import type { IdentityStore, StageMaterial } from '../store/index.js';
  * leaves the old identity live and untouched.
  */
 
-export interface IssuedCertificate {
-  certPem: string;
-  chainPem: string;
-  fullchainPem: string;
-  orderUrl?: string;
-  profile?: string;
-}
+/** What enrolment uses of an ACME issuance (acme's IssuedCertificate; the URLs are for the log only). */
+export type IssuedForEnrol = Pick<IssuedCertificate, 'certPem' | 'chainPem' | 'fullchainPem' | 'profile'> & Partial<Pick<IssuedCertificate, 'orderUrl'>>;
 
 /** The narrow view of the identity store enrolment needs (IdentityStore implements it). */
 export type EnrolStore = Pick<IdentityStore, 'stage' | 'activate' | 'discard'>;
@@ -46,7 +42,7 @@ export interface EnrolDeps {
   clock: Clock;
   logger: Logger;
   store: EnrolStore;
-  issue(req: { csrPem: string; names: string[]; replaces?: string; signal?: AbortSignal }): Promise<IssuedCertificate>;
+  issue(req: { csrPem: string; names: string[]; replaces?: string; signal?: AbortSignal }): Promise<IssuedForEnrol>;
   /** throws an AgentError naming what failed (chain, key match, names, validity, keyUsage, CreateSession) */
   verify(m: StageMaterial, key: KeyHandle | { publicKeyDer: Buffer }): Promise<void>;
 }

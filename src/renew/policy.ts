@@ -22,7 +22,7 @@ export type RenewalReason = 'ari-window' | 'ari-window-passed' | 'lifetime' | 'm
 export interface AriWindow {
   windowStart: Date;
   windowEnd: Date;
-  /** when the server asked to be polled again (already clamped by the caller, see clampRetryAfter) */
+  /** when the server asked to be polled again (already clamped by the caller: core/retry.ts clampAriRetryAfterSec) */
   retryAfter?: Date;
 }
 
@@ -113,15 +113,4 @@ export function stableFraction(cert: { notBefore: Date; notAfter: Date }, w: { w
     .update([cert.notBefore, cert.notAfter, w.windowStart, w.windowEnd].map((d) => d.toISOString()).join('|'))
     .digest();
   return h.readUIntBE(0, 6) / 2 ** 48;
-}
-
-export const RETRY_AFTER_MIN_S = 60;
-export const RETRY_AFTER_MAX_S = 86_400;
-/** RFC 9773: a missing or invalid Retry-After is a long-term error, retried after six hours. */
-export const RETRY_AFTER_DEFAULT_S = 6 * 3600;
-
-/** RFC 9773: treat Retry-After under one minute as one minute and over one day as one day. */
-export function clampRetryAfter(sec: number | undefined): number {
-  if (sec === undefined || !Number.isFinite(sec)) return RETRY_AFTER_DEFAULT_S;
-  return Math.min(RETRY_AFTER_MAX_S, Math.max(RETRY_AFTER_MIN_S, Math.round(sec)));
 }

@@ -6,7 +6,8 @@ import type { AgentState, Identity, IdentityStore, StateFile } from '../store/in
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { enrolRecorded, type IdentitySpec, type LifecycleDeps } from './bootstrap.js';
-import { clampRetryAfter, renewalDecision, type AriWindow, type RenewalReason } from './policy.js';
+import { clampAriRetryAfterSec } from '../core/retry.js';
+import { renewalDecision, type AriWindow, type RenewalReason } from './policy.js';
 import { reconcilePendingTxt } from './tracked-dns.js';
 import type { EnrolResult } from './enrol.js';
 import type { LiveChecker } from './live-check.js';
@@ -264,7 +265,7 @@ async function ariWindow(deps: DecideDeps, fetch: AriFetcher, live: Identity, no
     info = await fetch(live.certPem, signal);
   } catch (e) {
     const retrySec = e instanceof AgentError && typeof e.details?.['retryAfterSec'] === 'number' ? (e.details['retryAfterSec'] as number) : undefined;
-    const retryAfter = new Date(now.getTime() + clampRetryAfter(retrySec) * 1000).toISOString();
+    const retryAfter = new Date(now.getTime() + clampAriRetryAfterSec(retrySec) * 1000).toISOString();
     deps.logger.warn('ARI request failed; deciding without a fresh window', { error: messageOf(e), retryAfter });
     if (stored) {
       await deps.state.update((s) => {
@@ -280,7 +281,7 @@ async function ariWindow(deps: DecideDeps, fetch: AriFetcher, live: Identity, no
     if (st.ari) await deps.state.update((s) => void delete s.ari);
     return { offered: false, cached: false };
   }
-  const retryAfter = new Date(now.getTime() + clampRetryAfter(info.retryAfterSec) * 1000);
+  const retryAfter = new Date(now.getTime() + clampAriRetryAfterSec(info.retryAfterSec) * 1000);
   const rec: NonNullable<AgentState['ari']> = {
     windowStart: info.suggestedWindow.start.toISOString(),
     windowEnd: info.suggestedWindow.end.toISOString(),

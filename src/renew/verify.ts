@@ -13,10 +13,16 @@ import type { KeyHandle } from '../keys/types.js';
 
 export type VerifyCheck = 'parse' | 'chain' | 'validity' | 'key' | 'key-usage' | 'names' | 'basic-constraints' | 'signature-algorithm';
 
+/** Which certificate a failure is about, so a reader (status) tells a chain problem from a leaf problem without reading words. */
+export type VerifyRole = 'leaf' | 'chain' | 'anchor';
+
 export interface VerifyFailure {
   check: VerifyCheck;
   message: string;
+  role: VerifyRole;
 }
+
+type Fail = (check: VerifyCheck, message: string, role?: VerifyRole) => void;
 
 export interface VerifyInput {
   certPem: string;
@@ -100,7 +106,7 @@ export function assertSubjectForRolesAnywhere(certPem: string, profile: string |
 /** The same checks, returning the list (for `status`, which reports rather than fails). */
 export async function checkIdentity(input: VerifyInput): Promise<VerifyReport> {
   const failures: VerifyFailure[] = [];
-  const fail = (check: VerifyCheck, message: string) => failures.push({ check, message });
+  const fail: Fail = (check, message, role = 'leaf') => failures.push({ check, message, role });
 
   let leaf: X509Certificate;
   let pLeaf: x509.X509Certificate;
@@ -111,9 +117,9 @@ export async function checkIdentity(input: VerifyInput): Promise<VerifyReport> {
     fail('parse', `the certificate is not a PEM X.509 certificate: ${messageOf(e)}`);
     return { failures };
   }
-  const chain = parseAll(input.chainPem, 'chain', fail);
-  const anchors = input.anchorsPem.flatMap((p, i) => parseAll(p, `trust anchor #${i + 1}`, fail));
-  if (anchors.length === 0) fail('chain', 'no trust anchors configured');
+  const chain = parseAll(input.chainPem, 'chain', 'chain', fail);
+  const anchors = input.anchorsPem.flatMap((p, i) => parseAll(p, `trust anchor #${i + 1}`, 'anchor', fail));
+  if (anchors.length === 0) fail('chain', 'no trust anchors configured', 'anchor');
 
   const serial = leaf.serialNumber.toUpperCase();
   const notBefore = new Date(leaf.validFrom);
@@ -157,27 +163,21 @@ export async function checkIdentity(input: VerifyInput): Promise<VerifyReport> {
   return { failures, identity: { serial, notBefore, notAfter, path: path.map((c) => dn(c.subject)) } };
 }
 
-function parseAll(pem: string, what: string, fail: (c: VerifyCheck, m: string) => void): X509Certificate[] {
+function parseAll(pem: string, what: string, role: VerifyRole, fail: Fail): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const out: X509Certificate[] = [];
   for (const [i, b] of blocks.entries()) {
     try {
       out.push(new X509Certificate(b));
     } catch (e) {
-      fail('parse', `${what} certificate #${i + 1} does not parse: ${messageOf(e)}`);
+      fail('parse', `${what} certificate #${i + 1} does not parse: ${messageOf(e)}`, role);
     }
   }
   return out;
 }
 
 /** Walks issuer links from the leaf; anchors are preferred at every step, so the shortest trusted path wins. */
-function buildPath(
-  leaf: X509Certificate,
-  chain: X509Certificate[],
-  anchors: X509Certificate[],
-  now: Date,
-  fail: (c: VerifyCheck, m: string) => void,
-): X509Certificate[] {
+function buildPath(leaf: X509Certificate, chain: X509Certificate[], anchors: X509Certificate[], now: Date, fail: Fail): X509Certificate[] {
   const path = [leaf];
   const used = new Set<string>([leaf.fingerprint256]);
   let cur = leaf;
@@ -186,7 +186,7 @@ function buildPath(
     const anchor = anchors.find((a) => issuedBy(cur, a));
     if (anchor) {
       path.push(anchor);
-      checkCa(anchor, 'trust anchor', now, fail);
+      checkCa(anchor, 'trust anchor', 'anchor', now, fail);
       return path;
     }
     const next = chain.find((c) => !used.has(c.fingerprint256) && issuedBy(cur, c));
@@ -197,15 +197,16 @@ function buildPath(
         sameName.length
           ? `"${dn(cur.subject)}" names issuer "${dn(cur.issuer)}", but its signature does not verify with that certificate's key (a different CA with the same name?)`
           : `no issuer "${dn(cur.issuer)}" for "${dn(cur.subject)}" among ${chain.length} chain certificate(s) and ${anchors.length} trust anchor(s)`,
+        cur === leaf ? 'leaf' : 'chain',
       );
       return path;
     }
-    checkCa(next, 'chain certificate', now, fail);
+    checkCa(next, 'chain certificate', 'chain', now, fail);
     path.push(next);
     used.add(next.fingerprint256);
     cur = next;
   }
-  fail('chain', 'the chain is longer than 8 certificates');
+  fail('chain', 'the chain is longer than 8 certificates', 'chain');
   return path;
 }
 
@@ -218,12 +219,12 @@ function issuedBy(c: X509Certificate, issuer: X509Certificate): boolean {
   }
 }
 
-function checkCa(c: X509Certificate, what: string, now: Date, fail: (c: VerifyCheck, m: string) => void): void {
-  if (!c.ca) fail('chain', `${what} "${dn(c.subject)}" is not a CA (basicConstraints CA:TRUE missing)`);
+function checkCa(c: X509Certificate, what: string, role: VerifyRole, now: Date, fail: Fail): void {
+  if (!c.ca) fail('chain', `${what} "${dn(c.subject)}" is not a CA (basicConstraints CA:TRUE missing)`, role);
   const nb = new Date(c.validFrom);
   const na = new Date(c.validTo);
-  if (now < nb) fail('validity', `${what} "${dn(c.subject)}" is not valid before ${nb.toISOString()}`);
-  if (now > na) fail('validity', `${what} "${dn(c.subject)}" expired at ${na.toISOString()}`);
+  if (now < nb) fail('validity', `${what} "${dn(c.subject)}" is not valid before ${nb.toISOString()}`, role);
+  if (now > na) fail('validity', `${what} "${dn(c.subject)}" expired at ${na.toISOString()}`, role);
 }
 
 const STRONG = new Set(['SHA-256', 'SHA-384', 'SHA-512']);

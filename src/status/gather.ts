@@ -117,7 +117,7 @@ interface KeyResult {
   facts: KeyFacts;
   /** what checkIdentity proves possession against */
   verifyKey: VerifyInput['key'];
-  extraFailure?: { check: 'key'; message: string };
+  extraFailure?: { check: 'key'; message: string; role: 'leaf' };
 }
 
 async function keyOf(live: Identity, open: GatherPorts['openKey']): Promise<KeyResult> {
@@ -138,7 +138,11 @@ async function keyOf(live: Identity, open: GatherPorts['openKey']): Promise<KeyR
       return {
         facts: { present: true, describe },
         verifyKey: certSpki,
-        extraFailure: { check: 'key', message: `the certificate's public key (SHA-256 ${have}) is not the ${describe} recorded in key.ref (SHA-256 ${want})` },
+        extraFailure: {
+          check: 'key',
+          role: 'leaf',
+          message: `the certificate's public key (SHA-256 ${have}) is not the ${describe} recorded in key.ref (SHA-256 ${want})`,
+        },
       };
     }
     return { facts: { present: true, describe: want ? describe : `${describe}, not checkable: key.ref has no publicKeySha256` }, verifyKey: certSpki };

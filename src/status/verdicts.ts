@@ -203,13 +203,9 @@ function key(c: LiveContext): Verdict {
   return v('OK', 'ok', `${k.describe} matches the certificate`);
 }
 
-/**
- * A validity failure of a chain certificate or trust anchor (not of the leaf). VerifyFailure does not say which
- * certificate failed (renew/verify.ts, outside this module), so this one test reads the verifier's fixed prefix;
- * it goes once the failure carries the certificate's role.
- */
+/** A validity failure of a chain certificate or trust anchor (not of the leaf): the failure says which it is about. */
 function isChainValidity(f: VerifyFailure): boolean {
-  return f.check === 'validity' && (f.message.startsWith('trust anchor ') || f.message.startsWith('chain certificate '));
+  return f.check === 'validity' && f.role !== 'leaf';
 }
 
 function chain(c: LiveContext): Verdict {

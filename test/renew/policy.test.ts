@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clampRetryAfter, DEFAULT_MAX_AGE_MS, renewalDecision, stableFraction } from '../../src/renew/policy.js';
+import { DEFAULT_MAX_AGE_MS, renewalDecision, stableFraction } from '../../src/renew/policy.js';
 
 const H = 3600_000;
 const D = 24 * H;
@@ -104,17 +104,6 @@ test('expired certificates are due whatever the options; a malformed certificate
   const d = renewalDecision(c, { now: at(91 * D), maxAgeMs: 0, ari: leWindow(90 * D) });
   assert.deepEqual([d.due, d.reason, d.nextCheck], [true, 'expired', undefined]);
   assert.throws(() => renewalDecision({ notBefore: issued, notAfter: issued }, { now: issued, maxAgeMs: 0 }), RangeError);
-});
-
-test('clampRetryAfter keeps 60..86400 s and maps invalid values to 6 h', () => {
-  assert.equal(clampRetryAfter(1), 60);
-  assert.equal(clampRetryAfter(0), 60);
-  assert.equal(clampRetryAfter(-5), 60);
-  assert.equal(clampRetryAfter(21600), 21600);
-  assert.equal(clampRetryAfter(86401), 86400);
-  assert.equal(clampRetryAfter(1e9), 86400);
-  assert.equal(clampRetryAfter(Number.NaN), 21600);
-  assert.equal(clampRetryAfter(undefined), 21600);
 });
 
 test('exactly 6 days (144 h): half-life with and without maxAge; ARI window passed renews now; the 10-day boundary', () => {

@@ -11,7 +11,7 @@ import { checkExternalCsr } from '../../src/keys/csr.js';
 import { FileKeyHandle } from '../../src/keys/file.js';
 import { liveChecker } from '../../src/renew/live-check.js';
 import { enrolRecorded, type IdentitySpec } from '../../src/renew/bootstrap.js';
-import type { IssuedCertificate } from '../../src/renew/enrol.js';
+import type { IssuedForEnrol } from '../../src/renew/enrol.js';
 import { decide, renew, type AriFetcher, type RenewDeps } from '../../src/renew/renew.js';
 import { verifyIdentity } from '../../src/renew/verify.js';
 import { IdentityStore, StateFile } from '../../src/store/index.js';
@@ -94,7 +94,7 @@ async function harness(o: { ari?: boolean; rotateKey?: boolean; maxAgeMs?: numbe
     store,
     state,
     dns,
-    issue: async (req): Promise<IssuedCertificate> => {
+    issue: async (req): Promise<IssuedForEnrol> => {
       const fail = h.issuer.failNext?.shift();
       if (fail) throw fail;
       const { publicKeyDer } = await checkExternalCsr(req.csrPem, 'csr', req.names);

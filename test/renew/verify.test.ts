@@ -103,8 +103,8 @@ test('expired or not yet valid, and an expired intermediate', async () => {
   const i = await input();
   const expired = await checkIdentity({ ...i, now: new Date(notAfter.getTime() + 1000) });
   assert.deepEqual(
-    expired.failures.map((f) => f.check),
-    ['validity'],
+    expired.failures.map((f) => [f.check, f.role]),
+    [['validity', 'leaf']],
   );
   assert.match(expired.failures[0]!.message, /^expired at 2026-11-26T16:00:00.000Z/);
   assert.deepEqual(await failedChecks({ ...i, now: new Date(notBefore.getTime() - 1000) }), ['validity']);
@@ -118,8 +118,8 @@ test('expired or not yet valid, and an expired intermediate', async () => {
   const certPem = await makeLeaf({ issuer: oldInter, names: NAMES, publicKey: await key.publicKey(), notBefore, notAfter });
   const r = await checkIdentity({ ...i, certPem, chainPem: oldInter.pem, key, now: new Date('2026-11-22T00:00:00Z') });
   assert.deepEqual(
-    r.failures.map((f) => f.check),
-    ['validity'],
+    r.failures.map((f) => [f.check, f.role]),
+    [['validity', 'chain']],
   );
   assert.match(r.failures[0]!.message, /chain certificate "CN=Old Intermediate" expired/);
 });

@@ -161,7 +161,7 @@ test('key missing or not matching the certificate: CRITICAL', () => {
   );
 
   const mismatch = base();
-  mismatch.verify = { failures: [{ check: 'key', message: "the certificate's public key does not match file key P-256 (k.pem)" }] };
+  mismatch.verify = { failures: [{ check: 'key', message: "the certificate's public key does not match file key P-256 (k.pem)", role: 'leaf' }] };
   const r2 = evaluate(mismatch);
   assert.equal(r2.exitCode, 2);
   assert.equal(check(r2, 'key').reason, "the certificate's public key does not match file key P-256 (k.pem)");
@@ -172,9 +172,9 @@ test('chain and certificate failures from the verifier land in their own checks'
   const i = base();
   i.verify = {
     failures: [
-      { check: 'chain', message: 'no issuer "CN=Other CA" for "CN=host1.example.com" among 1 chain certificate(s) and 1 trust anchor(s)' },
-      { check: 'validity', message: 'chain certificate "CN=Int" expired at 2026-10-01T00:00:00.000Z' },
-      { check: 'key-usage', message: 'keyUsage lacks digitalSignature' },
+      { check: 'chain', message: 'no issuer "CN=Other CA" for "CN=host1.example.com" among 1 chain certificate(s) and 1 trust anchor(s)', role: 'leaf' },
+      { check: 'validity', message: 'chain certificate "CN=Int" expired at 2026-10-01T00:00:00.000Z', role: 'chain' },
+      { check: 'key-usage', message: 'keyUsage lacks digitalSignature', role: 'leaf' },
     ],
   };
   const r = evaluate(i);
@@ -183,6 +183,11 @@ test('chain and certificate failures from the verifier land in their own checks'
   assert.equal(check(r, 'certificate').reason, 'key-usage: keyUsage lacks digitalSignature');
   assert.equal(check(r, 'validity').status, 'OK');
   assert.equal(check(r, 'key').status, 'OK');
+
+  // the failure's role decides, not its words: a trust anchor expired is a chain problem however it is phrased
+  const anchorExpired = base();
+  anchorExpired.verify = { failures: [{ check: 'validity', message: 'the CA "CN=Root" expired', role: 'anchor' }] };
+  assert.equal(check(evaluate(anchorExpired), 'chain').reason, 'the CA "CN=Root" expired');
 
   const top = base();
   top.anchors = { source: 'chain-top' };
