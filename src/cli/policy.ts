@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { identityNames } from '../config/schema.js';
 import { AgentError } from '../core/errors.js';
 import { denyStatement, fleetDnsPolicy, fleetDnsTrustPolicy, profileSettings, roleTrustPolicy, route53Policy } from '../policy/index.js';
 import type { CliDeps, GlobalArgs } from './context.js';
@@ -67,7 +68,7 @@ export function policyCommand(deps: CliDeps, setExit: (c: number) => void): Comm
             const cfg = await deps.loadConfig(args);
             zoneId ??= cfg.dns.route53.hostedZoneId;
             trustAnchorArn ??= cfg.rolesAnywhere?.trustAnchorArn;
-            if (names.length === 0) names = [cfg.identity.name, ...cfg.identity.extraNames];
+            if (names.length === 0) names = identityNames(cfg);
             // the host role binds this host's CN unless a CN or pattern is given
             if (args.kind === 'trust' && !args.cn?.length && args.cnLike === undefined) args.cn = [cfg.identity.name];
           }

@@ -2,7 +2,7 @@
  * Composition of enrolment (bootstrap, and renew's enrol step): a validated config → the identity store, the Route 53
  * DNS-01 provider, the ACME issuer, the verifier, the CreateSession pre-activation check. Features receive only ports.
  */
-import { route53CredentialsMode, type AgentConfig } from '../config/schema.js';
+import { identityNames, route53CredentialsMode, type AgentConfig } from '../config/schema.js';
 import type { Logger } from '../core/logger.js';
 import { readTextFile } from '../core/fs.js';
 import { issueCertificate } from '../acme/index.js';
@@ -26,7 +26,7 @@ import type { Runtime } from './runtime.js';
 /** The identity the config asks for: its names and how its key is made. */
 export function identitySpec(cfg: AgentConfig): IdentitySpec {
   return {
-    names: [cfg.identity.name, ...cfg.identity.extraNames],
+    names: identityNames(cfg),
     key: {
       source: cfg.key.source,
       algorithm: cfg.key.algorithm,

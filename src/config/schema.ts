@@ -274,6 +274,11 @@ export const configSchema = z
 export type AgentConfig = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
+/** The identity's DNS names, certificate CN first: identity.name, then identity.extraNames. */
+export function identityNames(c: { identity: { name: string; extraNames: string[] } }): string[] {
+  return [c.identity.name, ...c.identity.extraNames];
+}
+
 /** dns.route53.credentials with its default: auto when a fleet DNS role is configured, else the SDK chain. */
 export function route53CredentialsMode(c: { dns: { route53: { credentials?: 'sdk' | 'rolesAnywhere' | 'auto' | undefined; roleArn?: string | undefined } } }) {
   return c.dns.route53.credentials ?? (c.dns.route53.roleArn ? 'auto' : 'sdk');

@@ -1,3 +1,4 @@
+import { nameSet, sameNames } from '../core/names.js';
 import type { Clock } from '../core/clock.js';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -85,9 +86,7 @@ async function readLive(deps: LifecycleDeps): Promise<Identity | undefined> {
 function unusable(live: Identity, names: string[], now: Date): string | undefined {
   if (now < live.notBefore) return `the live certificate is not valid before ${live.notBefore.toISOString()}`;
   if (now >= live.notAfter) return `the live certificate expired at ${live.notAfter.toISOString()}`;
-  const want = [...new Set(names.map((n) => n.toLowerCase()))].sort().join(',');
-  const have = [...new Set(live.meta.names.map((n) => n.toLowerCase()))].sort().join(',');
-  if (want !== have) return `the live certificate is for ${have}, the config names ${want}`;
+  if (!sameNames(names, live.meta.names)) return `the live certificate is for ${nameSet(live.meta.names)}, the config names ${nameSet(names)}`;
   if (!live.files.key && !live.keyRef) return 'the live identity has no key';
   return undefined;
 }

@@ -1,7 +1,7 @@
 import { promises as fsp, constants } from 'node:fs';
 import path from 'node:path';
 import { readCaBundle } from '../acme/index.js';
-import type { AgentConfig } from '../config/schema.js';
+import { type AgentConfig, identityNames } from '../config/schema.js';
 import { AgentError, formatError } from '../core/errors.js';
 import { readTextFile } from '../core/fs.js';
 import { readPemCertificates } from '../core/pem.js';
@@ -98,7 +98,7 @@ export async function preflight(cfg: AgentConfig, now: Date): Promise<PreflightR
         blocksEnrolment: true,
       });
     else {
-      const names = [cfg.identity.name, ...cfg.identity.extraNames];
+      const names = identityNames(cfg);
       await readTextFile(cfg.key.csrFile, 'key.csrFile')
         .then((pem) => checkExternalCsr(pem, cfg.key.csrFile!, names))
         .catch((e) => push('key.csrFile', e));

@@ -1,3 +1,4 @@
+import { sameNames } from '../core/names.js';
 import { certId as ariCertId, type RenewalInfo } from '../acme/index.js';
 import { AgentError, messageOf } from '../core/errors.js';
 import { reuseKey } from '../keys/factory.js';
@@ -222,9 +223,7 @@ async function liveProblems(deps: DecideDeps, live: Identity, now: Date): Promis
 }
 
 function structuralReason(live: Identity, names: string[]): RenewReason | undefined {
-  const want = [...new Set(names.map((n) => n.toLowerCase()))].sort().join(',');
-  const have = [...new Set(live.meta.names.map((n) => n.toLowerCase()))].sort().join(',');
-  if (want !== have) return 'names-changed';
+  if (!sameNames(names, live.meta.names)) return 'names-changed';
   if (!live.files.key && !live.keyRef) return 'no-key';
   return undefined;
 }

@@ -1,3 +1,4 @@
+import { nameSet, sameNames } from '../core/names.js';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, randomBytes, verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { AgentError, messageOf } from '../core/errors.js';
@@ -144,9 +145,9 @@ export async function checkIdentity(input: VerifyInput): Promise<VerifyReport> {
 
   // names: the SAN dNSNames must be exactly the identity (case-insensitive, RFC 4343)
   const san = pLeaf.getExtension(x509.SubjectAlternativeNameExtension);
-  const got = [...new Set((san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value.toLowerCase()))].sort();
-  const want = [...new Set(input.names.map((n) => n.toLowerCase()))].sort();
-  if (got.join(',') !== want.join(',')) fail('names', `the certificate names ${got.join(', ') || '(none)'} but the identity is ${want.join(', ')}`);
+  const got = nameSet((san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value));
+  const want = nameSet(input.names);
+  if (!sameNames(got, want)) fail('names', `the certificate names ${got.join(', ') || '(none)'} but the identity is ${want.join(', ')}`);
 
   // signature algorithms of the leaf and the intermediates
   for (const c of [leaf, ...path.slice(1, -1)]) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { certId } from '../acme/index.js';
-import type { AgentConfig } from '../config/schema.js';
+import { type AgentConfig, identityNames } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { formatError, isAgentError, messageOf } from '../core/errors.js';
 import { describeKeyRef, storedKeyRef, type KeyRef } from '../keys/ref.js';
@@ -33,7 +33,7 @@ export interface GatherPorts {
 export function configFacts(cfg: AgentConfig, file: string): ConfigFacts {
   return {
     file,
-    names: [cfg.identity.name, ...cfg.identity.extraNames],
+    names: identityNames(cfg),
     maxAgeMs: cfg.renewal.maxAge,
     ari: cfg.renewal.ari,
     rolesAnywhere: !!cfg.rolesAnywhere,

@@ -1,3 +1,4 @@
+import { nameSet } from '../core/names.js';
 import type { RenewalDecision } from '../renew/policy.js';
 import type { VerifyFailure } from '../renew/verify.js';
 import type { AgentState } from '../store/index.js';
@@ -326,7 +327,7 @@ export const CHECKS: Record<Exclude<CheckName, 'config'>, (c: CheckContext) => V
 };
 
 function normNames(n: string[]): string {
-  return [...new Set(n.map((x) => x.toLowerCase()))].sort().join(', ');
+  return nameSet(n).join(', ');
 }
 
 function iso(d: Date): string {
