@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { E2eSandbox } from '../helpers/sandbox.js';
+import type { CliResult, E2eSandbox } from '../helpers/sandbox.js';
 import { assertCleanFailure, assertNoTxt, enrolSandbox, exists } from '../helpers/enrol.js';
 
 /**
@@ -43,13 +43,21 @@ describe('Route 53 faults during bootstrap', () => {
     await assertNoTxt(sb);
   });
 
-  it('a storm of 10 outlasts the per-call retry budget (8 attempts): one clear line, nothing live, no TXT', async () => {
-    await sb.admin('faults', { throttleStorm: 10, throttleStormService: 'route53' });
+  it('a storm that outlasts the throttling budget (dns.propagationTimeout per call): one clear line, nothing live, no TXT', async () => {
+    // Throttling is retried for a time budget, not a number of attempts: an endless storm with a 3 s budget
+    await sb.admin('faults', { throttleStorm: 100_000, throttleStormService: 'route53' });
     const state = path.join(sb.dir, 'state-storm');
-    const r = await sb.cli(['bootstrap', '--set', `state.dir=${state}`]);
-    assertCleanFailure(r, /^iamra-agent: route53: still throttled or busy after 8 attempts/, /_acme-challenge\.agent\.example\.com/, /retry later/);
+    let r: CliResult;
+    try {
+      r = await sb.cli(['bootstrap', '--set', `state.dir=${state}`, '--set', 'dns.propagationTimeout=3s']);
+    } finally {
+      await sb.admin('faults', { throttleStorm: 0 });
+    }
+    // the budget is checked before each wait, so the last wait (at most the 5 s backoff cap) may end past it
+    const m = /still throttled or busy after \d+ attempts over (\d+\.\d) s/.exec(r.stderr);
+    assert.ok(m && Number(m[1]) >= 3 && Number(m[1]) < 8.5, r.stderr);
+    assertCleanFailure(r, /^iamra-agent: route53: still throttled or busy/, /_acme-challenge\.agent\.example\.com/, /retry later/);
     assert.equal(exists(path.join(state, 'live')), false);
-    await sb.admin('faults', { throttleStorm: 0 });
     await assertNoTxt(sb);
   });
 

@@ -21,18 +21,9 @@ export interface CallSite {
 export type Caller = <T>(site: CallSite, send: (options: { abortSignal?: AbortSignal }) => Promise<T>, signal?: AbortSignal) => Promise<T>;
 
 const DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'NotAuthorizedException']);
-const TRANSIENT = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'PriorRequestNotComplete',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'ServiceUnavailable',
-  'InternalFailure',
-  'InternalError',
-  'RequestTimeout',
-  'TimeoutError',
-]);
+/** the account's request rate (Route 53: 5/s, shared by every client in the account) or a change still in progress */
+const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'RequestLimitExceeded', 'TooManyRequestsException']);
+const TRANSIENT = new Set([...THROTTLED, 'ServiceUnavailable', 'InternalFailure', 'InternalError', 'RequestTimeout', 'TimeoutError']);
 const TRANSIENT_NET = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
 /** names of @smithy/property-provider's errors: the credential chain found nothing usable */
 const NO_CREDENTIALS = new Set(['CredentialsProviderError', 'ProviderError']);
@@ -67,6 +58,15 @@ function isAbort(e: unknown): boolean {
   return e instanceof Error && e.name === 'AbortError';
 }
 
+/**
+ * Refused for the account's request rate: waiting helps for as long as the other clients keep the account busy, so
+ * these are retried for a time budget, not a number of attempts (a fleet renewing at once queues up on 5 requests/s).
+ */
+export function isThrottled(e: unknown): boolean {
+  if (isAgentError(e) || isAbort(e)) return false;
+  return THROTTLED.has(errorName(e)) || fields(e).$metadata?.httpStatusCode === 429;
+}
+
 /** Throttled, busy, 5xx or a dropped connection: worth another attempt. */
 export function isTransient(e: unknown): boolean {
   if (isAgentError(e) || isAbort(e)) return false;
@@ -78,8 +78,8 @@ export function isTransient(e: unknown): boolean {
   return TRANSIENT_NET.has(String(o.code ?? '')) || TRANSIENT_NET.has(String(o.cause?.code ?? ''));
 }
 
-/** The AgentError for a call that failed for good (after `attempts` tries when it was transient). */
-export function translate(e: unknown, site: CallSite, attempts: number): unknown {
+/** The AgentError for a call that failed for good (after `attempts` tries over `elapsedMs` when it was transient). */
+export function translate(e: unknown, site: CallSite, attempts: number, elapsedMs?: number): unknown {
   if (isAgentError(e) || isAbort(e)) return e;
   const code = errorName(e);
   const aws = messageOf(e);
@@ -106,7 +106,7 @@ export function translate(e: unknown, site: CallSite, attempts: number): unknown
     return new AgentError({
       ...base,
       code: 'ROUTE53_THROTTLED',
-      message: `still throttled or busy after ${attempts} attempts to ${site.doing}: ${aws}`,
+      message: `still throttled or busy after ${attempts} attempts${elapsedMs === undefined ? '' : ` over ${(elapsedMs / 1000).toFixed(1)} s`} to ${site.doing}: ${aws}`,
       hint: 'another client is using the Route 53 API rate (5 requests/s per account); retry later',
     });
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../../core/logger.js';
 import { retry } from '../../core/retry.js';
 import { waitForTxt } from '../authoritative.js';
 import type { DnsChallengeProvider } from '../types.js';
-import { COMPONENT, type Caller, errorName, isTransient, translate } from './errors.js';
+import { COMPONENT, type Caller, errorName, isThrottled, isTransient, translate } from './errors.js';
 import { changeTxt, decodeTxt, encodeTxt, readTxt, type RecordDeps, waitInsync } from './records.js';
 import { nameserverLocator, normName, type Route53Api, zoneLocator } from './zones.js';
 
@@ -40,11 +40,16 @@ export interface Route53ProviderConfig {
   ttl: number;
   /** host:port of servers to check the TXT at; empty: the zone's authoritative nameservers on port 53 */
   resolvers: string[];
-  /** one deadline for a present(): change INSYNC, then visible at every nameserver */
+  /** one deadline for a present(), from the accepted change: INSYNC, then visible at every nameserver */
   propagationTimeoutMs: number;
   pollIntervalMs: number;
-  /** retries of throttled / busy / 5xx calls; default 8 attempts, 250 ms base, 5 s cap (at most ~25 s per call) */
-  retry?: { attempts: number; baseMs: number; maxMs: number };
+  /**
+   * retries of a call: capped exponential backoff with full jitter (default 250 ms base, 5 s cap). A call failing
+   * with 5xx or a dropped connection gets `attempts` tries (default 8, at most ~25 s). A throttled call (the
+   * account's 5 requests/s, shared with every other client) is retried until it has waited `throttledForMs`
+   * (default propagationTimeoutMs), whatever the number of attempts: a fleet renewing at once needs its turn.
+   */
+  retry?: { attempts: number; baseMs: number; maxMs: number; throttledForMs?: number };
 }
 
 export interface Route53ProviderDeps {
@@ -78,18 +83,34 @@ export function createRoute53Provider(
   const client = deps.client ?? createRoute53Client(cfg as Route53ClientSettings);
   const log = deps.logger.child({ component: COMPONENT });
   const retryCfg = cfg.retry ?? { attempts: 8, baseMs: 250, maxMs: 5_000 };
+  const throttledForMs = retryCfg.throttledForMs ?? cfg.propagationTimeoutMs;
   const call: Caller = async (site, send, signal) => {
+    const started = deps.clock.now().getTime();
+    let attempts = 0;
+    let otherFailures = 0;
     try {
-      return await retry(() => send(signal ? { abortSignal: signal } : {}), {
-        ...retryCfg,
-        clock: deps.clock,
-        ...(deps.random ? { random: deps.random } : {}),
-        ...(signal ? { signal } : {}),
-        retryable: isTransient,
-        onRetry: (e, attempt, delayMs) => log.debug('route53 call retried', { action: site.action, error: errorName(e), attempt, delayMs }),
-      });
+      return await retry(
+        () => {
+          attempts++;
+          return send(signal ? { abortSignal: signal } : {});
+        },
+        {
+          baseMs: retryCfg.baseMs,
+          maxMs: retryCfg.maxMs,
+          // the budgets are kept below, per kind of failure
+          attempts: Number.MAX_SAFE_INTEGER,
+          clock: deps.clock,
+          ...(deps.random ? { random: deps.random } : {}),
+          ...(signal ? { signal } : {}),
+          retryable: (e) => {
+            if (isThrottled(e)) return deps.clock.now().getTime() - started < throttledForMs;
+            return isTransient(e) && ++otherFailures < retryCfg.attempts;
+          },
+          onRetry: (e, attempt, delayMs) => log.debug('route53 call retried', { action: site.action, error: errorName(e), attempt, delayMs }),
+        },
+      );
     } catch (e) {
-      throw translate(e, site, retryCfg.attempts);
+      throw translate(e, site, attempts, deps.clock.now().getTime() - started);
     }
   };
   const d: RecordDeps = { client, call, log, clock: deps.clock };
@@ -100,7 +121,6 @@ export function createRoute53Provider(
   return {
     async present(fqdn, value, signal) {
       const name = normName(fqdn);
-      const deadline = deps.clock.now().getTime() + cfg.propagationTimeoutMs;
       const zone = await zoneFor(name, signal);
       const changeId = await serialized(name, async () => {
         const current = await readTxt(d, zone, name, cfg.ttl, signal);
@@ -114,6 +134,9 @@ export function createRoute53Provider(
         const rrset = { Name: name, Type: 'TXT' as const, TTL: cfg.ttl, ResourceRecords: [...records, { Value: encodeTxt(value) }] };
         return changeTxt(d, zone, 'UPSERT', rrset, name, signal);
       });
+      // Propagation is timed from the accepted change: time spent waiting for the account's rate limit before it
+      // (a fleet renewing at once) is the retry budget's, not the propagation's.
+      const deadline = deps.clock.now().getTime() + cfg.propagationTimeoutMs;
       if (changeId) await waitInsync(d, changeId, name, { deadline, timeoutMs: cfg.propagationTimeoutMs, pollMs: cfg.pollIntervalMs }, signal);
       const servers = await nameservers(zone, signal);
       await waitForTxt(name, value, servers, {

@@ -31,6 +31,8 @@ export interface ThrottleOptions {
   ratePerSec?: number;
   /** bucket size; defaults to ratePerSec */
   burst?: number;
+  /** the services the limit applies to (AwsService.name); default every service. AWS sets each quota per service. */
+  services?: string[];
 }
 
 export interface AwsSandboxOptions {
@@ -108,6 +110,7 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
   const buckets = new Map<string, TokenBucket>();
   const rate = o.throttle === false ? undefined : (o.throttle?.ratePerSec ?? 5);
   const burst = o.throttle === false ? undefined : (o.throttle?.burst ?? rate);
+  const limited = o.throttle === false ? undefined : o.throttle?.services;
   let throttleStorm = 0;
   let throttleStormService: string | undefined;
   // fault dateOffsetSeconds: the Date header runs this far from the sandbox's clock, as a host's clock would be off
@@ -128,7 +131,7 @@ export function createAwsSandbox(o: AwsSandboxOptions): AwsSandbox {
       throttleStorm--;
       throw new AwsApiError(400, 'Throttling', 'Rate exceeded');
     }
-    if (rate === undefined || rate <= 0) return;
+    if (rate === undefined || rate <= 0 || (limited && !limited.includes(service))) return;
     const key = `${service}:${p?.accountId ?? 'anonymous'}`;
     const now = clock.now().getTime();
     let b = buckets.get(key);

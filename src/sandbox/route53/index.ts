@@ -72,7 +72,8 @@ export async function startRoute53Sandbox(o: Route53SandboxOptions): Promise<Rou
   const service = createRoute53Service({ clock, zones: o.zones, insyncDelayMs: o.insyncDelayMs ?? 0 });
   const aws = createAwsSandbox({
     clock,
-    throttle: { ratePerSec: o.ratePerSec ?? 5, burst: o.burst ?? o.ratePerSec ?? 5 },
+    // Route 53's account-wide quota only: IAM Roles Anywhere and STS, added to this front later, have their own
+    throttle: { ratePerSec: o.ratePerSec ?? 5, burst: o.burst ?? o.ratePerSec ?? 5, services: ['route53'] },
     ...(o.logger ? { logger: o.logger } : {}),
     ...(o.callLog ? { callLog: o.callLog } : {}),
   });

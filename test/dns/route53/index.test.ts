@@ -225,10 +225,37 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
     ]);
     // a storm longer than the budget ends in a clear error, not an endless loop
     e.sb.aws.setFaults({ throttleStorm: 50, throttleStormService: 'route53' });
+    const t0 = e.clock.now().getTime();
     await assert.rejects(
-      e.provider(agent, { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } }).cleanup(REC, V1),
-      isCode('ROUTE53_THROTTLED', REC, '3 attempts'),
+      e.provider(agent, { retry: { attempts: 3, baseMs: 100, maxMs: 1000, throttledForMs: 2_000 } }).cleanup(REC, V1),
+      isCode('ROUTE53_THROTTLED', REC, 'attempts over 2.', 'Rate exceeded'),
     );
+    const waited = e.clock.now().getTime() - t0;
+    assert.ok(waited >= 2_000 && waited < 2_600, `gave up after ${waited} ms of a 2 s budget`);
+  });
+
+  it('retries a throttled call past its attempt count for the time budget (a fleet queuing on 5 requests/s), and 5xx only `attempts` times', async () => {
+    const e = await env();
+    const agent = e.user('agent', agentPolicy());
+    // 20 Throttling answers in a row: more than the 8 attempts other transient failures get
+    e.sb.aws.setFaults({ throttleStorm: 20, throttleStormService: 'route53' });
+    const t0 = e.clock.now().getTime();
+    await e.provider(agent, { propagationTimeoutMs: 60_000 }).present(REC, V1);
+    assert.deepEqual(e.apiValues(), [`"${V1}"`]);
+    assert.equal(callsOf(e, agent).filter((c) => c.errorCode === 'Throttling').length, 20);
+    // jitter pinned at ½: 125, 250, 500, 1000, 2000, then 2500 ms per wait
+    assert.ok(e.clock.now().getTime() - t0 < 60_000, 'within the budget');
+    // a 5xx outage still ends after `attempts` tries
+    e.sb.aws.setFaults({ throttleStorm: 0 });
+    let sent = 0;
+    const broken = e.provider(agent, { retry: { attempts: 3, baseMs: 100, maxMs: 1000 } }, () => ({
+      send: async () => {
+        sent++;
+        throw Object.assign(new Error('We encountered an internal error.'), { name: 'InternalFailure', $metadata: { httpStatusCode: 500 } });
+      },
+    }));
+    await assert.rejects(broken.cleanup(REC, V1), isCode('ROUTE53_THROTTLED', REC, 'after 3 attempts'));
+    assert.equal(sent, 3);
   });
 
   it('honours the account rate limit (5 requests/s) for a burst of records', async () => {
