@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { type ArnKind, arnExample, checkArns, checkRoleSessionName, parseArn } from '../core/aws-ids.js';
 import { isAgentError } from '../core/errors.js';
@@ -112,7 +113,20 @@ export const configSchema = z
             handle: z
               .string()
               .regex(/^0x81[0-9a-fA-F]{6}$/, 'must be a persistent handle such as 0x81000010')
+              .optional()
               .describe('persistent handle of the identity key; bootstrap creates it there when it is empty'),
+            keyFile: z
+              .string()
+              .refine(
+                (f) =>
+                  (path.isAbsolute(f) || /^[\w.-]+$/.test(f)) &&
+                  !['key.pem', 'key.ref', 'cert.pem', 'chain.pem', 'fullchain.pem', 'meta.json', '.', '..'].includes(f),
+                'must be a file name such as key.tpm.pem (the agent makes the key), or the absolute path of an existing TSS2 PRIVATE KEY PEM',
+              )
+              .optional()
+              .describe(
+                'instead of handle: the key is a TSS2 PRIVATE KEY PEM of this name in each version directory, made by bootstrap under parent; an absolute path enrols an existing one',
+              ),
             parent: z
               .string()
               .regex(/^0x81[0-9a-fA-F]{6}$/, 'must be a persistent handle such as 0x81000001')
@@ -128,6 +142,8 @@ export const configSchema = z
         if (k.source === 'pkcs11' && !k.pkcs11)
           ctx.addIssue({ code: 'custom', path: ['pkcs11'], message: 'is required when key.source is pkcs11 (module, uri, pinFile)' });
         if (k.source === 'tpm' && !k.tpm) ctx.addIssue({ code: 'custom', path: ['tpm'], message: 'is required when key.source is tpm (tcti, handle)' });
+        if (k.tpm && (k.tpm.handle === undefined) === (k.tpm.keyFile === undefined))
+          ctx.addIssue({ code: 'custom', path: ['tpm'], message: 'needs exactly one of handle (a persistent key) and keyFile (a TSS2 PEM key file)' });
       })
       .prefault({}),
     acme: z

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { FileKeyHandle } from './file.js';
 import type { PinSource } from './pkcs11-pin.js';
 import { parsePkcs11Uri } from './pkcs11-uri.js';
-import { KEY_FILE_NAME, storedKeyRef, type KeyKind, type KeyRef, type StoredKeyView } from './ref.js';
+import { KEY_FILE_NAME, storedKeyRef, type KeyRef, type StoredKeyView } from './ref.js';
 import { parseAlgorithm, type KeyAlgorithmName, type KeyHandle } from './types.js';
 
 /**
@@ -22,11 +22,23 @@ export interface KeyDeps {
   tpm?: TpmSettings;
 }
 
-/** key.tpm from the config; the KeyRef carries the handle */
+/** key.tpm from the config; the KeyRef carries the handle or the key file */
 export interface TpmSettings {
   tcti?: string;
   authFile?: string;
 }
+
+/** key.tpm as generation needs it: exactly one of handle and keyFile */
+export type TpmGenerateSettings = TpmSettings & {
+  parent: string;
+  /** a persistent handle: the key there is used when there is one (also at renewal: a persistent key is kept) */
+  handle?: string;
+  /**
+   * a file name: a new key is made under `parent` for each version and stored there as a TSS2 PEM of that name;
+   * an absolute path: an existing TSS2 PEM that bootstrap enrols (copied into the version directory)
+   */
+  keyFile?: string;
+};
 
 export interface Pkcs11Settings {
   /** key.pkcs11.module; a stored ref's module is used only when the config names none */
@@ -52,15 +64,20 @@ export type GenerateSpec =
   | {
       kind: 'tpm';
       algorithm: KeyAlgorithmName;
-      /** key.tpm: the key at `handle` is used when there is one (also at renewal: a persistent key is kept), else created */
-      settings: TpmSettings & { handle: string; parent: string };
+      settings: TpmGenerateSettings;
+      /** true (rotation at renewal): a key file is always a new key; a persistent handle keeps its key */
+      fresh: boolean;
     };
 
-/** A key ready to go into a new version: the handle signs, `ref` goes to meta.json, `keyPem` (file keys only) to key.pem. */
+/**
+ * A key ready to go into a new version: the handle signs, `ref` goes to meta.json, `keyPem` (file keys only) to
+ * key.pem, `files` (a TPM key's TSS2 PEM) into the version directory, 0600.
+ */
 export interface VersionKey {
   handle: KeyHandle;
   ref: KeyRef;
   keyPem?: string;
+  files?: Record<string, string>;
 }
 
 /** Opens the key a version names. External keys (key.source csr) cannot sign: KEY_EXTERNAL. */
@@ -73,10 +90,11 @@ export async function openKey(ref: KeyRef, deps: KeyDeps): Promise<KeyHandle> {
       return Pkcs11KeyHandle.open({ module: deps.pkcs11?.module ?? ref.module ?? defaultPkcs11Module(), uri: ref.uri, pin: deps.pkcs11?.pin ?? {} });
     }
     case 'tpm': {
-      if (!ref.handle) throw unsupported('tpm');
-      const { TpmKeyHandle, DEFAULT_TCTI } = await import('./tpm.js');
+      const { TpmKeyHandle, DEFAULT_TCTI, readTss2File } = await import('./tpm.js');
       const authFile = deps.tpm?.authFile;
-      return TpmKeyHandle.open({ tcti: deps.tpm?.tcti ?? ref.tcti ?? DEFAULT_TCTI, handle: ref.handle, ...(authFile ? { authFile } : {}) });
+      const o = { tcti: deps.tpm?.tcti ?? ref.tcti ?? DEFAULT_TCTI, ...(authFile ? { authFile } : {}) };
+      if (ref.keyFile) return TpmKeyHandle.open({ ...o, file: await readTss2File(path.resolve(deps.dir, ref.keyFile)) });
+      return TpmKeyHandle.open({ ...o, handle: ref.handle! });
     }
     case 'external':
       throw new AgentError({
@@ -117,19 +135,39 @@ export async function generateKey(spec: GenerateSpec, deps?: Partial<KeyDeps>): 
       return { handle, ref: { kind: 'pkcs11', uri: handle.uri, module } };
     }
     case 'tpm': {
-      const { TpmKeyHandle, DEFAULT_TCTI } = await import('./tpm.js');
+      const { TpmKeyHandle, DEFAULT_TCTI, readTss2File } = await import('./tpm.js');
       const s = spec.settings;
-      const o = { tcti: s.tcti ?? DEFAULT_TCTI, handle: s.handle, ...(s.authFile ? { authFile: s.authFile } : {}) };
+      const o = { tcti: s.tcti ?? DEFAULT_TCTI, ...(s.authFile ? { authFile: s.authFile } : {}) };
+      const ref = { kind: 'tpm' as const, parent: s.parent, tcti: o.tcti };
+      if (s.keyFile) {
+        const name = path.basename(s.keyFile);
+        let handle: KeyHandle;
+        let pem: string;
+        if (path.isAbsolute(s.keyFile) && !spec.fresh) {
+          // an existing key (made with the tpm2 OpenSSL provider, say): opening it proves it loads on this TPM
+          const file = await readTss2File(s.keyFile);
+          handle = await TpmKeyHandle.open({ ...o, file });
+          pem = file.pem;
+          deps?.logger?.info('using the TPM key file', { key: handle.describe() });
+        } else {
+          const made = await TpmKeyHandle.generate({ ...o, keyPath: name, parent: s.parent, algorithm: parseAlgorithm(spec.algorithm) });
+          pem = made.pem!;
+          handle = made;
+          deps?.logger?.info('key created in the TPM', { key: handle.describe() });
+        }
+        return { handle, ref: { ...ref, keyFile: name }, files: { [name]: pem } };
+      }
+      const at = { ...o, handle: s.handle! };
       let handle: KeyHandle;
       try {
-        handle = await TpmKeyHandle.open(o);
+        handle = await TpmKeyHandle.open(at);
         deps?.logger?.info('using the key already in the TPM', { key: handle.describe() });
       } catch (e) {
         if (!(e instanceof AgentError) || e.code !== 'KEY_TPM_NOT_FOUND') throw e;
-        handle = await TpmKeyHandle.generate({ ...o, parent: s.parent, algorithm: parseAlgorithm(spec.algorithm) });
+        handle = await TpmKeyHandle.generate({ ...at, parent: s.parent, algorithm: parseAlgorithm(spec.algorithm) });
         deps?.logger?.info('key created in the TPM', { key: handle.describe() });
       }
-      return { handle, ref: { kind: 'tpm', handle: s.handle, parent: s.parent, tcti: o.tcti } };
+      return { handle, ref: { ...ref, handle: at.handle } };
     }
   }
 }
@@ -141,8 +179,15 @@ export async function reuseKey(ref: KeyRef, deps: KeyDeps): Promise<VersionKey> 
       const handle = await FileKeyHandle.load(path.resolve(deps.dir, ref.path));
       return { handle, ref: { kind: 'file', path: KEY_FILE_NAME }, keyPem: handle.pem() };
     }
-    case 'pkcs11':
     case 'tpm':
+      if (ref.keyFile) {
+        // the same TPM key in the next version: its TSS2 PEM is copied, the TPM holds nothing to share
+        const { readTss2File } = await import('./tpm.js');
+        const file = await readTss2File(path.resolve(deps.dir, ref.keyFile));
+        return { handle: await openKey(ref, deps), ref, files: { [ref.keyFile]: file.pem } };
+      }
+      return { handle: await openKey(ref, deps), ref };
+    case 'pkcs11':
     case 'external':
       return { handle: await openKey(ref, deps), ref };
   }
@@ -165,13 +210,4 @@ export async function openStoredKey(v: StoredKeyView & { version: string; dir: s
 /** A key that can sign (file, token, TPM), as opposed to an external key known only by its public key. */
 export function isKeyHandle(k: KeyHandle | { publicKeyDer: Uint8Array }): k is KeyHandle {
   return typeof (k as Partial<KeyHandle>).sign === 'function';
-}
-
-function unsupported(kind: KeyKind): AgentError {
-  return new AgentError({
-    code: 'KEY_UNSUPPORTED',
-    component: 'keys',
-    message: `${kind} keys are not supported by this build`,
-    hint: 'use a TPM key at a persistent handle (key.tpm.handle); TSS2 PEM key files are not supported yet',
-  });
 }

@@ -70,7 +70,11 @@ const refSchema = z.discriminatedUnion('kind', [
     .object({
       kind: z.literal('tpm'),
       handle: z.string().regex(HANDLE, 'must be a persistent handle such as 0x81000010').optional(),
-      keyFile: z.string().min(1).optional(),
+      keyFile: z
+        .string()
+        .regex(/^[^/\\]+$/, 'must be a file name in the version directory')
+        .refine((p) => p !== '.' && p !== '..', 'must be a file name in the version directory')
+        .optional(),
       parent: z.string().regex(HANDLE, 'must be a persistent handle such as 0x81000001').optional(),
       tcti: z.string().min(1).optional(),
     })

@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentError } from '../core/errors.js';
+import { decodeTss2Pem, encodeTss2Pem, type Tss2Key } from './tpm-tss2.js';
 import type { KeyAlgorithm, KeyHandle } from './types.js';
 
 /**
@@ -21,14 +22,18 @@ const TOOLS = '/usr/bin';
 export interface TpmOptions {
   /** key.tpm.tcti */
   tcti: string;
-  /** persistent handle of the key, e.g. 0x81000010 */
-  handle: string;
+  /** persistent handle of the key, e.g. 0x81000010; or `file`: */
+  handle?: string;
+  /** a TSS2 PRIVATE KEY PEM (key.tpm.keyFile), loaded under its parent for each use; `path` is named in messages */
+  file?: { path: string; key: Tss2Key };
   /** key.tpm.authFile: the key's password, when it has one */
   authFile?: string;
 }
 
-export interface TpmGenerateOptions extends TpmOptions {
+export interface TpmGenerateOptions extends Omit<TpmOptions, 'file'> {
   algorithm: KeyAlgorithm;
+  /** without a handle: the name the TSS2 PEM (`pem`) will be stored under, for messages */
+  keyPath?: string;
   /** persistent handle of the storage parent (the SRK), created when missing */
   parent?: string;
 }
@@ -74,14 +79,23 @@ function tool(tcti: string, name: string, args: string[]): Promise<ToolResult> {
   });
 }
 
+/** What a tool error is about: the TPM and, when known, the key (`where`: "persistent handle 0x…" or the key file). */
+interface Subject {
+  tcti: string;
+  handle?: string;
+  file?: { path: string; key: Tss2Key };
+}
+
 /** Runs a tool and turns its failure into one named error; `what` says what the agent was doing. */
-async function must(o: { tcti: string; handle?: string }, name: string, args: string[], what: string): Promise<void> {
+async function must(o: Subject, name: string, args: string[], what: string): Promise<void> {
   const r = await tool(o.tcti, name, args);
   if (r.code === 0) return;
   throw toolError(o, r.stderr, what);
 }
 
-function toolError(o: { tcti: string; handle?: string }, stderr: string, what: string): AgentError {
+const where = (o: Subject) => (o.file ? `the key file ${o.file.path}` : `the key at ${o.handle}`);
+
+function toolError(o: Subject, stderr: string, what: string): AgentError {
   if (/Could not load tcti|Cannot connect|Failed to connect|No such file or directory.*tpm/i.test(stderr)) {
     return new AgentError({
       code: 'KEY_TPM_UNREACHABLE',
@@ -91,18 +105,33 @@ function toolError(o: { tcti: string; handle?: string }, stderr: string, what: s
     });
   }
   if (/0x18b|handle is not correct/i.test(stderr)) {
+    return o.file
+      ? new AgentError({
+          code: 'KEY_TPM_NOT_FOUND',
+          component: COMPONENT,
+          message: `the TPM at ${o.tcti} has no storage key at ${o.file.key.parent}, the parent of ${o.file.path} (key.tpm.parent)`,
+          hint: 'the key file belongs to a TPM whose storage key was removed (tpm2_clear?): run iamra-agent renew --force to make a new key',
+        })
+      : new AgentError({
+          code: 'KEY_TPM_NOT_FOUND',
+          component: COMPONENT,
+          message: `the TPM at ${o.tcti} has no key at persistent handle ${o.handle} (key.tpm.handle)`,
+          hint: 'run bootstrap to create it, or fix key.tpm.handle (tpm2_getcap handles-persistent lists them)',
+        });
+  }
+  if (o.file && /0x1df|0x19f|integrity|0x1d5|0x1c4/i.test(stderr) && /load/i.test(what)) {
     return new AgentError({
-      code: 'KEY_TPM_NOT_FOUND',
+      code: 'KEY_TPM_FOREIGN',
       component: COMPONENT,
-      message: `the TPM at ${o.tcti} has no key at persistent handle ${o.handle} (key.tpm.handle)`,
-      hint: 'run bootstrap to create it, or fix key.tpm.handle (tpm2_getcap handles-persistent lists them)',
+      message: `the TPM at ${o.tcti} refuses to load ${o.file.path}: it was made by another TPM or under another storage key than ${o.file.key.parent}`,
+      hint: 'a TSS2 key file only works on the TPM that made it: point key.tpm.tcti at that TPM, or run iamra-agent renew --force to make a new key',
     });
   }
   if (/authoriz|0x98e|0x9a2/i.test(stderr)) {
     return new AgentError({
       code: 'KEY_TPM_AUTH',
       component: COMPONENT,
-      message: `the TPM refused the password of the key at ${o.handle} while ${what}`,
+      message: `the TPM refused the password of ${where(o)} while ${what}`,
       hint: 'put the key password in key.tpm.authFile (or remove it when the key has none); the TPM counts failures (dictionary-attack lockout)',
     });
   }
@@ -121,11 +150,27 @@ async function withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 
 const flush = (tcti: string) => tool(tcti, 'tpm2_flushcontext', ['-t']);
 
-async function readPublic(o: TpmOptions): Promise<KeyObject> {
+/**
+ * Runs `fn` with a context naming the key for tpm2-tools: the persistent handle, or the key file loaded under its
+ * parent into a transient object (flushed by the caller's flush). `dir` is a private temporary directory.
+ */
+async function keyContext(o: Subject, dir: string): Promise<string> {
+  if (!o.file) return o.handle!;
+  const pub = path.join(dir, 'key.pub');
+  const priv = path.join(dir, 'key.priv');
+  const ctx = path.join(dir, 'key.ctx');
+  await fsp.writeFile(pub, o.file.key.pub, { mode: 0o600 });
+  await fsp.writeFile(priv, o.file.key.priv, { mode: 0o600 });
+  await must(o, 'tpm2_load', ['-Q', '-C', o.file.key.parent, '-u', pub, '-r', priv, '-c', ctx], `loading ${o.file.path}`);
+  return ctx;
+}
+
+async function readPublic(o: Subject): Promise<KeyObject> {
   return withTemp(async (dir) => {
     const out = path.join(dir, 'pub.der');
     try {
-      await must(o, 'tpm2_readpublic', ['-Q', '-c', o.handle, '-f', 'der', '-o', out], `reading the public key at ${o.handle}`);
+      const ctx = await keyContext(o, dir);
+      await must(o, 'tpm2_readpublic', ['-Q', '-c', ctx, '-f', 'der', '-o', out], `reading the public key of ${where(o)}`);
     } finally {
       await flush(o.tcti);
     }
@@ -141,6 +186,22 @@ function algorithmOf(pub: KeyObject, where: string): KeyAlgorithm {
   throw new AgentError({ code: 'KEY_UNSUPPORTED', component: COMPONENT, message: `${where}: unsupported key`, hint: 'use an EC P-256/P-384 or RSA 2048+ key' });
 }
 
+/** Reads a TSS2 PEM key file (mode checked like every private file: it is useless off this TPM, but still a key). */
+export async function readTss2File(file: string): Promise<{ path: string; key: Tss2Key; pem: string }> {
+  let pem: string;
+  try {
+    pem = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    throw new AgentError({
+      code: 'KEY_TPM_FILE_MISSING',
+      component: COMPONENT,
+      message: `cannot read the TPM key file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      hint: 'the version directory lost its key file: roll back (iamra-agent rollback) or run iamra-agent renew --force',
+    });
+  }
+  return { path: file, key: decodeTss2Pem(pem, file), pem };
+}
+
 export class TpmKeyHandle implements KeyHandle {
   readonly kind = 'tpm' as const;
   readonly algorithm: KeyAlgorithm;
@@ -148,24 +209,30 @@ export class TpmKeyHandle implements KeyHandle {
   private constructor(
     private readonly o: TpmOptions,
     private readonly pub: KeyObject,
+    /** the TSS2 PEM of a key-file key, for the version directory */
+    readonly pem?: string,
   ) {
-    this.algorithm = algorithmOf(pub, `tpm handle ${o.handle}`);
+    this.algorithm = algorithmOf(pub, this.describeWhere());
   }
 
+  /** Opens the key at o.handle, or o.file (loading it under its parent: a key file of another TPM fails here). */
   static async open(o: TpmOptions): Promise<TpmKeyHandle> {
     return serialized(o.tcti, async () => new TpmKeyHandle(o, await readPublic(o)));
   }
 
   /**
    * Creates a signing key inside the TPM (fixedTPM, fixedParent, sensitiveDataOrigin: it was born there and cannot
-   * leave) under the storage parent, and makes it persistent at `handle`. The parent (an ECC P-256 SRK) is created
-   * and persisted first when the TPM has none.
+   * leave) under the storage parent, and makes it persistent at `handle`, or (no handle) returns it as a TSS2 PEM
+   * (`pem`) to be stored as o.file.path. The parent (an ECC P-256 SRK) is created and persisted first when the TPM
+   * has none.
    */
   static async generate(o: TpmGenerateOptions): Promise<TpmKeyHandle> {
     const parent = o.parent ?? DEFAULT_PARENT;
+    const keyPath = o.keyPath ?? 'the new key file';
     return serialized(o.tcti, () =>
       withTemp(async (dir) => {
         const f = (n: string) => path.join(dir, n);
+        let file: { path: string; key: Tss2Key } | undefined;
         try {
           if ((await tool(o.tcti, 'tpm2_readpublic', ['-Q', '-c', parent])).code !== 0) {
             await must(
@@ -183,12 +250,17 @@ export class TpmKeyHandle implements KeyHandle {
           const attrs = `fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign${o.authFile ? '' : '|noda'}`;
           await must(o, 'tpm2_create', ['-Q', '-C', parent, '-G', alg, '-a', attrs, ...auth, '-u', f('key.pub'), '-r', f('key.priv')], 'creating the key');
           await flush(o.tcti);
-          await must(o, 'tpm2_load', ['-Q', '-C', parent, '-u', f('key.pub'), '-r', f('key.priv'), '-c', f('key.ctx')], 'loading the key');
-          await must(o, 'tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', f('key.ctx'), o.handle], `persisting the key at ${o.handle}`);
+          if (o.handle) {
+            await must(o, 'tpm2_load', ['-Q', '-C', parent, '-u', f('key.pub'), '-r', f('key.priv'), '-c', f('key.ctx')], 'loading the key');
+            await must(o, 'tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', f('key.ctx'), o.handle], `persisting the key at ${o.handle}`);
+          } else {
+            file = { path: keyPath, key: { parent, emptyAuth: !o.authFile, pub: await fsp.readFile(f('key.pub')), priv: await fsp.readFile(f('key.priv')) } };
+          }
         } finally {
           await flush(o.tcti);
         }
-        return new TpmKeyHandle(o, await readPublic(o));
+        const opened: TpmOptions = { tcti: o.tcti, ...(o.authFile ? { authFile: o.authFile } : {}), ...(file ? { file } : { handle: o.handle! }) };
+        return new TpmKeyHandle(opened, await readPublic(opened), file ? encodeTss2Pem(file.key) : undefined);
       }),
     );
   }
@@ -212,12 +284,13 @@ export class TpmKeyHandle implements KeyHandle {
         const scheme = this.algorithm.type === 'ec' ? 'ecdsa' : 'rsassa';
         const auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
         try {
+          const ctx = await keyContext(o, dir);
           // -d: the input is a digest made here; -f plain: DER ECDSA-Sig-Value (RSA: the raw signature)
           await must(
             o,
             'tpm2_sign',
-            ['-c', o.handle, ...auth, '-g', hash === 'SHA-256' ? 'sha256' : 'sha384', '-s', scheme, '-f', 'plain', '-d', '-o', sig, digest],
-            `signing with tpm handle ${o.handle}`,
+            ['-c', ctx, ...auth, '-g', hash === 'SHA-256' ? 'sha256' : 'sha384', '-s', scheme, '-f', 'plain', '-d', '-o', sig, digest],
+            `signing with ${this.describeWhere()}`,
           );
         } finally {
           await flush(o.tcti);
@@ -227,8 +300,12 @@ export class TpmKeyHandle implements KeyHandle {
     );
   }
 
+  private describeWhere(): string {
+    return this.o.file ? `tpm key file ${this.o.file.path} under ${this.o.file.key.parent}` : `tpm handle ${this.o.handle}`;
+  }
+
   describe(): string {
     const a = this.algorithm;
-    return `tpm handle ${this.o.handle} (${a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`})`;
+    return `${this.describeWhere()} (${a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`})`;
   }
 }

@@ -4,7 +4,7 @@ import { AgentError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { buildCsr, checkExternalCsr } from '../keys/csr.js';
-import { type GenerateSpec, generateKey, type Pkcs11Settings, type TpmSettings, type VersionKey } from '../keys/factory.js';
+import { type GenerateSpec, generateKey, type Pkcs11Settings, type TpmGenerateSettings, type VersionKey } from '../keys/factory.js';
 import type { ExternalKeyRef } from '../keys/ref.js';
 import type { KeyAlgorithmName, KeyHandle } from '../keys/types.js';
 import type { IdentityStore, StageMaterial } from '../store/index.js';
@@ -29,7 +29,7 @@ export interface KeySpec {
   /** key.pkcs11 (source pkcs11): the URI naming token and key label, the module and the PIN source */
   pkcs11?: Pkcs11Settings & { uri: string };
   /** key.tpm (source tpm) */
-  tpm?: TpmSettings & { handle: string; parent: string };
+  tpm?: TpmGenerateSettings;
   /** a new key even when one with the configured label exists (rotation at renewal; file keys are always new) */
   fresh?: boolean;
   /** for `csr` mode: reads the CSR file (PEM) */
@@ -92,6 +92,7 @@ export async function enrol(deps: EnrolDeps, names: string[], key: KeySpec, o: {
     fullchainPem: issued.fullchainPem,
     // a file key is stored as key.pem (0600); any other key is stored as where it lives (key.ref)
     ...(versionKey?.keyPem !== undefined ? { keyPem: versionKey.keyPem } : { keyRef: { ...ref } }),
+    ...(versionKey?.files ? { keyFiles: versionKey.files } : {}),
     // the store adds serial, validity, issuer and createdAt from the certificate itself
     meta: {
       names,
@@ -131,9 +132,9 @@ function generateSpec(key: KeySpec): GenerateSpec {
         code: 'CONFIG_INVALID',
         component: 'config',
         message: 'key.source is tpm but key.tpm is not set',
-        hint: 'set key.tpm.handle (and tcti)',
+        hint: 'set key.tpm.handle or key.tpm.keyFile (and tcti)',
       });
-    return { kind: 'tpm', algorithm: key.algorithm, settings: key.tpm };
+    return { kind: 'tpm', algorithm: key.algorithm, settings: key.tpm, fresh: key.fresh ?? false };
   }
   if (key.source !== 'pkcs11') return { kind: 'file', algorithm: key.algorithm };
   if (!key.pkcs11) {

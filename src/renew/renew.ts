@@ -177,7 +177,8 @@ export async function renew(deps: RenewDeps, spec: IdentitySpec, o: { force: boo
 async function keyFor(deps: RenewDeps, spec: IdentitySpec, live: Identity | undefined): Promise<IdentitySpec['key']> {
   if (spec.key.source === 'csr') return spec.key;
   // a token key rotates into a new object; the configured label stays the bootstrap key's
-  if (deps.rotateKey) return spec.key.source === 'pkcs11' ? { ...spec.key, fresh: true } : spec.key;
+  // (a TPM key file rotates into a new key; a persistent TPM handle keeps its key)
+  if (deps.rotateKey) return spec.key.source === 'pkcs11' || spec.key.source === 'tpm' ? { ...spec.key, fresh: true } : spec.key;
   let ref: KeyRef | undefined;
   try {
     ref = live ? storedKeyRef(live) : undefined;
@@ -189,6 +190,13 @@ async function keyFor(deps: RenewDeps, spec: IdentitySpec, live: Identity | unde
   if (live && ref?.kind === 'pkcs11' && spec.key.source === 'pkcs11') {
     const { uri: _uri, ...pkcs11 } = spec.key.pkcs11 ?? { pin: {} };
     return { ...spec.key, reuse: await reuseKey(ref, { dir: live.dir, logger: deps.logger, pkcs11 }) };
+  }
+  if (live && ref?.kind === 'tpm' && spec.key.source === 'tpm') {
+    const { tcti, authFile } = spec.key.tpm ?? {};
+    return {
+      ...spec.key,
+      reuse: await reuseKey(ref, { dir: live.dir, logger: deps.logger, tpm: { ...(tcti ? { tcti } : {}), ...(authFile ? { authFile } : {}) } }),
+    };
   }
   if (!live?.files.key || ref?.kind !== 'file') {
     deps.logger.warn('key.rotateOnRenew is off but the live identity has no key file; making a new key', { version: live?.version });

@@ -67,6 +67,8 @@ export interface StageMaterial {
   /** exactly one of keyPem (a file key, stored 0600) and keyRef */
   keyPem?: string;
   keyRef?: KeyRefRecord;
+  /** with keyRef: files the key needs beside it (a TPM key's TSS2 PEM), by file name, stored 0600 */
+  keyFiles?: Record<string, string>;
   meta: MetaInput;
 }
 
@@ -351,6 +353,7 @@ export class IdentityStore {
       await writeNew(f.fullchain, m.fullchainPem);
       if (m.keyPem !== undefined) await writeNew(f.key!, m.keyPem);
       if (m.keyRef !== undefined) await writeNew(f.keyRef!, JSON.stringify(m.keyRef, null, 2) + '\n');
+      for (const [name, data] of Object.entries(m.keyFiles ?? {})) await writeNew(path.join(tmp, keyFileName(name)), data);
       await writeNew(f.meta, JSON.stringify(meta, null, 2) + '\n');
       await fsyncDir(tmp);
     } catch (e) {
@@ -553,6 +556,19 @@ function filesOf(dir: string): Required<VersionFiles> {
     key: path.join(dir, 'key.pem'),
     keyRef: path.join(dir, 'key.ref'),
   };
+}
+
+/** A key file's name: one plain name that is none of the version's own files (writeNew refuses an existing one). */
+function keyFileName(name: string): string {
+  if (!/^[\w.-]+$/.test(name) || name === '.' || name === '..') {
+    throw new AgentError({
+      code: 'STORE_STAGE_KEY',
+      component: 'store',
+      message: `a key file must be a plain file name, not ${JSON.stringify(name)}`,
+      hint: 'this is a bug in the caller: key.tpm.keyFile names a file in the version directory',
+    });
+  }
+  return name;
 }
 
 /** A new private file, flushed to disk; its directory is still temporary, so no rename per file is needed. */

@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createPublicKey, X509Certificate } from 'node:crypto';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tempDir } from '../helpers/paths.js';
+import { cliPath, tempDir } from '../helpers/paths.js';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { type CliResult, type E2eSandbox, startSandbox } from '../helpers/sandbox.js';
-import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
+import { decodeTss2Pem } from '../../src/keys/tpm-tss2.js';
+import { ASSUMED_ROLE, type ImdsReply, imdsCredentials, startServe } from './credentials-support.js';
 
 /**
- * Issue 7, "What must be shown" 2 (persistent-handle keys) and 4 (TPM absent), with the built CLI against
- * `sandbox up --key tpm` (swtpm in the sandbox dir, driven through tpm2-tools).
+ * Issue 7, "What must be shown" 2 (persistent-handle keys and TSS2 PEM key files) and 4 (TPM absent), with the
+ * built CLI against `sandbox up --key tpm` (swtpm in the sandbox dir, driven through tpm2-tools). The key-file
+ * identity is a second agent config (its own state directory) on the same sandbox and TPM: one swtpm per file.
  */
 
 const AWS = '/usr/bin/aws';
@@ -34,6 +37,73 @@ async function callerArn(r: CliResult): Promise<string> {
 const aws = (args: string[], env: NodeJS.ProcessEnv) => run(AWS, [...args, '--endpoint-url', sb.info.awsUrl, '--output', 'json'], env);
 const tpm2 = (name: string, args: string[]) => run(`/usr/bin/${name}`, args, sb.env);
 const liveDir = () => path.join(sb.dir, 'state', 'live');
+
+/** A second identity on the same sandbox and TPM: key.tpm.keyFile instead of the handle, its own state and AWS config. */
+interface FileIdentity {
+  env: NodeJS.ProcessEnv;
+  state: string;
+}
+
+function fileIdentity(): FileIdentity {
+  const cfg = parseYaml(readFileSync(sb.env.IAMRA_AGENT_CONFIG!, 'utf8')) as {
+    key: { tpm: Record<string, string> };
+    state: { dir: string; runtimeDir: string };
+  };
+  const state = path.join(sb.dir, 'state-tss2');
+  cfg.key.tpm = { tcti: sb.env.TPM2TOOLS_TCTI!, keyFile: 'key.tpm.pem' };
+  cfg.state = { dir: state, runtimeDir: path.join(sb.dir, 'run-tss2') };
+  const dir = path.join(work, 'tss2');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const yaml = path.join(dir, 'agent.yaml');
+  writeFileSync(yaml, toYaml(cfg), { mode: 0o600 });
+  const awsConfig = path.join(dir, 'aws-config');
+  writeFileSync(awsConfig, `[profile iamra]\ncredential_process = ${process.execPath} ${cliPath} --config ${yaml} credential-process\nregion = us-east-1\n`);
+  return { env: { ...sb.env, IAMRA_AGENT_CONFIG: yaml, AWS_CONFIG_FILE: awsConfig }, state };
+}
+
+/** The public key of a TSS2 PEM as the TPM itself reports it after loading it under its parent. */
+async function tss2PublicKey(file: string): Promise<KeyObject> {
+  const dir = tempDir('tss2-pub');
+  const key = decodeTss2Pem(readFileSync(file, 'utf8'), file);
+  writeFileSync(path.join(dir, 'k.pub'), key.pub);
+  writeFileSync(path.join(dir, 'k.priv'), key.priv);
+  try {
+    const load = await tpm2('tpm2_load', [
+      '-Q',
+      '-C',
+      key.parent,
+      '-u',
+      path.join(dir, 'k.pub'),
+      '-r',
+      path.join(dir, 'k.priv'),
+      '-c',
+      path.join(dir, 'k.ctx'),
+    ]);
+    assert.equal(load.code, 0, load.stderr);
+    const r = await tpm2('tpm2_readpublic', ['-Q', '-c', path.join(dir, 'k.ctx'), '-f', 'der', '-o', path.join(dir, 'pub.der')]);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await tpm2('tpm2_flushcontext', ['-t']);
+  }
+  return createPublicKey({ key: readFileSync(path.join(dir, 'pub.der')), format: 'der', type: 'spki' });
+}
+
+function isolatedEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const empty = path.join(work, 'empty');
+  writeFileSync(empty, '');
+  const env = Object.fromEntries(Object.entries(sb.env).filter(([k]) => !k.startsWith('AWS_')));
+  return { ...env, AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: empty, AWS_SHARED_CREDENTIALS_FILE: empty, ...extra };
+}
+
+/** polls serve (bounded) until it hands out other credentials than `first`: its watcher reloads after a renewal */
+async function nextCredentials(url: string, first: ImdsReply): Promise<ImdsReply> {
+  let next = first;
+  for (let i = 0; i < 50 && next.json?.AccessKeyId === first.json?.AccessKeyId; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    next = await imdsCredentials(url);
+  }
+  return next;
+}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -99,11 +169,7 @@ describe('2. bootstrap, vending and renewal with the key in a TPM (swtpm) at a p
       assert.notEqual(readlinkSync(liveDir()), before);
       const cert = new X509Certificate(readFileSync(path.join(liveDir(), 'cert.pem')));
       assert.ok(cert.publicKey.equals(oldKey), 'a persistent TPM key is kept across renewals');
-      let next = first;
-      for (let i = 0; i < 50 && next.json?.AccessKeyId === first.json?.AccessKeyId; i++) {
-        await new Promise((res) => setTimeout(res, 100));
-        next = await imdsCredentials(serve.url);
-      }
+      const next = await nextCredentials(serve.url, first);
       assert.notEqual(next.json?.AccessKeyId, first.json?.AccessKeyId);
       assert.equal(serve.child.exitCode, null);
       // only the IMDS endpoint: no profile files, no AWS_* from the sandbox env
@@ -117,6 +183,77 @@ describe('2. bootstrap, vending and renewal with the key in a TPM (swtpm) at a p
       };
       const arn = await callerArn(await aws(['sts', 'get-caller-identity'], imdsOnly));
       assert.equal(BigInt(`0x${arn.split('/').pop()}`), BigInt(`0x${cert.serialNumber}`));
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('2. the same with a TSS2 PEM key file (key.tpm.keyFile) under the storage key', () => {
+  let id: FileIdentity;
+  const liveOf = () => path.join(id.state, 'live');
+  const cliAs = (args: string[]) => run(process.execPath, [cliPath, ...args], id.env);
+
+  before(() => {
+    id = fileIdentity();
+  });
+
+  it('bootstrap creates the key in the TPM and writes it as a 0600 TSS2 PEM into the version; no persistent handle, no key.pem', async () => {
+    const handlesBefore = (await tpm2('tpm2_getcap', ['handles-persistent'])).stdout;
+    const r = await cliAs(['bootstrap']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(path.join(liveOf(), 'key.ref'), 'utf8')), {
+      kind: 'tpm',
+      parent: '0x81000001',
+      tcti: sb.env.TPM2TOOLS_TCTI,
+      keyFile: 'key.tpm.pem',
+    });
+    const file = path.join(liveOf(), 'key.tpm.pem');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(readFileSync(file, 'utf8'), /^-----BEGIN TSS2 PRIVATE KEY-----\n/);
+    assert.deepEqual(
+      filesUnder(id.state).filter((f) => path.basename(f) === 'key.pem'),
+      [],
+    );
+    assert.equal((await tpm2('tpm2_getcap', ['handles-persistent'])).stdout, handlesBefore, 'the key lives in the file, not at a handle');
+    const cert = new X509Certificate(readFileSync(path.join(liveOf(), 'cert.pem')));
+    assert.ok(cert.publicKey.equals(await tss2PublicKey(file)), 'the certificate carries the key the TPM loads from the file');
+    const status = await cliAs(['status']);
+    assert.notEqual(status.code, 2, status.stdout + status.stderr);
+    assert.match(status.stdout, /key\s+OK\s+tpm key file \S+\/versions\/\d+\/key\.tpm\.pem under 0x81000001 \(EC P-256\) matches the certificate/);
+  });
+
+  it('credential-process, serve and update give credentials AWS CLI v2 accepts; renew --force makes a new key file and serve follows', async () => {
+    assert.match(await callerArn(await aws(['sts', 'get-caller-identity', '--profile', 'iamra'], id.env)), ASSUMED_ROLE);
+    const creds = path.join(work, 'tss2', 'aws-credentials');
+    const u = await cliAs(['update', '--once', '--file', creds, '--profile', 'iamra-file']);
+    assert.equal(u.code, 0, u.stderr);
+    assert.match(
+      await callerArn(await aws(['sts', 'get-caller-identity', '--profile', 'iamra-file'], isolatedEnv({ AWS_SHARED_CREDENTIALS_FILE: creds }))),
+      ASSUMED_ROLE,
+    );
+    const serve = await startServe(['--listen', '127.0.0.1:0'], id.env);
+    try {
+      const first = await imdsCredentials(serve.url);
+      assert.equal(first.status, 200, first.text);
+      const before = readlinkSync(liveOf());
+      const oldPem = readFileSync(path.join(liveOf(), 'key.tpm.pem'), 'utf8');
+      const oldKey = new X509Certificate(readFileSync(path.join(liveOf(), 'cert.pem'))).publicKey;
+      const r = await cliAs(['renew', '--force']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.notEqual(readlinkSync(liveOf()), before);
+      const file = path.join(liveOf(), 'key.tpm.pem');
+      assert.notEqual(readFileSync(file, 'utf8'), oldPem, 'key.rotateOnRenew: a new key file per version');
+      const cert = new X509Certificate(readFileSync(path.join(liveOf(), 'cert.pem')));
+      assert.ok(!cert.publicKey.equals(oldKey));
+      const next = await nextCredentials(serve.url, first);
+      assert.equal(next.status, 200, next.text);
+      assert.notEqual(next.json?.AccessKeyId, first.json?.AccessKeyId);
+      assert.equal(serve.child.exitCode, null, 'serve was not restarted');
+      // only now, with serve idle: swtpm has no resource manager, and two processes' transient objects fill its 3 slots
+      assert.ok(cert.publicKey.equals(await tss2PublicKey(file)));
+      const arn = await callerArn(await aws(['sts', 'get-caller-identity'], isolatedEnv({ AWS_EC2_METADATA_SERVICE_ENDPOINT: serve.url })));
+      assert.equal(BigInt(`0x${arn.split('/').pop()}`), BigInt(`0x${cert.serialNumber}`), 'the session comes from the new certificate and key');
     } finally {
       await serve.stop();
     }

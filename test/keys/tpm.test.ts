@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { systemClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { buildCsr } from '../../src/keys/csr.js';
-import { TpmKeyHandle } from '../../src/keys/tpm.js';
+import { readTss2File, TpmKeyHandle } from '../../src/keys/tpm.js';
+import { decodeTss2Pem, encodeTss2Pem } from '../../src/keys/tpm-tss2.js';
 import { type Swtpm, startSwtpm } from '../../src/sandbox/swtpm.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -49,5 +52,61 @@ test('faults: no key at the handle, TPM unreachable', async () => {
   await assert.rejects(
     TpmKeyHandle.open({ tcti: 'swtpm:host=127.0.0.1,port=1', handle: '0x81000010' }),
     code('KEY_TPM_UNREACHABLE', /the TPM at swtpm:host=127\.0\.0\.1,port=1 \(key\.tpm\.tcti\) cannot be reached/),
+  );
+});
+
+test('a key file: created under the parent, returned as a TSS2 PEM, loaded for each signature; a second TPM cannot load it', async () => {
+  const key = await TpmKeyHandle.generate({ tcti: tpm.tcti, keyPath: 'key.tpm.pem', algorithm: { type: 'ec', curve: 'P-256' } });
+  assert.equal(key.describe(), 'tpm key file key.tpm.pem under 0x81000001 (EC P-256)');
+  const pem = key.pem!;
+  assert.match(pem, /^-----BEGIN TSS2 PRIVATE KEY-----\n/);
+  const parsed = decodeTss2Pem(pem, 'key.tpm.pem');
+  assert.equal(parsed.parent, '0x81000001');
+  assert.equal(parsed.emptyAuth, true, 'a key without a password says so (the AWS helper and the tpm2 provider then ask for none)');
+  assert.equal(encodeTss2Pem(parsed), pem);
+
+  const file = path.join(tempDir('tpm-file'), 'key.tpm.pem');
+  writeFileSync(file, pem, { mode: 0o600 });
+  const opened = await TpmKeyHandle.open({ tcti: tpm.tcti, file: await readTss2File(file) });
+  assert.ok((await opened.publicKey()).equals(await key.publicKey()));
+  const data = Buffer.from('canonical request');
+  const sigs = await Promise.all([opened.sign(data), opened.sign(data)]);
+  for (const s of sigs) assert.ok(verify('sha256', data, { key: await key.publicKey(), dsaEncoding: 'der' }, s));
+
+  const other = await startSwtpm(tempDir('swtpm-other'), { clock: systemClock });
+  try {
+    // the other TPM has its own storage key at the same handle (another seed): the blob does not load there
+    await TpmKeyHandle.generate({ tcti: other.tcti, handle: '0x81000010', algorithm: { type: 'ec', curve: 'P-256' } });
+    await assert.rejects(
+      TpmKeyHandle.open({ tcti: other.tcti, file: await readTss2File(file) }),
+      code('KEY_TPM_FOREIGN', /refuses to load .*key\.tpm\.pem: it was made by another TPM or under another storage key than 0x81000001/),
+    );
+  } finally {
+    await other.stop();
+  }
+});
+
+test('TSS2 PEM: bad input is named', async () => {
+  assert.throws(
+    () => decodeTss2Pem('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', 'f.pem'),
+    code('KEY_TPM_FILE_INVALID', /^f\.pem .*no TSS2 PRIVATE KEY PEM block/),
+  );
+  assert.throws(
+    () => decodeTss2Pem('-----BEGIN TSS2 PRIVATE KEY-----\nMAA=\n-----END TSS2 PRIVATE KEY-----\n', 'f.pem'),
+    code('KEY_TPM_FILE_INVALID', /does not parse/),
+  );
+  const good = { parent: '0x81000001', emptyAuth: true, pub: Buffer.from([0, 1, 9]), priv: Buffer.from([0, 2, 1, 2]) };
+  assert.deepEqual(decodeTss2Pem(encodeTss2Pem(good), 'f.pem'), good);
+  assert.throws(
+    () => decodeTss2Pem(encodeTss2Pem({ ...good, pub: Buffer.from([0, 5, 1]) }), 'f.pem'),
+    code('KEY_TPM_FILE_INVALID', /public blob has a wrong length/),
+  );
+  assert.throws(
+    () => decodeTss2Pem(encodeTss2Pem({ ...good, parent: '0x40000001' }), 'f.pem'),
+    code('KEY_TPM_FILE_INVALID', /parent is not a persistent handle/),
+  );
+  await assert.rejects(
+    readTss2File('/nonexistent/key.tpm.pem'),
+    code('KEY_TPM_FILE_MISSING', /cannot read the TPM key file \/nonexistent\/key\.tpm\.pem: ENOENT/),
   );
 });
