@@ -182,7 +182,7 @@ test('bad meta.json key or key.ref contents give KEY_REF_INVALID naming the file
   await assert.rejects(openStoredKey(await store.read(id.version)), isCode('KEY_REF_INVALID', id.files.meta));
 });
 
-test('valid pkcs11 and tpm refs parse; a TSS2 PEM tpm key (not supported yet) says KEY_UNSUPPORTED', async () => {
+test('valid pkcs11 and tpm refs parse; a TSS2 PEM key file is read from the version directory, and a path is refused', async () => {
   // opening and generating pkcs11 keys: test/keys/pkcs11-factory.test.ts (SoftHSM2); tpm handle keys: test/keys/tpm.test.ts (swtpm)
   assert.deepEqual(parseKeyRef({ kind: 'pkcs11', uri: 'pkcs11:token=iamra;object=host-key', module: '/usr/lib/softhsm/libsofthsm2.so' }, 'test'), {
     kind: 'pkcs11',
@@ -196,5 +196,6 @@ test('valid pkcs11 and tpm refs parse; a TSS2 PEM tpm key (not supported yet) sa
   });
   const pem = parseKeyRef({ kind: 'tpm', keyFile: 'key.tss2', parent: '0x81000001' }, 'test');
   assert.deepEqual(pem, { kind: 'tpm', keyFile: 'key.tss2', parent: '0x81000001' });
-  await assert.rejects(openKey(pem, { dir: '/nonexistent' }), isCode('KEY_UNSUPPORTED', 'tpm'));
+  await assert.rejects(openKey(pem, { dir: '/nonexistent' }), isCode('KEY_TPM_FILE_MISSING', '/nonexistent/key.tss2'));
+  assert.throws(() => parseKeyRef({ kind: 'tpm', keyFile: '../key.tss2' }, 'test'), isCode('KEY_REF_INVALID', 'test', /keyFile: must be a file name/));
 });
