@@ -13,7 +13,7 @@ interface Args extends GlobalArgs {
 export function installUnitsCommand(deps: CliDeps, setExit: (c: number) => void): CommandModule {
   return {
     command: 'install-units',
-    describe: 'write the systemd units (bootstrap, renew + timer, serve, status + timer) with the right paths',
+    describe: 'write the systemd units (bootstrap, renew + timer, serve, status + timer; audit + timer for an operator host) with the right paths',
     builder: (y) =>
       y
         .option('dir', { type: 'string', default: '/etc/systemd/system', describe: 'where to write the units' })

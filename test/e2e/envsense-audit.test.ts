@@ -1,13 +1,13 @@
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AuditResult } from '../../src/envsense/audit.js';
 import type { AuditCursor } from '../../src/envsense/audit-state.js';
 import type { CallRecord } from '../../src/sandbox/aws/types.js';
 import { runCli, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { tempDir } from '../helpers/paths.js';
+import { repoRoot, tempDir } from '../helpers/paths.js';
 
 /**
  * Issue 8, "What must be shown" 3 and 5: enrol with `sandbox up --totp`, put the host's `fingerprint --json` entry
@@ -151,6 +151,28 @@ it('--lookup: throttling is retried by the SDK; throttling that does not stop, o
   assert.equal(r.code, 2);
   assert.match(r.stderr, /CloudTrail LookupEvents failed \(profile nobody-here\): CredentialsProviderError: .*--profile NAME/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+it("the audit unit's command line, as systemd runs it (credentials in %d, audit.env), audits the sandbox", async () => {
+  const unit = readFileSync(path.join(repoRoot, 'units', 'iamra-agent-audit.service'), 'utf8');
+  const exec = /^ExecStart=\/usr\/local\/bin\/iamra-agent (.+)$/m.exec(unit)![1]!.split(' ');
+  const creds = path.join(work, 'credentials-dir');
+  mkdirSync(creds, { recursive: true, mode: 0o700 });
+  copyFileSync(db, path.join(creds, 'fleet-db'));
+  copyFileSync(path.join(sb.dir, 'aws', 'credentials'), path.join(creds, 'cloudtrail-credentials'));
+  const cursor = path.join(work, 'unit-cursor.json');
+  const args = exec.map((a) => a.replace('%d', creds).replace('/var/lib/iamra-agent-audit/cursor.json', cursor));
+  const env = {
+    ...sb.env,
+    // the unit's Environment= lines, then what an operator puts in audit.env
+    AWS_SHARED_CREDENTIALS_FILE: path.join(creds, 'cloudtrail-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PROFILE: 'iamra-agent-audit',
+  };
+  const r = await runCli(args, env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /^mismatch /m);
+  assert.equal(statSync(cursor).mode & 0o777, 0o600);
 });
 
 it('bad input: exit 2 with one line naming it, no stack', async () => {

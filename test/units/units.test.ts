@@ -170,3 +170,14 @@ test('the status timer runs the check every 5 minutes from boot on', () => {
   assert.match(timer, /^OnBootSec=2min$/m);
   assert.match(timer, /^OnUnitActiveSec=5min$/m);
 });
+
+test('the audit unit (operator host): the database and AWS keys as credentials, the cursor in its state dir, every 15 minutes', () => {
+  const svc = unitText('iamra-agent-audit.service');
+  assert.ok(svc.includes(`ExecStart=${cliPath} audit --db %d/fleet-db --lookup --state /var/lib/iamra-agent-audit/cursor.json\n`));
+  assert.match(svc, /^LoadCredential=fleet-db:\/etc\/iamra-agent-audit\/fleet-db\.json$/m);
+  assert.match(svc, /^StateDirectory=iamra-agent-audit$/m);
+  assert.match(svc, /^DynamicUser=yes$/m);
+  const timer = unitText('iamra-agent-audit.timer');
+  assert.match(timer, /^OnCalendar=\*:0\/15$/m);
+  assert.match(timer, /^Persistent=true$/m);
+});
