@@ -43,7 +43,7 @@ export async function statusInput(rt: Pick<Runtime, 'clock' | 'logger'> & Partia
     clock,
     config: configFacts(cfg, o.configFile),
     store: await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true }),
-    state: new StateFile(cfg.state.dir, { clock, logger }),
+    state: new StateFile(cfg.state.dir, { clock, logger }, { readOnly: true }),
     anchors: () => Promise.all(cfg.trust.anchors.map((f) => readTextFile(f, 'trust anchor'))),
     openKey: (ref, dir) => {
       return openKey(ref, { dir, logger, ...keySettings(cfg) });

@@ -1,9 +1,11 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { AgentError } from '../core/errors.js';
 import { atomicWriteFile, fsError, readFileOrUndefined } from '../core/fs.js';
 import { acquireLock } from '../core/lock.js';
 import type { Logger } from '../core/logger.js';
+import { binaryOffset } from '../core/text.js';
 
 /**
  * <state.dir>/state.json: what the agent remembers between runs. Instants are ISO 8601 strings (it is JSON on disk
@@ -51,10 +53,17 @@ export class StateFile {
   private readonly lockFile: string;
   private readonly deps: StateDeps;
 
-  constructor(dir: string, deps: StateDeps) {
+  private readonly readOnly: boolean;
+
+  /**
+   * `readOnly` (status): a corrupt file is an error naming it and what is wrong, and stays where it is; a reader
+   * must not change what it reports on. Otherwise (the commands that write state) it is set aside and replaced.
+   */
+  constructor(dir: string, deps: StateDeps, o: { readOnly?: boolean } = {}) {
     this.file = path.join(path.resolve(dir), 'state.json');
     this.lockFile = path.join(path.resolve(dir), '.state.lock');
     this.deps = deps;
+    this.readOnly = o.readOnly ?? false;
   }
 
   /** The state, or an empty one when there is none yet. A corrupt file is set aside (state.json.corrupt) with a warning. */
@@ -62,9 +71,18 @@ export class StateFile {
     const text = await readFileOrUndefined(this.file);
     if (text === undefined) return emptyState();
     const parsed = parseState(text);
-    if (parsed) return parsed;
+    if ('state' in parsed) return parsed.state;
     const aside = `${this.file}.corrupt`;
-    this.deps.logger.warn('state file unreadable, starting from an empty state', { file: this.file, movedTo: aside });
+    if (this.readOnly) {
+      throw new AgentError({
+        code: 'STATE_CORRUPT',
+        component: 'state',
+        message: `${this.file} ${parsed.problem}`,
+        hint: `the next renew sets it aside (${aside}) and starts from an empty state`,
+        details: { file: this.file },
+      });
+    }
+    this.deps.logger.warn('state file unreadable, starting from an empty state', { file: this.file, problem: parsed.problem, movedTo: aside });
     await fsp.rename(this.file, aside).catch((e: unknown) => {
       throw fsError('move aside', this.file, e);
     });
@@ -102,15 +120,24 @@ export function bump(s: AgentState, counter: string, n = 1): void {
   s.counters[counter] = (s.counters[counter] ?? 0) + n;
 }
 
-function parseState(text: string): AgentState | undefined {
+/** The records state.json holds as objects: one of another type means the file is not the agent's state. */
+const RECORDS = ['lastCheck', 'lastRenewal', 'ari', 'lastCreateSession', 'counters'] as const;
+
+function parseState(text: string): { state: AgentState } | { problem: string } {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    return undefined;
+    // the parser's text quotes the file's bytes: only what is wrong goes into the message
+    return { problem: binaryOffset(text) === undefined ? 'is not a JSON object (not JSON, or cut off)' : 'is not a JSON object (it holds binary data)' };
   }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return { problem: 'is not a JSON object' };
   const o = v as Partial<AgentState>;
+  for (const k of RECORDS) {
+    const r = (o as Record<string, unknown>)[k];
+    if (r !== undefined && (r === null || typeof r !== 'object' || Array.isArray(r))) return { problem: `has a ${k} that is not an object` };
+  }
+  if (o.pendingTxt !== undefined && !Array.isArray(o.pendingTxt)) return { problem: 'has a pendingTxt that is not a list' };
   const pendingTxt = Array.isArray(o.pendingTxt)
     ? o.pendingTxt.filter((p): p is PendingTxt => !!p && typeof p.fqdn === 'string' && typeof p.value === 'string')
     : [];
@@ -118,5 +145,5 @@ function parseState(text: string): AgentState | undefined {
   if (o.counters && typeof o.counters === 'object') {
     for (const [k, n] of Object.entries(o.counters)) if (typeof n === 'number' && Number.isFinite(n)) counters[k] = n;
   }
-  return { ...o, pendingTxt, counters } as AgentState;
+  return { state: { ...o, pendingTxt, counters } as AgentState };
 }

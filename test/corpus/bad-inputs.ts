@@ -131,6 +131,7 @@ export async function generateCorpus(dir: string, o: { nowPlus?: number } = {}):
     });
   }
   // field-level problems: each names the field
+  // biome-ignore lint/suspicious/noExplicitAny: the cases edit the generated YAML document freely, any depth
   const fieldCases: [string, string, (c: Record<string, any>) => void][] = [
     ['name-upper', 'identity.name', (c) => (c.identity.name = 'Agent.Example.com')],
     ['name-ip', 'identity.name', (c) => (c.identity.name = '10.0.0.1')],
@@ -194,6 +195,7 @@ export async function generateCorpus(dir: string, o: { nowPlus?: number } = {}):
   ];
   for (const [name, names, edit] of fieldCases) {
     const cfg = base();
+    // biome-ignore lint/suspicious/noExplicitAny: as above
     edit(cfg as Record<string, any>);
     out.push({ kind: 'config', name, config: cfgFile(name, cfg), runs: checkAndBootstrap, names, stateDir: noState });
   }
@@ -297,10 +299,11 @@ export async function generateCorpus(dir: string, o: { nowPlus?: number } = {}):
     await store.activate(staged);
     return { stateDir, liveDir: staged.dir };
   };
-  const liveRuns = [
-    { args: ['credential-process'], exit: 1 },
-    { args: ['renew', '--needed'], exit: 0 },
-  ];
+  // status reads all of it: CRITICAL (2) for a live identity that cannot be used, naming the file (Nagios). The
+  // JSON report is the same evaluation rendered otherwise: every third variant of a kind also runs status --json,
+  // which covers its renderer and exit code on each kind for a third of the cost (each status run is ~0.6 s CPU).
+  const statusRuns = (exit: number, json: boolean) => [{ args: ['status'], exit }, ...(json ? [{ args: ['status', '--json'], exit }] : [])];
+  const liveRuns = (i: number) => [{ args: ['credential-process'], exit: 1 }, { args: ['renew', '--needed'], exit: 0 }, ...statusRuns(2, i % 3 === 0)];
   const liveCfg = (stateDir: string, name: string) => {
     const cfg = base(stateDir);
     cfg['rolesAnywhere'] = { trustAnchorArn: TA, profileArn: PROFILE, roleArn: ROLE, endpoint: 'http://127.0.0.1:9' };
@@ -308,13 +311,14 @@ export async function generateCorpus(dir: string, o: { nowPlus?: number } = {}):
     cfg['vend'] = { cache: false };
     return cfgFile(name, cfg);
   };
-  const damage = async (kind: Kind, fileName: string, variants: [string, string | Buffer][]) => {
-    for (const [variant, data] of variants) {
+  const damage = async (kind: Kind, fileName: string, variants: [string, string | Buffer][], runs = liveRuns) => {
+    for (const [i, [variant, data]] of variants.entries()) {
       const label = `${kind}-${variant}`;
       const { stateDir, liveDir } = await identity(label);
-      const target = path.join(liveDir, fileName);
+      // state.json is beside the versions, the identity's files are in the live one
+      const target = path.join(fileName === 'state.json' ? stateDir : liveDir, fileName);
       writeFileSync(target, data);
-      out.push({ kind, name: variant, config: liveCfg(stateDir, label), runs: liveRuns, names: target, stateDir });
+      out.push({ kind, name: variant, config: liveCfg(stateDir, label), runs: runs(i), names: target, stateDir });
     }
   };
   await damage(
@@ -341,6 +345,7 @@ export async function generateCorpus(dir: string, o: { nowPlus?: number } = {}):
     ['encrypted', encrypted],
     ['ed25519', generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
     ['secp256k1', generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
+    ['mismatch', FileKeyHandle.generate({ type: 'ec', curve: 'P-256' }).pem()],
   ]);
   await damage('state', 'meta.json', [
     ['meta-binary', randomBytes(100)],
@@ -350,5 +355,21 @@ export async function generateCorpus(dir: string, o: { nowPlus?: number } = {}):
     ['meta-no-names', '{"serial": "01"}'],
     ['meta-empty', ''],
   ]);
+  // state.json (the renewal history, ARI answer, pending TXT records): only status reads it without writing it
+  // (renew sets a corrupt one aside, by design); the identity is fine, so the health is UNKNOWN (3), not CRITICAL
+  await damage(
+    'state',
+    'state.json',
+    [
+      ['json-binary', randomBytes(100)],
+      ['json-escapes', Buffer.from('{"lastCheck": {"at": "\u001b[2J"}, \u0000}')],
+      ['json-truncated', '{"pendingTxt": [{"fqdn": "_acme-chall'],
+      ['json-array', '[]'],
+      ['json-wrong-types', '{"lastRenewal": "yesterday", "counters": [1]}'],
+      ['json-pending-not-list', '{"pendingTxt": {"fqdn": "x"}}'],
+      ['json-empty', ''],
+    ],
+    () => statusRuns(3, true),
+  );
   return out;
 }

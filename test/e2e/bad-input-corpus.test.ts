@@ -27,16 +27,20 @@ const RAW_LIBRARY_TEXT = [
   /ERR_[A-Z_]+:/,
 ];
 const STACK = /^\s+at .+[:(]\d+:\d+\)?$/m;
+const NAGIOS: Record<number, string> = { 0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3: 'UNKNOWN' };
 // biome-ignore lint/suspicious/noControlCharactersInRegex: raw bytes on the terminal are the failure looked for
 const RAW_BYTES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
 
-/** sha256 of every file and link under the directory (state.json and lock files excluded), or "absent" */
-function checksum(root: string): string {
+/**
+ * sha256 of every file and link under the directory (lock files excluded), or "absent". state.json is left out
+ * unless `withState`: renew --needed records its decision there, but status only reads it.
+ */
+function checksum(root: string, o: { withState?: boolean } = {}): string {
   if (!existsSync(root)) return 'absent';
   const h = createHash('sha256');
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
-      if (name === 'state.json' || name.endsWith('.lock') || name === '.lock') continue;
+      if ((name === 'state.json' && !o.withState) || name.endsWith('.lock') || name === '.lock') continue;
       const p = path.join(d, name);
       const st = lstatSync(p);
       h.update(`${path.relative(root, p)}:${st.mode}:`);
@@ -53,10 +57,23 @@ async function runItem(item: BadInput): Promise<string[]> {
   const failures: string[] = [];
   const before = checksum(item.stateDir);
   for (const run of item.runs) {
+    const status = run.args[0] === 'status';
+    const full = status ? checksum(item.stateDir, { withState: true }) : undefined;
     const t = performance.now();
     const r = await runCli(['--config', item.config, ...run.args, '--log-level', 'warn'], cleanEnv(), { timeoutMs: 60_000 });
     const ms = performance.now() - t;
     const where = `${item.kind}/${item.name} ${run.args.join(' ')}`;
+    if (status && checksum(item.stateDir, { withState: true }) !== full) failures.push(`${where}: status changed ${item.stateDir} (state.json included)`);
+    if (run.args.includes('--json')) {
+      // the Nagios state in the JSON agrees with the exit code
+      let overall: unknown;
+      try {
+        overall = (JSON.parse(r.stdout) as { overall?: unknown }).overall;
+      } catch {
+        overall = `no JSON on stdout: ${r.stdout.slice(0, 200)}`;
+      }
+      if (overall !== NAGIOS[run.exit]) failures.push(`${where}: overall ${String(overall)}, expected ${NAGIOS[run.exit]}`);
+    }
     const all = r.stderr + r.stdout;
     if (r.code !== run.exit) failures.push(`${where}: exit ${r.code}, expected ${run.exit}\n${r.stderr}`);
     if (!all.includes(item.names)) failures.push(`${where}: the output does not name ${item.names}\n${all}`);

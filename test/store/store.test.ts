@@ -434,4 +434,25 @@ if (process.env[CHILD]) {
     assert.ok(d.logger.entries.some((e) => e.level === 'warn' && e.msg.startsWith('state file unreadable')));
     assert.deepEqual((await fsp.readdir(dir)).sort(), ['state.json.corrupt']);
   });
+
+  test('state.json read-only (status): a corrupt file is an error naming it and what is wrong, and stays put', async (t) => {
+    const dir = tempDir('store');
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const d = deps();
+    const reader = new StateFile(dir, d, { readOnly: true });
+    for (const [text, problem] of [
+      [Buffer.from([0x7b, 0x00, 0x1b, 0xff]), 'is not a JSON object (it holds binary data)'],
+      ['{"pendingTxt": [', 'is not a JSON object (not JSON, or cut off)'],
+      ['[1, 2]', 'is not a JSON object'],
+      ['{"lastCheck": 5}', 'has a lastCheck that is not an object'],
+      ['{"pendingTxt": "x"}', 'has a pendingTxt that is not a list'],
+    ] as const) {
+      await fsp.writeFile(reader.file, text);
+      await assert.rejects(reader.read(), (e: AgentError) => e.code === 'STATE_CORRUPT' && e.message === `${reader.file} ${problem}`);
+      assert.deepEqual(await fsp.readdir(dir), ['state.json'], 'nothing moved or added');
+    }
+    // the same wrong type is corrupt for a writer too: set aside, not half used
+    assert.deepEqual(await new StateFile(dir, d).read(), { pendingTxt: [], counters: {} });
+    assert.deepEqual(await fsp.readdir(dir), ['state.json.corrupt']);
+  });
 }
