@@ -5,7 +5,7 @@
  * without a CreateSession). Go prints a PKCS#11 URI's attributes in map order; here they come in the order the
  * helper adds them.
  */
-import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { AgentError } from '../core/errors.js';
 import type { KeyHandle } from '../keys/types.js';
@@ -124,7 +124,7 @@ export function fixedStringToSign(pub: KeyObject): Buffer {
     const size = Buffer.from(jwk.x!, 'base64url').length;
     keyBytes = spki.subarray(spki.length - (1 + 2 * size));
   } else {
-    keyBytes = createPublicKey(pub).export({ type: 'pkcs1', format: 'der' });
+    keyBytes = pub.export({ type: 'pkcs1', format: 'der' });
   }
   const suffix = createHash('sha256')
     .update(Buffer.concat([Buffer.from('IAM RA'), keyBytes]))

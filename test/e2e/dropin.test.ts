@@ -8,12 +8,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { X509Certificate, verify } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate, verify } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fixedStringToSign } from '../../src/compose/helper-diagnostics.js';
 import { helperFlags, livePkcs11Key } from '../helpers/aws-helper.js';
+import { makeCa, makeLeaf } from '../helpers/pki.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { pkcs11Tool, softhsmModule } from '../helpers/softhsm.js';
@@ -238,6 +239,50 @@ describe("read-certificate-data and sign-string: the helper's output, file key a
         assertSigned(cert, digest, signature(format, a), 'agent');
       });
     }
+  }
+});
+
+describe('read-certificate-data and sign-string with an RSA file key (PKCS#1 in the fixed string)', () => {
+  let dir: string;
+  before(async () => {
+    dir = path.join(sb.dir, 'rsa');
+    mkdirSync(dir, { recursive: true });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const now = Date.now();
+    const ca = await makeCa({ name: 'RSA Test CA', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
+    const leaf = await makeLeaf({ issuer: ca, names: ['rsa.example.com'], publicKey, notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
+    writeFileSync(path.join(dir, 'cert.pem'), leaf);
+    writeFileSync(path.join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  });
+
+  it('read-certificate-data: the same bytes as the helper (keyType RSA)', async () => {
+    const args = ['read-certificate-data', '--certificate', path.join(dir, 'cert.pem')];
+    const [h, a] = await Promise.all([run([awsHelperBin], args, cleanEnv()), run(AGENT, args, cleanEnv())]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.equal(a.stdout, h.stdout);
+    assert.deepEqual((JSON.parse(a.stdout) as { supportedAlgorithms: string[] }).supportedAlgorithms, ['RSASHA256', 'RSASHA384', 'RSASHA512']);
+  });
+
+  for (const digest of ['SHA256', 'SHA384']) {
+    it(`sign-string --digest ${digest}: both RSA signatures verify with the certificate key`, async () => {
+      const cert = new X509Certificate(readFileSync(path.join(dir, 'cert.pem')));
+      const args = [
+        'sign-string',
+        '--certificate',
+        path.join(dir, 'cert.pem'),
+        '--private-key',
+        path.join(dir, 'key.pem'),
+        '--format',
+        'bin',
+        '--digest',
+        digest,
+      ];
+      const [h, a] = await Promise.all([runRaw([awsHelperBin], args, cleanEnv()), runRaw(AGENT, args, cleanEnv())]);
+      assertSigned(cert, digest, h, 'helper');
+      assertSigned(cert, digest, a, 'agent');
+      // RSASSA-PKCS1-v1_5 is deterministic: the same key over the same string gives the same bytes
+      assert.deepEqual(a, h);
+    });
   }
 });
 

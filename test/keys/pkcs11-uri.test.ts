@@ -58,6 +58,9 @@ test('malformed URIs name the field and the problem', () => {
   fails('pkcs11:object=%zz', 'KEY_PKCS11_URI_INVALID', /object has a bad percent-escape/);
   fails('pkcs11:token', 'KEY_PKCS11_URI_INVALID', /no name=value form/);
   fails('pkcs11:object=k;type=cert', 'KEY_PKCS11_URI_INVALID', /type=cert does not select a private key/);
+  // read-certificate-data looks for certificates: there type=cert is right and type=private is not
+  assert.equal(parsePkcs11Uri('pkcs11:token=t;object=c;type=cert', '--certificate', 'cert').type, 'cert');
+  assert.throws(() => parsePkcs11Uri('pkcs11:token=t;type=private', '--certificate', 'cert'), /--certificate: type=private does not select a certificate/);
   fails('pkcs11:slot-id=one', 'KEY_PKCS11_URI_INVALID', /slot-id must be a decimal number/);
 });
 
