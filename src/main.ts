@@ -17,6 +17,13 @@ async function main(): Promise<void> {
     return;
   }
   const self = realpathSync(fileURLToPath(import.meta.url));
+  // serve runs for months: it plans in a child with the full CLI and serves from a process without it (the child
+  // has IAMRA_AGENT_SERVE_PLAN_FD set, see cli/serve-front.ts)
+  if (argv[0] === 'serve' && process.env.IAMRA_AGENT_SERVE_PLAN_FD === undefined) {
+    const { serveFront } = await import('./cli/serve-front.js');
+    process.exitCode = await serveFront({ argv, env: process.env, clock: systemClock, selfCommand: [process.execPath, self], stderr: process.stderr });
+    return;
+  }
   // credential_process runs once per AWS CLI command: a cache hit is answered before the full CLI is even loaded
   // (see cli/fast-credentials.ts); the modules below cost several times Node's own start-up.
   const { fastCredentialProcess } = await import('./cli/fast-credentials.js');

@@ -1,4 +1,7 @@
+import { createWriteStream } from 'node:fs';
 import type { CommandModule } from 'yargs';
+import type { ServeOptions } from '../compose/serve.js';
+import { SERVE_PLAN_FD_ENV, type ServePlan } from './serve-front.js';
 import type { DropInFlags } from '../compose/dropin.js';
 import type { CliDeps, GlobalArgs } from './context.js';
 import { helperOptions } from './dropin.js';
@@ -66,18 +69,34 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
             return 0;
           }
           const cfg = await deps.loadConfig(args);
-          // the IMDS server and the watcher load on use, so every other command starts fast
-          const { serveCredentials } = await import('../compose/serve.js');
-          await serveCredentials(cfg, runtimeOf(deps, logger), {
+          const options: ServeOptions = {
             // --port N is the AWS credential helper's 127.0.0.1:N (yargs keeps it exclusive with --listen/--socket)
             ...(args.port !== undefined ? { listen: `127.0.0.1:${args.port}` } : args.listen !== undefined ? { listen: args.listen } : {}),
             ...(args.socket !== undefined ? { socket: args.socket } : {}),
             ...(args.hopLimit !== undefined ? { hopLimit: args.hopLimit } : {}),
             ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
-          });
+          };
+          // the planning child of cli/serve-front.ts: hand the resolved plan to the lean process that serves it
+          const planFd = deps.io.env[SERVE_PLAN_FD_ENV];
+          if (planFd !== undefined) {
+            const plan: ServePlan = { cfg, options, logLevel: args.logLevel, logFormat: args.logFormat ?? (deps.io.isTTY ? 'text' : 'json') };
+            await writePlan(Number(planFd), plan);
+            return 0;
+          }
+          // the IMDS server and the watcher load on use, so every other command starts fast
+          const { serveCredentials } = await import('../compose/serve.js');
+          await serveCredentials(cfg, runtimeOf(deps, logger), options);
           return 0;
         }),
       );
     },
   };
+}
+
+function writePlan(fd: number, plan: ServePlan): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const out = createWriteStream('', { fd });
+    out.on('error', reject);
+    out.end(JSON.stringify(plan), () => resolve());
+  });
 }

@@ -1,30 +1,10 @@
 import winston from 'winston';
+import type { LogFields, Logger, LogLevel } from './log-types.js';
+import { redact } from './redact.js';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export type LogFields = Record<string, unknown>;
+export type { LogFields, Logger, LogLevel } from './log-types.js';
 
-/** The port every module logs through: a constant sentence plus fields. Only this file imports winston. */
-export interface Logger {
-  error(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  debug(msg: string, fields?: LogFields): void;
-  child(fields: LogFields): Logger;
-}
-
-/** Field names that may carry secrets; their values are replaced before any transport sees them. */
-const SECRET_KEY = /(secret|password|passphrase|pin|token|private|hmac|credential|authorization|signature)/i;
-
-export function redact(fields: LogFields | undefined): LogFields | undefined {
-  if (!fields) return fields;
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(fields)) {
-    if (SECRET_KEY.test(k) && !/(expir|file|path|arn|count)/i.test(k)) out[k] = '[redacted]';
-    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) out[k] = redact(v as LogFields);
-    else out[k] = v;
-  }
-  return out;
-}
+export { redact } from './redact.js';
 
 export interface LoggerOptions {
   level: LogLevel;

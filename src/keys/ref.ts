@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { AgentError } from '../core/errors.js';
 
 /**
@@ -46,58 +45,87 @@ export const KEY_FILE_NAME = 'key.pem';
 
 const HANDLE = /^0x81[0-9a-fA-F]{6}$/;
 
-const refSchema = z.discriminatedUnion('kind', [
-  z
-    .object({
-      kind: z.literal('file'),
-      path: z
-        .string()
-        .regex(/^[^/\\]+$/, 'must be a file name in the version directory')
-        .refine((p) => p !== '.' && p !== '..', 'must be a file name in the version directory'),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('pkcs11'),
-      uri: z
-        .string()
-        .startsWith('pkcs11:', 'must be an RFC 7512 pkcs11: URI')
-        .refine((u) => !/[;?&]pin-(value|source)=/i.test(u), 'must not carry a PIN (pin-value/pin-source); the PIN comes from key.pkcs11.pinFile'),
-      module: z.string().min(1).optional(),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('tpm'),
-      handle: z.string().regex(HANDLE, 'must be a persistent handle such as 0x81000010').optional(),
-      keyFile: z
-        .string()
-        .regex(/^[^/\\]+$/, 'must be a file name in the version directory')
-        .refine((p) => p !== '.' && p !== '..', 'must be a file name in the version directory')
-        .optional(),
-      parent: z.string().regex(HANDLE, 'must be a persistent handle such as 0x81000001').optional(),
-      tcti: z.string().min(1).optional(),
-    })
-    .strict()
-    .refine((r) => (r.handle === undefined) !== (r.keyFile === undefined), 'needs exactly one of handle and keyFile'),
-  z
-    .object({
-      kind: z.literal('external'),
-      source: z.literal('csr'),
-      csrFile: z.string().min(1).optional(),
-      publicKeySha256: z
-        .string()
-        .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
-        .optional(),
-    })
-    .strict(),
-]);
+/** A field's rule: a problem message, or undefined when the value is fine. */
+type Check = (v: string) => string | undefined;
+
+const FILE_IN_VERSION: Check = (p) => (/^[^/\\]+$/.test(p) && p !== '.' && p !== '..' ? undefined : 'must be a file name in the version directory');
+const NON_EMPTY: Check = (v) => (v === '' ? 'must not be empty' : undefined);
+const handle =
+  (example: string): Check =>
+  (v) =>
+    HANDLE.test(v) ? undefined : `must be a persistent handle such as ${example}`;
+
+/**
+ * Each kind's fields (string-valued; `required` or optional) and a rule over the whole reference. Checked by hand,
+ * not with the config's zod: this runs in every process that opens a key, `serve` included, which must not keep
+ * zod's ~100 modules resident for one small record. No other field is accepted.
+ */
+const SHAPES: Record<KeyKind, { fields: Record<string, { required: boolean; check: Check }>; whole?: (r: Record<string, unknown>) => string | undefined }> = {
+  file: { fields: { path: { required: true, check: FILE_IN_VERSION } } },
+  pkcs11: {
+    fields: {
+      uri: {
+        required: true,
+        check: (u) =>
+          !u.startsWith('pkcs11:')
+            ? 'must be an RFC 7512 pkcs11: URI'
+            : /[;?&]pin-(value|source)=/i.test(u)
+              ? 'must not carry a PIN (pin-value/pin-source); the PIN comes from key.pkcs11.pinFile'
+              : undefined,
+      },
+      module: { required: false, check: NON_EMPTY },
+    },
+  },
+  tpm: {
+    fields: {
+      handle: { required: false, check: handle('0x81000010') },
+      keyFile: { required: false, check: FILE_IN_VERSION },
+      parent: { required: false, check: handle('0x81000001') },
+      tcti: { required: false, check: NON_EMPTY },
+    },
+    whole: (r) => ((r.handle === undefined) !== (r.keyFile === undefined) ? undefined : 'needs exactly one of handle and keyFile'),
+  },
+  external: {
+    fields: {
+      source: { required: true, check: (v) => (v === 'csr' ? undefined : 'must be "csr"') },
+      csrFile: { required: false, check: NON_EMPTY },
+      publicKeySha256: { required: false, check: (v) => (/^[0-9a-fA-F]{64}$/.test(v) ? undefined : 'must be 64 hex digits') },
+    },
+  },
+};
+
+/** The problems of `value` as a KeyRef (`field: message`), and the reference itself (only its known fields). */
+function checkKeyRef(value: unknown): { ref: KeyRef } | { problems: string[] } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problems: ['key: must be an object with a kind'] };
+  const v = value as Record<string, unknown>;
+  const kind = v.kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(SHAPES, kind)) return { problems: [`kind: must be one of ${Object.keys(SHAPES).join(', ')}`] };
+  const shape = SHAPES[kind as KeyKind];
+  const problems: string[] = [];
+  const ref: Record<string, unknown> = { kind };
+  for (const [name, rule] of Object.entries(shape.fields)) {
+    const f = v[name];
+    if (f === undefined) {
+      if (rule.required) problems.push(`${name}: required`);
+      continue;
+    }
+    const problem = typeof f === 'string' ? rule.check(f) : 'must be a string';
+    if (problem) problems.push(`${name}: ${problem}`);
+    else ref[name] = f;
+  }
+  for (const name of Object.keys(v)) if (name !== 'kind' && !Object.hasOwn(shape.fields, name)) problems.push(`key: unknown field "${name}"`);
+  if (problems.length === 0 && shape.whole) {
+    const problem = shape.whole(ref);
+    if (problem) problems.push(`key: ${problem}`);
+  }
+  return problems.length ? { problems } : { ref: ref as unknown as KeyRef };
+}
 
 /** Validates a KeyRef read from `where` (a meta.json or key.ref path); KEY_REF_INVALID names the file and the field. */
 export function parseKeyRef(value: unknown, where: string): KeyRef {
-  const r = refSchema.safeParse(value);
-  if (r.success) return r.data as KeyRef;
-  const problems = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'key'}: ${i.message}`);
+  const r = checkKeyRef(value);
+  if ('ref' in r) return r.ref;
+  const { problems } = r;
   throw new AgentError({
     code: 'KEY_REF_INVALID',
     component: 'keys',

@@ -20,9 +20,13 @@ export interface Serve {
   stop(): Promise<number | null>;
 }
 
-/** Starts `iamra-agent serve ARGS` and resolves once it logs where it listens. */
-export function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<Serve> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--log-format', 'json', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts `iamra-agent serve ARGS` and resolves once it logs where it listens; `o.entry` runs another entry file of
+ * the CLI (default the package's), with `o.nodeArgs` before it.
+ */
+export function startServe(args: string[], env: NodeJS.ProcessEnv, o: { nodeArgs?: string[]; entry?: string } = {}): Promise<Serve> {
+  const argv = [...(o.nodeArgs ?? []), o.entry ?? cliPath, 'serve', '--log-format', 'json', ...args];
+  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const stop = async () => {

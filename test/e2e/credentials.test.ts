@@ -7,7 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileKeyHandle } from '../../src/keys/file.js';
-import { tempDir } from '../helpers/paths.js';
+import { repoRoot, tempDir } from '../helpers/paths.js';
 import { startSandbox, type CliResult, type E2eSandbox } from '../helpers/sandbox.js';
 import { ASSUMED_ROLE, imdsCredentials, sdkCallerIdentity, startServe, type Serve } from './credentials-support.js';
 
@@ -267,9 +267,18 @@ describe('serve', () => {
     assert.equal(proxiedToken.status, 400);
   });
 
-  it('a unix socket is created 0660 and serves the same protocol', async () => {
+  it('a unix socket is created 0660 and serves the same protocol; the serving process loads no CLI-only module', async () => {
     const socket = path.join(sb.dir, 'run', 'imds.sock');
-    const s = await startServe(['--socket', socket], sb.env);
+    const trace = path.join(work, 'serve-modules');
+    // the module graph as tsc emits it (dist/src): each module is its own URL there, whatever the package bundles
+    const s = await startServe(
+      ['--socket', socket],
+      { ...sb.env, IAMRA_TEST_MODULE_TRACE: trace },
+      {
+        nodeArgs: ['--import', path.join(repoRoot, 'dist', 'test', 'helpers', 'module-trace.js')],
+        entry: path.join(repoRoot, 'dist', 'src', 'main.js'),
+      },
+    );
     try {
       assert.equal(s.socket, socket);
       assert.ok(statSync(socket).isSocket());
@@ -289,6 +298,15 @@ describe('serve', () => {
       const c = await request('GET', '/latest/meta-data/iam/security-credentials/iamra-agent-sandbox', { 'X-aws-ec2-metadata-token': token.body });
       assert.equal(c.status, 200, c.body);
       assert.equal((JSON.parse(c.body) as { Code: string }).Code, 'Success');
+      // serve plans in a child with the full CLI (cli/serve-front.ts); the process that serves, after its first
+      // CreateSession and requests, has loaded none of the CLI's parsing and logging libraries
+      const loaded = readFileSync(trace, 'utf8').split('\n');
+      assert.ok(
+        loaded.some((u) => u.endsWith('/vend/imds/routes.js')),
+        'the trace saw the server modules',
+      );
+      const cliOnly = loaded.filter((u) => /\/node_modules\/(yargs|zod|yaml|winston)\//.test(u));
+      assert.deepEqual(cliOnly, []);
     } finally {
       assert.equal(await s.stop(), 0);
     }
