@@ -9,8 +9,9 @@
  *    config, --set, the environment) and, instead of serving, writes the resolved plan (config, options, log
  *    settings) as JSON to that descriptor and exits 0. Any failure prints there as usual, and this process exits
  *    with the child's code; `--help` prints and exits 0 with no plan;
- * 2. this process, which has loaded only Node built-ins so far, serves the plan: compose/serve.ts with the line
- *    logger (core/line-logger.ts, winston's formats). Everything it imports from here on is what serving needs.
+ * 2. this process, which has loaded only Node built-ins so far, serves the plan: compose/serve.ts (or, for the
+ *    AWS credential helper's flags, compose/dropin-vend.ts) with the line logger (core/line-logger.ts, winston's
+ *    formats). Everything it imports from here on is what serving needs.
  *
  * The plan holds the config as loaded (paths, ARNs, settings), never a secret value: secrets are files the server
  * reads itself. It travels over a pipe, never argv or the environment.
@@ -19,17 +20,17 @@ import { spawn } from 'node:child_process';
 import type { AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { LogLevel } from '../core/log-types.js';
+import type { DropInFlags } from '../compose/dropin.js';
 import type { ServeOptions } from '../compose/serve.js';
 
 /** Set (to a descriptor number) in the child: serve writes its plan there instead of serving. */
 export const SERVE_PLAN_FD_ENV = 'IAMRA_AGENT_SERVE_PLAN_FD';
 
-export interface ServePlan {
-  cfg: AgentConfig;
-  options: ServeOptions;
+/** What the serving process does: a config's identity, or the AWS credential helper's flags (drop-in). */
+export type ServePlan = ({ cfg: AgentConfig; options: ServeOptions } | { dropIn: { flags: DropInFlags; options: { port?: number; hopLimit?: number } } }) & {
   logLevel: LogLevel;
   logFormat: 'json' | 'text';
-}
+};
 
 export interface ServeFrontDeps {
   argv: readonly string[];
@@ -56,14 +57,17 @@ export async function serveFront(d: ServeFrontDeps): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const [{ createLineLogger }, { formatError, isAgentError }, { serveCredentials }] = await Promise.all([
-    import('../core/line-logger.js'),
-    import('../core/errors.js'),
-    import('../compose/serve.js'),
-  ]);
+  const [{ createLineLogger }, { formatError, isAgentError }] = await Promise.all([import('../core/line-logger.js'), import('../core/errors.js')]);
   const logger = createLineLogger({ level: plan.logLevel, format: plan.logFormat, stream: d.stderr, now: () => d.clock.now() });
+  const rt = { clock: d.clock, logger, signal: abort.signal, env: d.env };
   try {
-    await serveCredentials(plan.cfg, { clock: d.clock, logger, signal: abort.signal, env: d.env }, plan.options);
+    if ('dropIn' in plan) {
+      const { serveDropIn } = await import('../compose/dropin-vend.js');
+      await serveDropIn(plan.dropIn.flags, rt, plan.dropIn.options);
+    } else {
+      const { serveCredentials } = await import('../compose/serve.js');
+      await serveCredentials(plan.cfg, rt, plan.options);
+    }
     return 0;
   } catch (e) {
     // as cli/run.ts: one line for the user, the stack for the operator at debug level

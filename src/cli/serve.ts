@@ -59,13 +59,20 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
       if (args.debug) args.logLevel = 'debug';
       setExit(
         await runCommand(deps, args, async (logger) => {
+          const planFd = deps.io.env[SERVE_PLAN_FD_ENV];
+          const log = { logLevel: args.logLevel, logFormat: args.logFormat ?? (deps.io.isTTY ? 'text' : 'json') } as const;
           if (args.certificate !== undefined) {
             // the helper's way: the identity on the command line, no config file, nothing to reload
+            const dropIn = {
+              flags: dropInFlags(args as unknown as DropInFlags),
+              options: { ...(args.port !== undefined ? { port: args.port } : {}), ...(args.hopLimit !== undefined ? { hopLimit: args.hopLimit } : {}) },
+            };
+            if (planFd !== undefined) {
+              await writePlan(Number(planFd), { dropIn, ...log });
+              return 0;
+            }
             const { serveDropIn } = await import('../compose/dropin-vend.js');
-            await serveDropIn(args as unknown as DropInFlags, runtimeOf(deps, logger), {
-              ...(args.port !== undefined ? { port: args.port } : {}),
-              ...(args.hopLimit !== undefined ? { hopLimit: args.hopLimit } : {}),
-            });
+            await serveDropIn(dropIn.flags, runtimeOf(deps, logger), dropIn.options);
             return 0;
           }
           const cfg = await deps.loadConfig(args);
@@ -77,10 +84,11 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
             ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
           };
           // the planning child of cli/serve-front.ts: hand the resolved plan to the lean process that serves it
-          const planFd = deps.io.env[SERVE_PLAN_FD_ENV];
           if (planFd !== undefined) {
-            const plan: ServePlan = { cfg, options, logLevel: args.logLevel, logFormat: args.logFormat ?? (deps.io.isTTY ? 'text' : 'json') };
-            await writePlan(Number(planFd), plan);
+            // the overrides are applied (and validated) here, so the serving process needs no config schema
+            const { withOverrides } = await import('../compose/vend.js');
+            const { endpoint, ...rest } = options;
+            await writePlan(Number(planFd), { cfg: await withOverrides(cfg, endpoint !== undefined ? { endpoint } : {}), options: rest, ...log });
             return 0;
           }
           // the IMDS server and the watcher load on use, so every other command starts fast
@@ -99,4 +107,26 @@ function writePlan(fd: number, plan: ServePlan): Promise<void> {
     out.on('error', reject);
     out.end(JSON.stringify(plan), () => resolve());
   });
+}
+
+/** The drop-in flags alone (yargs' argv also holds aliases and globals), as plain data for the plan. */
+function dropInFlags(a: DropInFlags): DropInFlags {
+  const keys: (keyof DropInFlags)[] = [
+    'certificate',
+    'privateKey',
+    'intermediates',
+    'trustAnchorArn',
+    'profileArn',
+    'roleArn',
+    'region',
+    'endpoint',
+    'sessionDuration',
+    'roleSessionName',
+    'pkcs11Lib',
+    'pinFile',
+    'reusePin',
+    'verifySsl',
+    'tpmKeyPassword',
+  ];
+  return Object.fromEntries(keys.filter((k) => a[k] !== undefined).map((k) => [k, a[k]])) as unknown as DropInFlags;
 }

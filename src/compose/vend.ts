@@ -5,7 +5,7 @@
  * provider; this is the one place that knows where credentials come from.
  */
 import { createHash } from 'node:crypto';
-import { type AgentConfig, rolesAnywhereSchema } from '../config/schema.js';
+import type { AgentConfig } from '../config/schema.js';
 import { liveKey, runtimeDir, sessionNames, sessionRequest } from './signing.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError, isAgentError } from '../core/errors.js';
@@ -68,7 +68,7 @@ export interface Vend {
 export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: VendOverrides = {}): Promise<Vend> {
   const { clock, logger } = deps;
   // the schema checked the ARNs (overrides included) by the signer's rules; sessionRequest resolves the endpoint
-  const req = sessionRequest(withOverrides(cfg, overrides));
+  const req = sessionRequest(await withOverrides(cfg, overrides));
   // the session name is computed for every CreateSession (envsense TOTP), never once at start-up
   const sessionName = sessionNames(cfg, clock);
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
@@ -158,9 +158,10 @@ const OVERRIDE_FLAGS: Record<keyof VendOverrides, string> = {
 /**
  * --role-arn/--profile-arn/--trust-anchor-arn/--endpoint over rolesAnywhere (which they can also stand in for),
  * validated and defaulted by the config schema's own rolesAnywhere rules, so a flag is held to the same rule as the
- * field it replaces.
+ * field it replaces. The schema (zod) loads only when there is an override: `serve` applies its overrides while
+ * planning (cli/serve-front.ts), so the serving process never loads it.
  */
-function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
+export async function withOverrides(cfg: AgentConfig, o: VendOverrides): Promise<AgentConfig> {
   const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as VendOverrides;
   if (Object.keys(given).length === 0) return cfg;
   const ra = cfg.rolesAnywhere;
@@ -172,6 +173,7 @@ function withOverrides(cfg: AgentConfig, o: VendOverrides): AgentConfig {
       hint: 'set rolesAnywhere in the config, or pass --trust-anchor-arn, --profile-arn and --role-arn',
     });
   }
+  const { rolesAnywhereSchema } = await import('../config/schema.js');
   const r = rolesAnywhereSchema.safeParse({ ...ra, ...given });
   if (!r.success) {
     const problems = r.error.issues.map((i) => {
