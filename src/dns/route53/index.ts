@@ -6,7 +6,7 @@ import { retry } from '../../core/retry.js';
 import { waitForTxt } from '../authoritative.js';
 import type { DnsChallengeProvider } from '../types.js';
 import { COMPONENT, type Caller, errorName, isThrottled, isTransient, translate } from './errors.js';
-import { changeTxt, decodeTxt, encodeTxt, readTxt, type RecordDeps, waitInsync } from './records.js';
+import { changeTxt, decodeTxt, encodeTxt, readTxt, type RecordDeps, type Rrset, waitInsync } from './records.js';
 import { nameserverLocator, normName, type Route53Api, zoneLocator } from './zones.js';
 
 /**
@@ -117,6 +117,8 @@ export function createRoute53Provider(
   const zoneFor = zoneLocator(d, cfg.hostedZoneId);
   const nameservers = nameserverLocator(d, cfg.resolvers);
   const serialized = perKeyQueue();
+  /** the TXT set this process last wrote at each name, until its cleanup */
+  const written = new Map<string, Rrset>();
 
   return {
     async present(fqdn, value, signal) {
@@ -132,7 +134,9 @@ export function createRoute53Provider(
         // UPSERT replaces the whole set: keep every value already there (the apex and wildcard challenges of one
         // order, or another client's, share this name).
         const rrset = { Name: name, Type: 'TXT' as const, TTL: cfg.ttl, ResourceRecords: [...records, { Value: encodeTxt(value) }] };
-        return changeTxt(d, zone, 'UPSERT', rrset, name, signal);
+        const id = await changeTxt(d, zone, 'UPSERT', rrset, name, signal);
+        written.set(name, rrset);
+        return id;
       });
       // Propagation is timed from the accepted change: time spent waiting for the account's rate limit before it
       // (a fleet renewing at once) is the retry budget's, not the propagation's.
@@ -152,6 +156,20 @@ export function createRoute53Provider(
       const name = normName(fqdn);
       const zone = await zoneFor(name);
       await serialized(name, async () => {
+        const mine = written.get(name);
+        written.delete(name);
+        // The set as this process wrote it, holding our value only (the common case: one name, one order): DELETE it
+        // as written, without reading it first — one call fewer per renewal on the account's shared 5 requests/s.
+        // Route 53 deletes only an exact match, so if anyone changed the set since, it refuses (InvalidChangeBatch)
+        // and the read-modify-write below settles it.
+        if (mine?.ResourceRecords.length === 1 && decodeTxt(mine.ResourceRecords[0]!.Value) === value) {
+          try {
+            await changeTxt(d, zone, 'DELETE', mine, name);
+            return;
+          } catch (e) {
+            if (!isAgentError(e) || e.code !== 'ROUTE53_INVALID_CHANGE') throw e;
+          }
+        }
         // A writer outside this process may change the set between our read and our write (or delete it); Route 53
         // then rejects the change (InvalidChangeBatch), and a read-modify-write on fresh data settles it: the fresh
         // read decides whether our value is gone, so no message text is needed to tell "not found" apart.

@@ -152,6 +152,37 @@ describe('Route 53 provider against the sandbox (real AWS SDK)', () => {
     assert.ok(callsOf(e, agent).every((c) => c.status === 200));
   });
 
+  it('cleanup deletes the set it wrote without reading it again; if another writer changed it, the refused DELETE falls back to a fresh read', async () => {
+    const e = await env();
+    const agent = e.user('agent', agentPolicy());
+    const p = e.provider(agent);
+    await p.present(REC, V1);
+    await p.cleanup(REC, V1);
+    assert.equal(e.apiValues(), undefined);
+    const seq = (calls: ReturnType<typeof callsOf>) =>
+      calls
+        .filter((c) => c.action !== 'GetChange')
+        .map((c) => `${c.action} ${c.status}${c.action === 'ChangeResourceRecordSets' ? ` ${(c.detail!['changes'] as string[])[0]}` : ''}`);
+    assert.deepEqual(seq(callsOf(e, agent)), [
+      'ListResourceRecordSets 200',
+      `ChangeResourceRecordSets 200 UPSERT TXT ${REC}.`,
+      `ChangeResourceRecordSets 200 DELETE TXT ${REC}.`,
+    ]);
+    // another writer adds its value between our present and our cleanup: its value stays
+    e.sb.aws.resetCalls();
+    await p.present(REC, V2);
+    e.sb.store.applyChanges(ZONE, [{ action: 'UPSERT', rrset: { name: `${REC}.`, type: 'TXT', ttl: 10, values: [`"${V2}"`, '"other-writer"'] } }]);
+    await p.cleanup(REC, V2);
+    assert.deepEqual(e.apiValues(), ['"other-writer"']);
+    assert.deepEqual(seq(callsOf(e, agent)), [
+      'ListResourceRecordSets 200',
+      `ChangeResourceRecordSets 200 UPSERT TXT ${REC}.`,
+      `ChangeResourceRecordSets 400 DELETE TXT ${REC}.`,
+      'ListResourceRecordSets 200',
+      `ChangeResourceRecordSets 200 UPSERT TXT ${REC}.`,
+    ]);
+  });
+
   it('cleanup settles a race with another writer by re-reading, whatever Route 53 words its rejection', async () => {
     const e = await env([{ name: 'example.com', id: ZONE, records: [{ name: REC, type: 'TXT', ttl: 10, values: [`"${V1}"`] }] }]);
     const agent = e.user('agent', agentPolicy());
