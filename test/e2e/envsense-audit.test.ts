@@ -91,6 +91,12 @@ it('--lookup: the same verdicts from LookupEvents as from the trail file, across
   const calls = await lookupCalls();
   assert.equal(calls.length, Math.ceil(fileResults.length / 2), 'one LookupEvents call per page of 2');
   assert.ok(calls.every((c) => c.status === 200));
+  // --since as a duration back from now takes them all; an --until before them takes none (exit 0)
+  const since = await lookup(['--since', '1h']);
+  assert.deepEqual((JSON.parse(since.stdout) as Report).results, fileResults);
+  const none = await lookup(['--until', '2026-01-01T00:00:00Z']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.deepEqual((JSON.parse(none.stdout) as Report).results, []);
 });
 
 it('--lookup --state: a second run audits only the events since the first; the cursor is 0600', async () => {
