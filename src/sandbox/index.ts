@@ -339,6 +339,8 @@ function envFile(info: SandboxInfo, f: ReturnType<typeof files>, token?: Sandbox
     ...(token ? { SOFTHSM2_CONF: token.conf, IAMRA_SANDBOX_PKCS11_MODULE: token.module } : {}),
     // the sandbox TPM, for tpm2-tools (tpm2_getcap handles-persistent, tpm2_readpublic -c 0x81000010)
     ...(tpm ? { TPM2TOOLS_TCTI: tpm.tcti } : {}),
+    // the same TPM as a unix socket, where the AWS credential helper looks for it
+    ...(tpm ? { TPM_DEVICE: tpm.device } : {}),
   };
   return `# iamra-agent sandbox: source this file (. ${f.env})\n${Object.entries(vars)
     .map(([k, v]) => `export ${k}=${q(v)}`)

@@ -1,7 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { openSync } from 'node:fs';
+import { openSync, promises as fsp } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
@@ -17,6 +18,12 @@ export interface Swtpm {
   /** TPM2TOOLS_TCTI / key.tpm.tcti for it */
   tcti: string;
   port: number;
+  /**
+   * A unix socket carrying the same TPM, for $TPM_DEVICE of the AWS credential helper: its TPM library (go-tpm)
+   * opens a device or a unix socket, not TCP, and swtpm serves one transport only, which tpm2-tools' TCTI needs
+   * to be TCP. Served by this process, so it lives as long as the sandbox.
+   */
+  device: string;
   stop(): Promise<void>;
 }
 
@@ -56,7 +63,19 @@ export async function startSwtpm(dir: string, deps: { clock: Clock }, o: { attem
     };
     const deadline = deps.clock.now().getTime() + (o.readyTimeoutMs ?? 10_000);
     while (!exited && deps.clock.now().getTime() < deadline) {
-      if (await answers(tcti)) return { pid: child.pid!, tcti, port, stop };
+      if (await answers(tcti)) {
+        const bridge = await unixBridge(path.join(dir, 'tpm.sock'), port);
+        return {
+          pid: child.pid!,
+          tcti,
+          port,
+          device: bridge.path,
+          stop: async () => {
+            await bridge.close();
+            await stop();
+          },
+        };
+      }
       await deps.clock.sleep(50);
     }
     last = exited ? `swtpm exited (port ${port} taken?)` : `swtpm on port ${port} did not answer in time`;
@@ -76,4 +95,34 @@ function answers(tcti: string): Promise<boolean> {
       resolve(!err),
     );
   });
+}
+
+/** Each connection to the unix socket `file` becomes one connection to swtpm's TCP port, bytes passed unchanged. */
+async function unixBridge(file: string, port: number): Promise<{ path: string; close(): Promise<void> }> {
+  await fsp.rm(file, { force: true });
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const tpm = net.connect(port, '127.0.0.1');
+    open.add(client).add(tpm);
+    const end = () => {
+      client.destroy();
+      tpm.destroy();
+      open.delete(client);
+      open.delete(tpm);
+    };
+    client.pipe(tpm).on('error', end);
+    tpm.pipe(client).on('error', end);
+    client.on('close', end).on('error', end);
+    tpm.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(file, () => resolve()));
+  await fsp.chmod(file, 0o600);
+  return {
+    path: file,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -4,7 +4,9 @@ import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cliPath, tempDir } from '../helpers/paths.js';
+import { helperFlags } from '../helpers/aws-helper.js';
+import { awsHelperBin, cliPath, tempDir } from '../helpers/paths.js';
+import { runInPty } from '../helpers/pty.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { type CliResult, type E2eSandbox, startSandbox } from '../helpers/sandbox.js';
 import { decodeTss2Pem } from '../../src/keys/tpm-tss2.js';
@@ -257,6 +259,48 @@ describe('2. the same with a TSS2 PEM key file (key.tpm.keyFile) under the stora
     } finally {
       await serve.stop();
     }
+  });
+});
+
+describe('3. oracle: the AWS credential helper v1.4.0 signs with the same TPM keys', () => {
+  /** the helper's credential-process flags for an identity, its --private-key replaced by `key` */
+  const flagsWith = (stateDir: string, key: string) => {
+    const f = helperFlags(sb, { stateDir });
+    f[f.indexOf('--private-key') + 1] = key;
+    return f;
+  };
+
+  async function assertAccepted(output: string, certFile: string): Promise<void> {
+    const json = output.slice(output.indexOf('{'), output.lastIndexOf('}') + 1);
+    const c = JSON.parse(json) as { AccessKeyId: string; SecretAccessKey: string; SessionToken: string };
+    const arn = await callerArn(
+      await aws(
+        ['sts', 'get-caller-identity'],
+        isolatedEnv({ AWS_ACCESS_KEY_ID: c.AccessKeyId, AWS_SECRET_ACCESS_KEY: c.SecretAccessKey, AWS_SESSION_TOKEN: c.SessionToken }),
+      ),
+    );
+    assert.equal(BigInt(`0x${arn.split('/').pop()}`), BigInt(`0x${new X509Certificate(readFileSync(certFile)).serialNumber}`));
+  }
+
+  it('--private-key handle:0x81000010 --no-tpm-key-password, with the sandbox TPM at $TPM_DEVICE (a unix socket)', async () => {
+    assert.ok(sb.env.TPM_DEVICE && statSync(sb.env.TPM_DEVICE).isSocket(), 'sandbox up --key tpm exports TPM_DEVICE');
+    const args = ['credential-process', ...flagsWith(path.join(sb.dir, 'state'), 'handle:0x81000010'), '--no-tpm-key-password'];
+    // the exact failure without a terminal (the helper opens /dev/tty before it signs; test/helpers/pty.ts)
+    const bare = await run(awsHelperBin, args, sb.env);
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /could not sign unable to read your TPM key password/);
+    const r = await runInPty(awsHelperBin, args, sb.env);
+    assert.equal(r.code, 0, r.output);
+    await assertAccepted(r.output, path.join(liveDir(), 'cert.pem'));
+  });
+
+  it("--private-key <the live version's TSS2 PEM>: the helper reads the agent's file (emptyAuth) and loads it under the SRK", async () => {
+    const state = path.join(sb.dir, 'state-tss2');
+    const live = path.join(state, 'live');
+    const r = await runInPty(awsHelperBin, ['credential-process', ...flagsWith(state, path.join(live, 'key.tpm.pem'))], sb.env);
+    assert.equal(r.code, 0, r.output);
+    assert.doesNotMatch(r.output, /password/i, 'no prompt: the file says the key has no password');
+    await assertAccepted(r.output, path.join(live, 'cert.pem'));
   });
 });
 
