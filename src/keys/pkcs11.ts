@@ -198,6 +198,22 @@ class Token {
     return next;
   }
 
+  /**
+   * fn in a session of its own that does not log in, closed afterwards: public objects only (certificates), for a
+   * caller that has no PIN, as RFC 7512 consumers look for certificates before asking for one.
+   */
+  runPublic<T>(fn: (s: OpenSession) => T): T {
+    const { b, p } = this.lib;
+    const slot = this.findSlot();
+    const label = p.C_GetTokenInfo(slot).label.trim();
+    const handle = this.call(() => p.C_OpenSession(slot, b.CKF_SERIAL_SESSION), `opening a session on token ${label}`);
+    try {
+      return fn({ handle, slot, label, mechanisms: new Set(), generation: 0 });
+    } finally {
+      p.C_CloseSession(handle);
+    }
+  }
+
   /** Ends the session (process shutdown); a later call opens a new one. */
   close(): void {
     this.drop();
@@ -528,12 +544,15 @@ export interface Pkcs11Certificate {
   slot: { description: string; manufacturer: string };
 }
 
-/** The certificate objects on the token the URI selects, narrowed by its object= and id= (read-certificate-data). */
+/**
+ * The certificate objects on the token the URI selects, narrowed by its object= and id= (read-certificate-data):
+ * with a PIN configured after logging in (private ones too), else the public ones.
+ */
 export async function listPkcs11Certificates(o: Pkcs11Options): Promise<Pkcs11Certificate[]> {
   const uri = parsePkcs11Uri(o.uri, '--certificate', 'cert');
   const token = (await Library.get(o.module)).token(uri, o.pin);
   const { b, p } = token.lib;
-  return token.run((s) => {
+  const list = (s: OpenSession) => {
     const t = p.C_GetTokenInfo(s.slot);
     const sl = p.C_GetSlotInfo(s.slot);
     const where = {
@@ -550,7 +569,8 @@ export async function listPkcs11Certificates(o: Pkcs11Options): Promise<Pkcs11Ce
       const i = bytes(id);
       return { der: bytes(value) ?? Buffer.alloc(0), ...(l ? { label: l.toString('utf8') } : {}), ...(i ? { id: i } : {}), ...where };
     });
-  });
+  };
+  return (await readPin(o.pin)) ? token.run(list) : token.runPublic(list);
 }
 
 function describeAlg(a: KeyAlgorithm): string {

@@ -319,6 +319,15 @@ describe('read-certificate-data and sign-string with a SoftHSM2 token key and ce
     assert.equal(normalized(a.stdout), normalized(h.stdout));
   });
 
+  it('read-certificate-data without a PIN lists the public certificate objects, as the helper does', async () => {
+    const args = ['read-certificate-data', '--certificate', 'pkcs11:token=iamra;object=host-cert', '--pkcs11-lib', softhsmModule];
+    const [h, a] = await Promise.all([run([awsHelperBin], args, env()), run(AGENT, args, env())]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /^Matching identities\n1\) /);
+    assert.equal(normalized(a.stdout), normalized(h.stdout));
+  });
+
   it('read-certificate-data with a URI that matches no certificate: "No matching identities" from both', async () => {
     const { pin } = livePkcs11Key(hsm);
     const lib = ['--pkcs11-lib', softhsmModule];
