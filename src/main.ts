@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from './core/clock.js';
 import { packageVersion } from './core/paths.js';
-import type { CliDeps } from './cli/context.js';
+import type { CliDeps, GlobalArgs } from './cli/context.js';
 
 /**
  * Composition root: the only place that builds real side effects (wall clock, stdio, signals, winston). Everything
@@ -48,22 +48,29 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const isTTY = Boolean(process.stderr.isTTY);
-  const [{ createLogger }, run] = await Promise.all([
-    import('./core/logger.js'),
-    // a warm route (fast-credentials.ts) already holds the validated config: no yargs, YAML or schema to load
-    fast.warm ? import('./cli/credential-process-config.js') : undefined,
-  ]);
+  const format = (a: GlobalArgs) => a.logFormat ?? (isTTY ? 'text' : 'json');
+  // A warm route (fast-credentials.ts) already holds the validated config: no yargs, YAML or schema to load, and
+  // its few lines go through the line logger (winston's lines without winston, core/line-logger.ts).
+  let makeLogger: CliDeps['makeLogger'];
+  if (fast.warm) {
+    const { createLineLogger } = await import('./core/line-logger.js');
+    makeLogger = (a) => createLineLogger({ level: a.logLevel, format: format(a), stream: process.stderr, now: () => systemClock.now() });
+  } else {
+    const { createLogger } = await import('./core/logger.js');
+    makeLogger = (a) => createLogger({ level: a.logLevel, format: format(a) });
+  }
   const deps: CliDeps = {
     io: { stdout: process.stdout, stderr: process.stderr, env: process.env, isTTY },
     clock: systemClock,
-    makeLogger: (a) => createLogger({ level: a.logLevel, format: a.logFormat ?? (isTTY ? 'text' : 'json') }),
+    makeLogger,
     loadConfig: async (a) => (await import('./config/load.js')).loadConfig({ file: a.config, env: process.env, sets: a.set ?? [] }),
     selfCommand: [process.execPath, self],
     signal: abort.signal,
     ...(fast.remember ? { rememberCredentialRoute: fast.remember } : {}),
   };
-  if (fast.warm && run) {
-    process.exitCode = await run.warmCredentialProcess(deps, fast.warm.route, fast.warm.options);
+  if (fast.warm) {
+    const { warmCredentialProcess } = await import('./cli/credential-process-config.js');
+    process.exitCode = await warmCredentialProcess(deps, fast.warm.route, fast.warm.options);
     return;
   }
   const { runCli } = await import('./cli/index.js');

@@ -6,7 +6,10 @@ import path from 'node:path';
 import type { AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
-import { sessionNameProvider, systemFingerprintDeps, type SessionNameProvider } from '../envsense/index.js';
+// the modules themselves, not envsense/index.ts: the audit half of that barrel (zlib, CloudTrail parsing) has no
+// place on the credential path
+import { systemFingerprintDeps } from '../envsense/fingerprint.js';
+import { sessionNameProvider, type SessionNameProvider } from '../envsense/session-name.js';
 import { openStoredKey } from '../keys/factory.js';
 import type { KeyDeps, Pkcs11Settings, TpmSettings } from '../keys/factory.js';
 import type { KeyHandle } from '../keys/types.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Durations in the config, normalised once at parse: the parsed config holds milliseconds, so no call site converts

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ArnKind, arnExample, checkArns, checkRoleSessionName, parseArn } from '../core/aws-ids.js';
 import { isAgentError } from '../core/errors.js';
 import { duration } from './duration.js';

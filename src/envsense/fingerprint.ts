@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,15 +36,18 @@ const component = 'envsense';
 
 export const systemFingerprintDeps: FingerprintDeps = {
   readFile: (f) => readFile(f),
-  run: (argv, timeoutMs) =>
-    new Promise((resolve, reject) => {
+  // node:child_process is loaded only for a command source: every credential-process loads this module
+  run: async (argv, timeoutMs) => {
+    const { execFile } = await import('node:child_process');
+    return new Promise((resolve, reject) => {
       execFile(
         argv[0]!,
         argv.slice(1),
         { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'buffer', maxBuffer: 1 << 20, shell: false, windowsHide: true },
         (err, stdout) => (err ? reject(err) : resolve(stdout)),
       );
-    }),
+    });
+  },
   dmiDir: '/sys/class/dmi/id',
   machineIdFile: '/etc/machine-id',
 };

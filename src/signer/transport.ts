@@ -1,10 +1,9 @@
 /**
  * One HTTP(S) POST over node:http / node:https. CreateSession is the only request the credential path makes, and
  * the global fetch would load undici (~15 ms of module evaluation, more than the request itself on a cold
- * `credential-process`); the built-in clients are already part of Node's snapshot.
+ * `credential-process`). node:https (and TLS under it) is loaded only for an https: endpoint.
  */
 import http from 'node:http';
-import https from 'node:https';
 
 export interface PostResult {
   status: number;
@@ -21,8 +20,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
  * redirect (a 3xx is a status like any other). Rejects on a network failure, with the socket error itself (its
  * `code`, e.g. ECONNREFUSED), or with the signal's reason once `signal` fires.
  */
-export function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<PostResult> {
-  const client = url.protocol === 'https:' ? https : http;
+export async function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<PostResult> {
+  const client = url.protocol === 'https:' ? (await import('node:https')).default : http;
   const payload = Buffer.from(body, 'utf8');
   return new Promise((resolve, reject) => {
     const req = client.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(payload.length) }, signal }, (res) => {
