@@ -86,6 +86,10 @@ export async function lifecycleDeps(cfg: AgentConfig, rt: Runtime): Promise<Life
       }
     },
     keepVersions: cfg.state.keepVersions,
+    keys: {
+      ...(cfg.key.pkcs11 ? { pkcs11: { uri: cfg.key.pkcs11.uri, ...pkcs11Settings(cfg)! } } : {}),
+      ...(cfg.key.tpm ? { tpm: { ...cfg.key.tpm } } : {}),
+    },
     lockWaitMs: cfg.state.lockTimeout,
   };
 }

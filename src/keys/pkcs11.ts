@@ -535,6 +535,29 @@ export class Pkcs11KeyHandle implements KeyHandle {
 }
 
 /** A certificate object on a token, with what the AWS helper's read-certificate-data prints of it. */
+/**
+ * Destroys the key pair the URI selects (its private and public objects; the URI must carry object= and id=, so
+ * it can only match the one pair a version was made with). Returns how many objects were destroyed.
+ */
+export async function deletePkcs11Key(o: Pkcs11Options): Promise<number> {
+  const uri = parsePkcs11Uri(o.uri);
+  if (uri.object === undefined || uri.id === undefined) {
+    throw new AgentError({
+      code: 'KEY_PKCS11_URI_INVALID',
+      component: COMPONENT,
+      message: `${o.uri} does not select one key pair (it needs object= and id=)`,
+      hint: 'only keys the agent generated (their key.ref carries both) are deleted',
+    });
+  }
+  const token = (await Library.get(o.module)).token(uri, o.pin);
+  const { b, p } = token.lib;
+  return token.run(async (s) => {
+    const objects = [b.CKO_PRIVATE_KEY, b.CKO_PUBLIC_KEY].flatMap((cls) => findObjects(token, s, selectTemplate(b, cls, uri)));
+    for (const h of objects) token.call(() => p.C_DestroyObject(s.handle, h), `deleting ${selection(uri)} from token ${s.label}`);
+    return objects.length;
+  });
+}
+
 export interface Pkcs11Certificate {
   der: Buffer;
   label?: string;

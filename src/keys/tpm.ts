@@ -309,3 +309,16 @@ export class TpmKeyHandle implements KeyHandle {
     return `${this.describeWhere()} (${a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`})`;
   }
 }
+
+/** Evicts the persistent key at `handle` (tpm2_evictcontrol under the owner hierarchy); false when none is there. */
+export async function evictTpmKey(o: { tcti: string; handle: string }): Promise<boolean> {
+  return serialized(o.tcti, async () => {
+    if ((await tool(o.tcti, 'tpm2_readpublic', ['-Q', '-c', o.handle])).code !== 0) return false;
+    try {
+      await must(o, 'tpm2_evictcontrol', ['-Q', '-C', 'o', '-c', o.handle], `evicting the key at ${o.handle}`);
+    } finally {
+      await flush(o.tcti);
+    }
+    return true;
+  });
+}

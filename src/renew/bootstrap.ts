@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { DnsChallengeProvider } from '../dns/types.js';
 import type { Identity, IdentityStore, StateFile } from '../store/index.js';
 import { bump } from '../store/index.js';
+import { pruneVersions, type PruneKeyDeps } from '../keys/prune.js';
 import { enrol, type EnrolDeps, type EnrolResult, type KeySpec } from './enrol.js';
 import { reconcilePendingTxt } from './tracked-dns.js';
 
@@ -18,6 +19,8 @@ export interface LifecycleDeps {
   issue: EnrolDeps['issue'];
   verify: EnrolDeps['verify'];
   keepVersions: number;
+  /** key.pkcs11 / key.tpm: what pruning needs to delete the hardware keys of removed versions */
+  keys?: Omit<PruneKeyDeps, 'logger'>;
   lockWaitMs: number;
 }
 
@@ -60,7 +63,7 @@ export async function enrolRecorded(deps: LifecycleDeps, spec: IdentitySpec, o: 
       s.lastRenewal = { at, ok: true, serial: r.serial };
       bump(s, 'renewals');
     });
-    await deps.store.prune(deps.keepVersions);
+    await pruneVersions(deps.store, deps.keepVersions, { logger: deps.logger, ...deps.keys });
     return r;
   } catch (e) {
     await deps.state
