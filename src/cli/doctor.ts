@@ -10,7 +10,7 @@ export function doctorCommand(deps: CliDeps, setExit: (c: number) => void): Comm
   return {
     command: 'doctor',
     describe:
-      'prove the whole chain end to end (CA, clock, identity, CreateSession, a Route 53 probe write, serve and the credentials file when enabled); OK/WARN/FAIL/SKIP with evidence and fix',
+      'prove the whole chain end to end (CA, clock, identity, CreateSession, DNS delegation, a Route 53 probe write and scope, serve and the credentials file when enabled, systemd units); OK/WARN/FAIL/SKIP with evidence and fix',
     builder: (y) =>
       y
         .option('json', { type: 'boolean', default: false, describe: 'print the checks as JSON' })

@@ -1,8 +1,10 @@
 /**
  * Part of the composition root: `doctor`'s checks built from the config (status/doctor.ts runs and judges them).
  * Every check talks to the real service: the ACME directory, the AWS endpoint's Date, the status evaluation with a
- * live CreateSession (`status --probe`), and a Route 53 UPSERT + DELETE of a probe value in this host's own
- * challenge record through the same credentials choice as renew. The store is opened read-only.
+ * live CreateSession (`status --probe`), the zone's delegation at the configured nameservers, a Route 53 UPSERT +
+ * DELETE of a probe value in this host's own challenge record through the same credentials choice as renew (and a
+ * ListHostedZonesByName read, to tell credentials wider than needed), serve and update's file when enabled, the
+ * systemd units. The store is opened read-only.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -14,7 +16,9 @@ import { statusInput } from './status.js';
 import type { Clock } from '../core/clock.js';
 import { formatError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { createRoute53Provider } from '../dns/index.js';
+import { createRoute53Provider, mayListHostedZones, parseServer } from '../dns/index.js';
+import { judgeDelegation, viewFrom, zoneNameservers } from '../status/doctor-dns.js';
+import { checkSystemd } from '../status/doctor-systemd.js';
 import { clockSkew, type DoctorOutcome, type DoctorReport, type DoctorStep, fail, failFrom, ok, runDoctor, skip, warn } from '../status/doctor.js';
 import { judgeCredentialsFile, probeServe, readCredentialsFile } from '../status/doctor-vend.js';
 import { defaultCredentialsFile } from '../vend/credfile.js';
@@ -92,6 +96,16 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
     return bad.some((c) => c.status === 'CRITICAL') ? fail(text, fix) : warn(text, fix);
   };
 
+  // the Route 53 credentials renew would use (and their client), shared by the probe and the scope check
+  let r53client: Promise<{ creds: Awaited<ReturnType<typeof route53Credentials>>; client: ReturnType<typeof route53Client> }> | undefined;
+  const route53 = () =>
+    (r53client ??= (async () => {
+      const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
+      const live = route53CredentialsMode(cfg) === 'sdk' ? undefined : await store.live().catch(() => undefined);
+      const creds = await route53Credentials(cfg, deps, live);
+      return { creds, client: route53Client(cfg.dns.route53, creds.credentials) };
+    })());
+
   const steps: DoctorStep[] = [
     { name: 'config', run: async () => ok(`${configFile} is valid`) },
     {
@@ -150,14 +164,22 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
       ),
     },
     {
+      name: 'dns-delegation',
+      run: async () => {
+        const record = `_acme-challenge.${cfg.identity.name}`;
+        const configured = cfg.dns.resolvers.length > 0;
+        const servers = configured ? cfg.dns.resolvers.map(parseServer) : await zoneNameservers(record);
+        const views = await Promise.all(servers.map((s) => viewFrom(record, s, Math.min(timeoutMs, 5000))));
+        return judgeDelegation(record, views, configured ? 'dns.resolvers' : "the zone's NS hosts, from the system resolver");
+      },
+    },
+    {
       name: 'route53-probe',
       run: async () => {
-        const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
-        const live = route53CredentialsMode(cfg) === 'sdk' ? undefined : await store.live().catch(() => undefined);
-        const creds = await route53Credentials(cfg, deps, live);
+        const { creds, client } = await route53();
         const r53 = cfg.dns.route53;
         const dns = createRoute53Provider(
-          { clock, logger, client: route53Client(r53, creds.credentials) },
+          { clock, logger, client },
           {
             ...(r53.hostedZoneId ? { hostedZoneId: r53.hostedZoneId } : {}),
             ttl: cfg.dns.ttl,
@@ -181,6 +203,23 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
       },
     },
     {
+      name: 'route53-scope',
+      needs: ['route53-probe'],
+      run: async () => {
+        if (!cfg.dns.route53.hostedZoneId) return skip('dns.route53.hostedZoneId is not set: the agent needs ListHostedZonesByName to find the zone');
+        const { creds, client } = await route53();
+        if (await mayListHostedZones(client, { clock, ...(deps.signal ? { signal: deps.signal } : {}) })) {
+          return warn(
+            `the ${creds.source} credentials may list every hosted zone (ListHostedZonesByName allowed) although dns.route53.hostedZoneId is set: wider than needed`,
+            'grant exactly the policy `iamra-agent policy route53 --from-config` prints (--fleet for the fleet DNS role): with a zone id it has no ListHostedZonesByName',
+          );
+        }
+        return ok(
+          `ListHostedZonesByName denied to the ${creds.source} credentials: no wider than the zone needs (the one probe doctor can make; writes are proven by route53-probe)`,
+        );
+      },
+    },
+    {
       name: 'serve',
       needs: ['create-session'],
       run: async () => {
@@ -198,6 +237,7 @@ export async function runDoctorFor(cfg: AgentConfig, configFile: string, deps: D
         return judgeCredentialsFile(facts, clock.now(), cfg.vend.refreshBefore);
       },
     },
+    { name: 'systemd', run: () => checkSystemd({ serve: cfg.vend.serve.enabled, timeoutMs }) },
   ];
   return runDoctor(steps);
 }

@@ -60,15 +60,7 @@ const RCODE_NXDOMAIN = 3;
  */
 export async function queryTxt(fqdn: string, server: NameServer, o: QueryOptions = {}): Promise<TxtAnswer> {
   const name = trimDot(fqdn);
-  const timeoutMs = o.timeoutMs ?? 3000;
-  const address = await resolveHost(server.host);
-  const id = randomInt(0, 0x10000);
-  // RD clear: we ask the authoritative server itself, not for recursion on our behalf.
-  const query: dnsPacket.Packet = { type: 'query', id, flags: 0, questions: [{ type: 'TXT', class: 'IN', name }] };
-  let reply = await udpExchange(dnsPacket.encode(query), address, server.port, id, timeoutMs, o.signal);
-  if (reply.flag_tc) reply = await tcpExchange(dnsPacket.streamEncode(query), address, server.port, id, timeoutMs, o.signal);
-  const q = reply.questions?.[0];
-  if (!q || trimDot(q.name).toLowerCase() !== name.toLowerCase()) throw new Error(`reply from ${formatServer(server)} is for another question`);
+  const reply = await queryServer(name, 'TXT', server, o);
   const rcode = (reply.flags ?? 0) & 0xf;
   if (rcode === RCODE_NXDOMAIN) return { values: [], authoritative: reply.flag_aa };
   if (rcode !== 0) throw new Error(`${formatServer(server)} answered rcode ${rcode} for TXT ${name}`);
@@ -79,6 +71,23 @@ export async function queryTxt(fqdn: string, server: NameServer, o: QueryOptions
     values.push(parts.map((p) => (typeof p === 'string' ? p : p.toString('utf8'))).join(''));
   }
   return { values, authoritative: reply.flag_aa };
+}
+
+/**
+ * One question to one server, RD clear (we ask the authoritative server itself, not for recursion on our behalf):
+ * UDP, and TCP when the reply is truncated. The reply is checked to answer this question; its rcode is the caller's.
+ */
+export async function queryServer(fqdn: string, type: 'TXT' | 'SOA' | 'NS', server: NameServer, o: QueryOptions = {}): Promise<dnsPacket.DecodedPacket> {
+  const name = trimDot(fqdn);
+  const timeoutMs = o.timeoutMs ?? 3000;
+  const address = await resolveHost(server.host);
+  const id = randomInt(0, 0x10000);
+  const query: dnsPacket.Packet = { type: 'query', id, flags: 0, questions: [{ type, class: 'IN', name }] };
+  let reply = await udpExchange(dnsPacket.encode(query), address, server.port, id, timeoutMs, o.signal);
+  if (reply.flag_tc) reply = await tcpExchange(dnsPacket.streamEncode(query), address, server.port, id, timeoutMs, o.signal);
+  const q = reply.questions?.[0];
+  if (!q || trimDot(q.name).toLowerCase() !== name.toLowerCase()) throw new Error(`reply from ${formatServer(server)} is for another question`);
+  return reply;
 }
 
 export interface WaitOptions {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { route53Policy } from '../../src/policy/index.js';
@@ -29,9 +29,12 @@ const NAMES = [
   'identity',
   'create-session',
   'route53-credentials',
+  'dns-delegation',
   'route53-probe',
+  'route53-scope',
   'serve',
   'credentials-file',
+  'systemd',
 ];
 
 describe('doctor', () => {
@@ -71,12 +74,15 @@ describe('doctor', () => {
     await sb?.stop();
   });
 
-  it('healthy setup: every check OK, exit 0, the probe record gone again', async () => {
+  it('healthy setup: every check OK (systemd SKIP saying why: it is not PID 1 here), exit 0, the probe record gone again', async () => {
     const r = await doctor();
     assert.deepEqual(
       r.checks.filter((c) => c.status !== 'OK').map((c) => `${c.name}: ${c.evidence}`),
-      [],
+      [`systemd: systemd is not PID 1 (PID 1 is ${readFileSync('/proc/1/comm', 'utf8').trim()}): the units and the timer are not checked`],
     );
+    assert.equal(named(r, 'systemd').status, 'SKIP');
+    assert.match(named(r, 'dns-delegation').evidence, /^zone example\.com NS .*, served authoritatively by 127\.0\.0\.1:\d+ \(dns\.resolvers\)$/);
+    assert.match(named(r, 'route53-scope').evidence, /^ListHostedZonesByName denied to the rolesAnywhere credentials/);
     assert.deepEqual([r.overall, r.exitCode], ['OK', 0]);
     assert.match(named(r, 'route53-probe').evidence, /UPSERT \+ DELETE of a probe TXT at _acme-challenge\.agent\.example\.com .*signed with rolesAnywhere/);
     assert.deepEqual(await txtRecords(sb), []);
@@ -110,6 +116,25 @@ describe('doctor', () => {
     );
     assert.match(named(r, 'route53-probe').evidence, /AccessDenied.*_acme-challenge\.agent\.example\.com/);
     assert.deepEqual(await txtRecords(sb), [], 'nothing written');
+  });
+
+  it('credentials wider than needed (may list every zone although a zone id is set): route53-scope WARNs, exit 1', async () => {
+    const user = await sb.admin<{ accessKeyId: string; secretAccessKey: string }>('principals', {
+      name: 'any-zone',
+      accountId: sb.info.accountId,
+      policies: [route53Policy({ names: ['agent.example.com'] })],
+    });
+    const file = path.join(sb.dir, 'wide-credentials');
+    writeFileSync(file, `[wide]\naws_access_key_id = ${user.accessKeyId}\naws_secret_access_key = ${user.secretAccessKey}\n`, { mode: 0o600 });
+    const r = await doctor(['--set', 'dns.route53.credentials=sdk', '--set', 'dns.route53.profile=wide'], { AWS_SHARED_CREDENTIALS_FILE: file });
+    assert.deepEqual(failed(r), []);
+    assert.deepEqual(
+      r.checks.filter((c) => c.status === 'WARN').map((c) => c.name),
+      ['route53-scope'],
+    );
+    assert.match(named(r, 'route53-scope').evidence, /ListHostedZonesByName allowed.*wider than needed/);
+    assert.match(named(r, 'route53-scope').fix, /policy route53 --from-config/);
+    assert.equal(r.exitCode, 1);
   });
 
   it("clock skew (the AWS endpoint's Date 2 min ahead): clock-aws FAILs with the measured offset and the NTP fix", async () => {

@@ -20,7 +20,7 @@ export interface CallSite {
 /** Runs one API call with the provider's backoff and turns its failure into an AgentError. */
 export type Caller = <T>(site: CallSite, send: (options: { abortSignal?: AbortSignal }) => Promise<T>, signal?: AbortSignal) => Promise<T>;
 
-const DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'NotAuthorizedException']);
+export const DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'NotAuthorizedException']);
 /** the account's request rate (Route 53: 5/s, shared by every client in the account) or a change still in progress */
 const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'RequestLimitExceeded', 'TooManyRequestsException']);
 const TRANSIENT = new Set([...THROTTLED, 'ServiceUnavailable', 'InternalFailure', 'InternalError', 'RequestTimeout', 'TimeoutError']);

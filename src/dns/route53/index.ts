@@ -18,6 +18,7 @@ import { nameserverLocator, normName, type Route53Api, zoneLocator } from './zon
 
 export { bareZoneId, normName, type Route53Api } from './zones.js';
 export { decodeTxt, encodeTxt } from './records.js';
+export { mayListHostedZones } from './scope.js';
 
 export type Route53Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date };
 
