@@ -47,6 +47,7 @@ describe('doctor', () => {
   ];
   const doctor = async (args: string[] = [], env: NodeJS.ProcessEnv = {}) => {
     const r = await sb.cli(['doctor', '--json', '--log-level', 'error', ...vend(), ...args], env);
+    assert.ok(r.stdout, `doctor printed nothing (exit ${r.code}): ${r.stderr}`);
     const report = JSON.parse(r.stdout) as Report;
     assert.equal(r.code, report.exitCode, r.stderr);
     assert.deepEqual(
