@@ -149,10 +149,11 @@ export async function renew(deps: RenewDeps, spec: IdentitySpec, o: { force: boo
     try {
       r = await enrolRecorded(deps, { ...spec, key }, { ...base, ...(replaces ? { replaces } : {}) });
     } catch (e) {
-      if (!(e instanceof AgentError) || e.code !== 'ACME_ALREADY_REPLACED' || !replaces) throw e;
-      // §5: the predecessor already has a replacement order (an earlier run was interrupted after newOrder, or
-      // another host holds the same certificate). Order again without `replaces`: the renewal matters more.
-      deps.logger.warn('the live certificate already has a replacement order; ordering without replaces', { replaces });
+      const why = replaces ? refusedReplaces(e) : undefined;
+      if (!why) throw e;
+      // `replaces` is advisory (RFC 9773 §5): a renewal refused because of it is ordered again without it; the
+      // renewal matters more than the rate-limit exemption.
+      deps.logger.warn(why, { replaces, error: messageOf(e) });
       sent = undefined;
       r = await enrolRecorded(deps, { ...spec, key }, base);
     }
@@ -205,6 +206,22 @@ async function keyFor(deps: RenewDeps, spec: IdentitySpec, live: Identity | unde
   return { ...spec.key, reuse: await reuseKey(ref, { dir: live.dir, logger: deps.logger }) };
 }
 
+/**
+ * Why an enrolment that sent `replaces` should be tried once more without it, or undefined when it should not:
+ * - alreadyReplaced (§5): the predecessor already has a replacement order (an earlier run was interrupted after
+ *   newOrder, or another host holds the same certificate);
+ * - the CA failing newOrder itself (5xx after the retries, or malformed): a CA that cannot look the certificate up
+ *   refuses an order it would accept without `replaces` (seen with Pebble 2.10.1, which stores serials in one form
+ *   and looks `replaces` up in another, failing about one certificate in 256).
+ */
+function refusedReplaces(e: unknown): string | undefined {
+  if (!(e instanceof AgentError)) return undefined;
+  if (e.code === 'ACME_ALREADY_REPLACED') return 'the live certificate already has a replacement order; ordering without replaces';
+  const atNewOrder = (e.details as { step?: unknown } | undefined)?.step === 'newOrder';
+  if (atNewOrder && (e.code === 'ACME_SERVER_ERROR' || e.code === 'ACME_MALFORMED'))
+    return 'the CA refused the order naming the certificate it replaces; ordering without replaces';
+  return undefined;
+}
 function safeCertId(live: Identity, logger: Logger): string | undefined {
   try {
     return ariCertId(live.certPem);

@@ -281,6 +281,26 @@ test('renewal.ari off: no ARI request, no replaces; the weekly maxAge renews a 9
   assert.equal(h.ariCalls.length, 0);
 });
 
+test('a CA failing newOrder with replaces (5xx after its retries, or malformed) → ordered once more without replaces; the same failure elsewhere is not', async () => {
+  const h = await harness();
+  const pem = await seed(h);
+  h.ari.next = () => info(plus(-2 * H), plus(-1 * H), 3600, certId(pem));
+  const serverError = (step: string) =>
+    new AgentError({ code: 'ACME_SERVER_ERROR', component: 'acme', message: `${step}: could not find an order for the given certificate`, details: { step } });
+  h.issuer.failNext = [serverError('newOrder')];
+  const r = await renew(h.deps, spec, { force: false });
+  assert.equal(r.action, 'renewed');
+  assert.equal(r.action === 'renewed' ? r.replaces : 'x', undefined);
+  assert.ok(h.logger.entries.some((e) => e.msg === 'the CA refused the order naming the certificate it replaces; ordering without replaces'));
+
+  // a server error at finalize has nothing to do with replaces: it fails the run, and the live identity stays
+  const live = (await h.store.live())!;
+  h.ari.next = () => info(plus(-2 * H), plus(-1 * H), 3600, certId(live.certPem));
+  h.issuer.failNext = [serverError('finalize')];
+  await assert.rejects(renew(h.deps, spec, { force: false }), /finalize: could not find/);
+  assert.equal((await h.store.live())!.version, live.version);
+});
+
 test('alreadyReplaced: the order is retried once without replaces', async () => {
   const h = await harness();
   const pem = await seed(h);
