@@ -355,8 +355,9 @@ describe('read-certificate-data and sign-string with a SoftHSM2 token key and ce
   });
 });
 
-// The helper is not run here: v1.4.0 reaches a TPM only through $TPM_DEVICE, and against swtpm it fails to sign
-// (reference/peers.md); the agent takes the helper's handle:0x… form through $TPM2TOOLS_TCTI.
+// The helper is not run on the TPM key here: v1.4.0 opens /dev/tty before every TPM signature (test/e2e/tpm.test.ts
+// runs it on a pty), which a credential_process child of the AWS CLI does not have. The agent takes its handle:0x…
+// form through $TPM2TOOLS_TCTI.
 describe('a TPM key (swtpm) at a persistent handle: --private-key handle:0x… --no-tpm-key-password', () => {
   const live = () => path.join(tpm.dir, 'state', 'live');
   const handle = () => `handle:${(JSON.parse(readFileSync(path.join(live(), 'key.ref'), 'utf8')) as { handle: string }).handle}`;
