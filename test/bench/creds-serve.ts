@@ -6,9 +6,10 @@
  *   makes) from wrk (one thread, keep-alive, its own process) at concurrency 1, 16 and 64, the agent and the AWS
  *   credential helper v1.4.0 in turn at each level; the agent's targets: req/s >= the helper's, p99 <= the helper's,
  *   0 errors.
- * - memory: RSS (/proc/PID/status VmRSS) of each server idle (started, first credentials served), then the agent's
- *   after each of `rounds` loads of `round-seconds` (default 3 × 60 s at concurrency 16); targets: idle <= 55 MiB and
- *   flat (the last round's RSS at most 1 MiB above the first's: a leak grows every round, a warmed heap does not).
+ * - memory: RSS (/proc/PID/status VmRSS) of each server idle (started, first credentials served, before any load),
+ *   then the agent's after each of `rounds` loads of `round-seconds` (default 3 × 60 s at concurrency 16); targets:
+ *   idle <= 55 MiB and flat (the last round's RSS at most 1 MiB above the first's: a leak grows every round, a
+ *   warmed heap does not).
  * - update: `iamra-agent update` (the daemon) with refreshBefore = the session length less 1 s, so it refreshes at
  *   its 30 s floor, runs beside the memory rounds; refreshes ('credentials refreshed' lines) against the sandbox's
  *   CreateSession call log over the same window (serve's credentials are fresh for the whole run, so it adds none);
@@ -158,6 +159,9 @@ export async function benchServe(sb: E2eSandbox, env: NodeJS.ProcessEnv, o: Serv
     await settle();
     const idle = { agent: rssKb(agent.child.pid!), helper: rssKb(helper.child.pid!) };
 
+    // warm-up, both servers alike: the agent's JIT compiles the request path (the helper is compiled ahead of time)
+    await wrk(agentTarget, 3, 16);
+    await wrk(helperTarget, 3, 16);
     out.push(`serve, IMDSv2 credentials GET with a token, wrk -t1 keep-alive, ${o.seconds} s per level and server (agent, then helper):`);
     for (const c of levels) {
       const a = await wrk(agentTarget, o.seconds, c);

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- creds [--runs N] [--seconds S] [--concurrency C]`: the vending paths against one sandbox, the
+ * `npm run bench -- creds [--runs N] [--seconds S] [--concurrency C] [--round-seconds R] [--rounds N]`: the vending
+ * paths against one sandbox, the
  * agent against the AWS credential helper v1.4.0 (`rolesanywhere-credential-helper`, installed by
  * test/setup/install.sh) and against Node's own start-up (`node -e ""`, the floor of any Node CLI).
  *
@@ -9,37 +10,45 @@
  *   cache).
  * - `aws sts get-caller-identity` through credential_process with the sandbox's IAMRA delay fault at 150 ms per
  *   CreateSession (what a regional TLS endpoint costs): the agent's cache against the helper's CreateSession per call.
- * - serve: requests/s and latency percentiles of the IMDSv2 credentials GET (the path every SDK refresh takes) at
- *   concurrency 1, 16 and 64 (or --concurrency), from a bounded keep-alive load loop in this process over loopback,
- *   for the agent and the helper; RSS of each server idle and after the load.
+ * - serve (wrk at concurrency 1, 16 and 64 against the helper's serve, RSS idle and over three 60 s rounds) and
+ *   update (CreateSessions per refresh): creds-serve.ts, also runnable alone as `npm run bench -- creds-serve`.
  *
  * Commands are run in alternation (A B A B ...) so a drifting machine affects both sides; each ratio is the median
- * of the per-pair ratios. Numbers on a shared 2-core machine are noisy: the load loop competes with the server for
- * CPU.
+ * of the per-pair ratios. Numbers on a shared 2-core machine are noisy: the load generator competes with the server
+ * for CPU.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { helperFlags } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath, tempDir } from '../helpers/paths.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
-import { startServe } from '../e2e/credentials-support.js';
+import { benchServe, serveBenchDefaults } from './creds-serve.js';
 
 interface Options {
   runs: number;
+  /** serve: seconds per concurrency level and server */
   seconds: number;
   /** 0: the issue's three levels, 1, 16 and 64 */
   concurrency: number;
+  /** serve memory: seconds per round, and rounds */
+  roundSeconds: number;
+  rounds: number;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { runs: 10, seconds: 5, concurrency: 0 };
+  const o: Options = { runs: 10, ...serveBenchDefaults };
+  const names: Record<string, keyof Options> = {
+    runs: 'runs',
+    seconds: 'seconds',
+    concurrency: 'concurrency',
+    'round-seconds': 'roundSeconds',
+    rounds: 'rounds',
+  };
   for (let i = 0; i < args.length; i += 2) {
-    const k = args[i]?.replace(/^--/, '') as keyof Options;
+    const k = names[args[i]?.replace(/^--/, '') ?? ''];
     const v = Number(args[i + 1]);
-    if (!(k in o) || !Number.isFinite(v) || v < (k === 'concurrency' ? 0 : 1)) throw new Error(`bench creds: bad option ${args[i]} ${args[i + 1]}`);
+    if (!k || !Number.isInteger(v) || v < (k === 'concurrency' ? 0 : 1)) throw new Error(`bench creds: bad option ${args[i]} ${args[i + 1]}`);
     o[k] = v;
   }
   return o;
@@ -101,106 +110,10 @@ function timeAws(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return timeProcess('/usr/bin/aws', args, env, false);
 }
 
-/** A port that was free a moment ago, for a peer that cannot listen on port 0 and report it (benchmarks only). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts the helper's `serve` and resolves once its IMDSv2 token endpoint answers (bounded poll). */
-async function startHelperServe(args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(awsHelperBin, ['serve', ...args, '--port', String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const url = `http://127.0.0.1:${port}/`;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.on('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  };
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`helper serve exited ${child.exitCode}: ${err}`);
-    const ok = await fetch(new URL('/latest/api/token', url), { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } }).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return { url, child, stop };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await stop();
-  throw new Error(`helper serve did not answer on ${url} within 15 s: ${err}`);
-}
-
-function get(agent: http.Agent, url: URL, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-interface LoadResult {
-  rps: number;
-  latency: Stats & { p99: number };
-  errors: number;
-}
-
-async function load(base: string, o: { seconds: number; concurrency: number }): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
-  const tokenRes = await fetch(new URL('/latest/api/token', base), { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '600' } });
-  const token = await tokenRes.text();
-  const headers = { 'X-aws-ec2-metadata-token': token };
-  // each server names the role its own way (the agent: the role ARN's name); ask, as an SDK does
-  const list = new URL('/latest/meta-data/iam/security-credentials/', base);
-  const role = (await (await fetch(list, { headers })).text()).trim().split('\n')[0]!;
-  const url = new URL(role, list);
-  const latencies: number[] = [];
-  let errors = 0;
-  const end = Date.now() + o.seconds * 1000;
-  const worker = async () => {
-    while (Date.now() < end) {
-      const t0 = process.hrtime.bigint();
-      const status = await get(agent, url, headers);
-      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      if (status !== 200) errors++;
-    }
-  };
-  const t0 = Date.now();
-  await Promise.all(Array.from({ length: o.concurrency }, worker));
-  const elapsed = (Date.now() - t0) / 1000;
-  agent.destroy();
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return { rps: latencies.length / elapsed, latency: { ...stats(latencies), p99: percentile(sorted, 99) }, errors };
-}
-
-function rssKb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
-
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 const row = (name: string, s: Stats) =>
   `  ${name.padEnd(48)} p50 ${ms(s.p50).padStart(10)}  p90 ${ms(s.p90).padStart(10)}  min ${ms(s.min).padStart(10)}  (n=${s.n})`;
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
-
-interface ServeRound {
-  concurrency: number;
-  agent: LoadResult;
-  helper: LoadResult;
-}
 
 export default async function creds(args: string[]): Promise<void> {
   const o = parseArgs(args);
@@ -259,30 +172,8 @@ export default async function creds(args: string[]): Promise<void> {
       await sb.admin('faults', { iamraDelayMs: 0 });
     }
 
-    const levels = o.concurrency > 0 ? [o.concurrency] : [1, 16, 64];
-    const agentServe = await startServe(['--listen', '127.0.0.1:0'], env);
-    const helperServe = await startHelperServe(peerFlags, env);
-    const rounds: ServeRound[] = [];
-    let rss: { agentIdle: number; agentLoaded: number; helperIdle: number; helperLoaded: number };
-    try {
-      await load(agentServe.url, { seconds: 1, concurrency: 4 }); // warm-up: first CreateSession, JIT
-      await load(helperServe.url, { seconds: 1, concurrency: 4 });
-      const agentIdle = rssKb(agentServe.child.pid!).rss;
-      const helperIdle = rssKb(helperServe.child.pid!).rss;
-      for (const concurrency of levels) {
-        rounds.push({
-          concurrency,
-          agent: await load(agentServe.url, { seconds: o.seconds, concurrency }),
-          helper: await load(helperServe.url, { seconds: o.seconds, concurrency }),
-        });
-      }
-      rss = { agentIdle, agentLoaded: rssKb(agentServe.child.pid!).rss, helperIdle, helperLoaded: rssKb(helperServe.child.pid!).rss };
-    } finally {
-      await agentServe.stop();
-      await helperServe.stop();
-    }
+    const serveLines = await benchServe(sb, env, o, work);
 
-    const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
     const out = [
       `credential-process, a cold process per call (${o.runs} alternating pairs after one warm-up each):`,
       row('node -e "" (Node start-up alone, the floor)', hit.b),
@@ -299,13 +190,8 @@ export default async function creds(args: string[]): Promise<void> {
       row('AWS credential helper (CreateSession per call)', awsCli.b),
       `  agent / helper: ${awsCli.ratio.toFixed(2)} (target < 1.0: ${verdict(awsCli.ratio < 1)})`,
       '',
-      `serve, IMDSv2 credentials GET over loopback keep-alive, ${o.seconds} s per level (agent, then helper):`,
-      ...rounds.flatMap((r) => [
-        `  c=${String(r.concurrency).padEnd(3)} agent  ${r.agent.rps.toFixed(0).padStart(7)} req/s  p50 ${ms(r.agent.latency.p50)}  p99 ${ms(r.agent.latency.p99)}  non-200 ${r.agent.errors}`,
-        `        helper ${r.helper.rps.toFixed(0).padStart(7)} req/s  p50 ${ms(r.helper.latency.p50)}  p99 ${ms(r.helper.latency.p99)}  non-200 ${r.helper.errors}`,
-        `        agent/helper req/s ${(r.agent.rps / r.helper.rps).toFixed(2)} (target >= 1.0: ${verdict(r.agent.rps >= r.helper.rps)}), p99 ${verdict(r.agent.latency.p99 <= r.helper.latency.p99)}`,
-      ]),
-      `  RSS agent idle ${mib(rss.agentIdle)}, after load ${mib(rss.agentLoaded)} (idle target <= 55 MiB: ${verdict(rss.agentIdle <= 55 * 1024)}); helper idle ${mib(rss.helperIdle)}, after load ${mib(rss.helperLoaded)}`,
+      '',
+      ...serveLines,
     ];
     process.stdout.write(out.join('\n') + '\n');
   } finally {
