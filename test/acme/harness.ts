@@ -8,6 +8,7 @@ import { buildCsr } from '../../src/keys/csr.js';
 import { FileKeyHandle } from '../../src/keys/file.js';
 import { startChallTestSrv, startPebble, type ChallTestSrvInstance, type PebbleInstance, type PebbleOptions } from '../../src/sandbox/pebble.js';
 import { tempDir } from '../helpers/paths.js';
+import { forget, reapOnExit } from '../helpers/reaper.js';
 
 /**
  * Test double of the DNS-01 port over the real pebble-challtestsrv DNS (its management API): present adds a value
@@ -72,6 +73,8 @@ export async function startEnv(prefix: string, o: Omit<PebbleOptions, 'dir' | 'd
     await fsp.rm(dir, { recursive: true, force: true });
     throw e;
   }
+  // Pebble and challtestsrv are this process's children: gone with it, even when the runner ends the file
+  for (const pid of [pebble.pid, chall.pid]) reapOnExit(pid, { group: false });
   const caBundlePem = await fsp.readFile(pebble.tlsCaPemPath, 'utf8');
   return {
     dir,
@@ -94,6 +97,7 @@ export async function startEnv(prefix: string, o: Omit<PebbleOptions, 'dir' | 'd
     async stop() {
       await pebble.stop();
       await chall.stop();
+      for (const pid of [pebble.pid, chall.pid]) forget(pid);
       await fsp.rm(dir, { recursive: true, force: true });
     },
   };

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { CliResult } from '../helpers/sandbox.js';
 import { cliPath, repoRoot } from '../helpers/paths.js';
+import { reapChild } from '../helpers/reaper.js';
 
 export const ASSUMED_ROLE = /^arn:aws:sts::111122223333:assumed-role\/iamra-agent-sandbox\/[0-9a-f]+$/;
 
@@ -26,7 +27,7 @@ export interface Serve {
  */
 export function startServe(args: string[], env: NodeJS.ProcessEnv, o: { nodeArgs?: string[]; entry?: string } = {}): Promise<Serve> {
   const argv = [...(o.nodeArgs ?? []), o.entry ?? cliPath, 'serve', '--log-format', 'json', ...args];
-  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = reapChild(spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] }));
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const stop = async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { AgentState } from '../../src/store/index.js';
 import type { E2eSandbox } from '../helpers/sandbox.js';
 import { cliPath } from '../helpers/paths.js';
+import { reapChild } from '../helpers/reaper.js';
 
 /** Helpers for the renew/rollback/crash e2e tests (test/e2e/renew-*.test.ts, crash-*.test.ts). */
 
@@ -142,7 +143,7 @@ export interface Running {
 }
 
 export function startCli(sb: E2eSandbox, args: string[]): Running {
-  const child = spawn(process.execPath, [cliPath, ...args], { env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = reapChild(spawn(process.execPath, [cliPath, ...args], { env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

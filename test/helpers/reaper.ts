@@ -6,6 +6,8 @@
  * runner sends. SIGKILL of the test process itself cannot be caught; nothing in-process can cover that.
  */
 
+import type { ChildProcess } from 'node:child_process';
+
 /** pid → true when it leads its own process group (spawned detached) */
 const live = new Map<number, boolean>();
 let installed = false;
@@ -47,6 +49,15 @@ export function reapOnExit(pid: number, o: { group: boolean }): void {
 /** The child ended normally: forget it, so a recycled pid is never killed later. */
 export function forget(pid: number): void {
   live.delete(pid);
+}
+
+/** A child of this process (not detached): killed with this process, forgotten when it exits. */
+export function reapChild<T extends ChildProcess>(child: T): T {
+  const pid = child.pid;
+  if (pid === undefined) return child;
+  reapOnExit(pid, { group: false });
+  child.once('exit', () => forget(pid));
+  return child;
 }
 
 /** Kill it (its group) now and forget it. */

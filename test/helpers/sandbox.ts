@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { SandboxInfo } from '../../src/sandbox/index.js';
 import { cliPath, tempDir } from './paths.js';
-import { forget, groupAlive, reap, reapOnExit } from './reaper.js';
+import { forget, groupAlive, reap, reapChild, reapOnExit } from './reaper.js';
 
 /**
  * End-to-end tests drive the built CLI exactly as a user does: `sandbox up`, then commands with the sandbox's env
@@ -30,8 +30,7 @@ export interface CliResult {
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv, o: { timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    if (child.pid) reapOnExit(child.pid, { group: false });
+    const child = reapChild(spawn(process.execPath, [cliPath, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -40,7 +39,6 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, o: { timeoutMs?: 
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (child.pid) forget(child.pid);
       resolve({ code, signal, stdout, stderr });
     });
     child.stdin.end(o.input ?? '');
