@@ -133,6 +133,11 @@ export const configSchema = z
               .default('0x81000001')
               .describe('storage key (SRK) the identity key is created under; created when missing'),
             authFile: z.string().min(1).optional().describe('0600 file with the key password, passed to tpm2-tools as file:'),
+            pcrs: z
+              .string()
+              .regex(/^(sha1|sha256|sha384|sha512):([0-9]|1[0-9]|2[0-3])(,([0-9]|1[0-9]|2[0-3]))*$/, 'must be a PCR selection such as sha256:0,7')
+              .optional()
+              .describe('bind new keys to these PCRs (their values when the key is made): the TPM signs only in that measured boot state'),
           })
           .strict()
           .optional(),
@@ -144,6 +149,8 @@ export const configSchema = z
         if (k.source === 'tpm' && !k.tpm) ctx.addIssue({ code: 'custom', path: ['tpm'], message: 'is required when key.source is tpm (tcti, handle)' });
         if (k.tpm && (k.tpm.handle === undefined) === (k.tpm.keyFile === undefined))
           ctx.addIssue({ code: 'custom', path: ['tpm'], message: 'needs exactly one of handle (a persistent key) and keyFile (a TSS2 PEM key file)' });
+        if (k.tpm?.pcrs && k.tpm.authFile)
+          ctx.addIssue({ code: 'custom', path: ['tpm', 'pcrs'], message: 'cannot be combined with authFile yet: a PCR-bound key has no password' });
       })
       .prefault({}),
     acme: z

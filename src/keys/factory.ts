@@ -38,6 +38,8 @@ export type TpmGenerateSettings = TpmSettings & {
    * an absolute path: an existing TSS2 PEM that bootstrap enrols (copied into the version directory)
    */
   keyFile?: string;
+  /** key.tpm.pcrs: new keys are bound to these PCRs' current values by a policy */
+  pcrs?: string;
 };
 
 export interface Pkcs11Settings {
@@ -92,7 +94,7 @@ export async function openKey(ref: KeyRef, deps: KeyDeps): Promise<KeyHandle> {
     case 'tpm': {
       const { TpmKeyHandle, DEFAULT_TCTI, readTss2File } = await import('./tpm.js');
       const authFile = deps.tpm?.authFile;
-      const o = { tcti: deps.tpm?.tcti ?? ref.tcti ?? DEFAULT_TCTI, ...(authFile ? { authFile } : {}) };
+      const o = { tcti: deps.tpm?.tcti ?? ref.tcti ?? DEFAULT_TCTI, ...(authFile ? { authFile } : {}), ...(ref.pcrs ? { pcrs: ref.pcrs } : {}) };
       if (ref.keyFile) return TpmKeyHandle.open({ ...o, file: await readTss2File(path.resolve(deps.dir, ref.keyFile)) });
       return TpmKeyHandle.open({ ...o, handle: ref.handle! });
     }
@@ -137,8 +139,8 @@ export async function generateKey(spec: GenerateSpec, deps?: Partial<KeyDeps>): 
     case 'tpm': {
       const { TpmKeyHandle, DEFAULT_TCTI, readTss2File } = await import('./tpm.js');
       const s = spec.settings;
-      const o = { tcti: s.tcti ?? DEFAULT_TCTI, ...(s.authFile ? { authFile: s.authFile } : {}) };
-      const ref = { kind: 'tpm' as const, parent: s.parent, tcti: o.tcti };
+      const o = { tcti: s.tcti ?? DEFAULT_TCTI, ...(s.authFile ? { authFile: s.authFile } : {}), ...(s.pcrs ? { pcrs: s.pcrs } : {}) };
+      const ref = { kind: 'tpm' as const, parent: s.parent, tcti: o.tcti, ...(s.pcrs ? { pcrs: s.pcrs } : {}) };
       if (s.keyFile) {
         const name = path.basename(s.keyFile);
         let handle: KeyHandle;

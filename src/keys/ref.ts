@@ -28,6 +28,8 @@ export interface TpmKeyRef {
   keyFile?: string;
   parent?: string;
   tcti?: string;
+  /** the PCR selection the key's policy is bound to (key.tpm.pcrs when it was made), e.g. sha256:0,7 */
+  pcrs?: string;
 }
 
 /** A key the agent cannot use (key.source csr): only the SHA-256 of its SubjectPublicKeyInfo is known. */
@@ -44,6 +46,8 @@ export type KeyKind = KeyRef['kind'];
 export const KEY_FILE_NAME = 'key.pem';
 
 const HANDLE = /^0x81[0-9a-fA-F]{6}$/;
+/** one bank and PCR indices 0-23, as tpm2_policypcr -l takes them */
+const PCRS = /^(sha1|sha256|sha384|sha512):([0-9]|1[0-9]|2[0-3])(,([0-9]|1[0-9]|2[0-3]))*$/;
 
 /** A field's rule: a problem message, or undefined when the value is fine. */
 type Check = (v: string) => string | undefined;
@@ -82,6 +86,7 @@ const SHAPES: Record<KeyKind, { fields: Record<string, { required: boolean; chec
       keyFile: { required: false, check: FILE_IN_VERSION },
       parent: { required: false, check: handle('0x81000001') },
       tcti: { required: false, check: NON_EMPTY },
+      pcrs: { required: false, check: (v) => (PCRS.test(v) ? undefined : 'must be a PCR selection such as sha256:0,7') },
     },
     whole: (r) => ((r.handle === undefined) !== (r.keyFile === undefined) ? undefined : 'needs exactly one of handle and keyFile'),
   },

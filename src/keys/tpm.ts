@@ -28,6 +28,11 @@ export interface TpmOptions {
   file?: { path: string; key: Tss2Key };
   /** key.tpm.authFile: the key's password, when it has one */
   authFile?: string;
+  /**
+   * key.tpm.pcrs, e.g. "sha256:0,7": the key was made with a PCR policy (and without userWithAuth), so the TPM
+   * signs only in a policy session whose PCRs hold the values they had when the key was made
+   */
+  pcrs?: string;
 }
 
 export interface TpmGenerateOptions extends Omit<TpmOptions, 'file'> {
@@ -82,6 +87,7 @@ function tool(tcti: string, name: string, args: string[]): Promise<ToolResult> {
 /** What a tool error is about: the TPM and, when known, the key (`where`: "persistent handle 0x…" or the key file). */
 interface Subject {
   tcti: string;
+  pcrs?: string;
   handle?: string;
   file?: { path: string; key: Tss2Key };
 }
@@ -125,6 +131,22 @@ function toolError(o: Subject, stderr: string, what: string): AgentError {
       component: COMPONENT,
       message: `the TPM at ${o.tcti} refuses to load ${o.file.path}: it was made by another TPM or under another storage key than ${o.file.key.parent}`,
       hint: 'a TSS2 key file only works on the TPM that made it: point key.tpm.tcti at that TPM, or run iamra-agent renew --force to make a new key',
+    });
+  }
+  if (o.pcrs && /0x99d|policy check failed/i.test(stderr)) {
+    return new AgentError({
+      code: 'KEY_TPM_PCR',
+      component: COMPONENT,
+      message: `the TPM refuses to use ${where(o)}: PCRs ${o.pcrs} (key.tpm.pcrs) no longer hold the values the key was bound to`,
+      hint: 'the measured boot state changed (firmware, boot loader, Secure Boot settings): if the change is expected, make a new key in the new state (iamra-agent renew --force with a key file, or a new key.tpm.handle)',
+    });
+  }
+  if (/0x12f|authValue or authPolicy is not available/i.test(stderr)) {
+    return new AgentError({
+      code: 'KEY_TPM_POLICY_REQUIRED',
+      component: COMPONENT,
+      message: `${where(o)} can only be used through its policy (it was made with a PCR policy), and none was given`,
+      hint: 'the key reference lost its pcrs: re-enrol (iamra-agent renew --force) with key.tpm.pcrs set',
     });
   }
   if (/authoriz|0x98e|0x9a2/i.test(stderr)) {
@@ -247,8 +269,25 @@ export class TpmKeyHandle implements KeyHandle {
           const a = o.algorithm;
           const alg = a.type === 'ec' ? `ecc${a.curve === 'P-256' ? 256 : 384}:ecdsa-sha${a.curve === 'P-256' ? 256 : 384}` : `rsa${a.bits}:rsassa-sha256`;
           const auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
-          const attrs = `fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign${o.authFile ? '' : '|noda'}`;
-          await must(o, 'tpm2_create', ['-Q', '-C', parent, '-G', alg, '-a', attrs, ...auth, '-u', f('key.pub'), '-r', f('key.priv')], 'creating the key');
+          let policy: string[] = [];
+          if (o.pcrs) {
+            // a trial session computes the policy digest over the PCRs' current values
+            await must(o, 'tpm2_startauthsession', ['-S', f('trial.ctx')], 'starting a trial session');
+            try {
+              await must(o, 'tpm2_policypcr', ['-Q', '-S', f('trial.ctx'), '-l', o.pcrs, '-L', f('policy.digest')], `computing the PCR policy over ${o.pcrs}`);
+            } finally {
+              await tool(o.tcti, 'tpm2_flushcontext', [f('trial.ctx')]);
+            }
+            policy = ['-L', f('policy.digest')];
+          }
+          // with a PCR policy, no userWithAuth: the key's (empty) password alone must not be enough to use it
+          const attrs = `fixedtpm|fixedparent|sensitivedataorigin${o.pcrs ? '' : '|userwithauth'}|sign${o.authFile ? '' : '|noda'}`;
+          await must(
+            o,
+            'tpm2_create',
+            ['-Q', '-C', parent, '-G', alg, '-a', attrs, ...auth, ...policy, '-u', f('key.pub'), '-r', f('key.priv')],
+            'creating the key',
+          );
           await flush(o.tcti);
           if (o.handle) {
             await must(o, 'tpm2_load', ['-Q', '-C', parent, '-u', f('key.pub'), '-r', f('key.priv'), '-c', f('key.ctx')], 'loading the key');
@@ -259,7 +298,12 @@ export class TpmKeyHandle implements KeyHandle {
         } finally {
           await flush(o.tcti);
         }
-        const opened: TpmOptions = { tcti: o.tcti, ...(o.authFile ? { authFile: o.authFile } : {}), ...(file ? { file } : { handle: o.handle! }) };
+        const opened: TpmOptions = {
+          tcti: o.tcti,
+          ...(o.authFile ? { authFile: o.authFile } : {}),
+          ...(o.pcrs ? { pcrs: o.pcrs } : {}),
+          ...(file ? { file } : { handle: o.handle! }),
+        };
         return new TpmKeyHandle(opened, await readPublic(opened), file ? encodeTss2Pem(file.key) : undefined);
       }),
     );
@@ -282,9 +326,15 @@ export class TpmKeyHandle implements KeyHandle {
             .digest(),
         );
         const scheme = this.algorithm.type === 'ec' ? 'ecdsa' : 'rsassa';
-        const auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
+        let auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
+        const session = path.join(dir, 'session.ctx');
         try {
           const ctx = await keyContext(o, dir);
+          if (o.pcrs) {
+            await must(o, 'tpm2_startauthsession', ['--policy-session', '-S', session], 'starting a policy session');
+            await must(o, 'tpm2_policypcr', ['-Q', '-S', session, '-l', o.pcrs], `satisfying the PCR policy over ${o.pcrs}`);
+            auth = ['-p', `session:${session}`];
+          }
           // -d: the input is a digest made here; -f plain: DER ECDSA-Sig-Value (RSA: the raw signature)
           await must(
             o,
@@ -293,6 +343,7 @@ export class TpmKeyHandle implements KeyHandle {
             `signing with ${this.describeWhere()}`,
           );
         } finally {
+          if (o.pcrs) await tool(o.tcti, 'tpm2_flushcontext', [session]);
           await flush(o.tcti);
         }
         return fsp.readFile(sig);
@@ -306,7 +357,7 @@ export class TpmKeyHandle implements KeyHandle {
 
   describe(): string {
     const a = this.algorithm;
-    return `${this.describeWhere()} (${a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`})`;
+    return `${this.describeWhere()} (${a.type === 'ec' ? `EC ${a.curve}` : `RSA-${a.bits}`}${this.o.pcrs ? `, PCR policy ${this.o.pcrs}` : ''})`;
   }
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { verify } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -6,6 +7,8 @@ import { after, before, test } from 'node:test';
 import { systemClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { buildCsr } from '../../src/keys/csr.js';
+import { generateKey, openKey } from '../../src/keys/factory.js';
+import { parseKeyRef } from '../../src/keys/ref.js';
 import { readTss2File, TpmKeyHandle } from '../../src/keys/tpm.js';
 import { decodeTss2Pem, encodeTss2Pem } from '../../src/keys/tpm-tss2.js';
 import { type Swtpm, startSwtpm } from '../../src/sandbox/swtpm.js';
@@ -109,4 +112,45 @@ test('TSS2 PEM: bad input is named', async () => {
     readTss2File('/nonexistent/key.tpm.pem'),
     code('KEY_TPM_FILE_MISSING', /cannot read the TPM key file \/nonexistent\/key\.tpm\.pem: ENOENT/),
   );
+});
+
+test('key.tpm.pcrs: a key bound to PCRs signs in that state only; extending a PCR gives one clear error, resetting it restores signing', async () => {
+  const pcrs = 'sha256:0,7,16';
+  const key = await TpmKeyHandle.generate({ tcti: tpm.tcti, handle: '0x81000012', pcrs, algorithm: { type: 'ec', curve: 'P-256' } });
+  assert.equal(key.describe(), 'tpm handle 0x81000012 (EC P-256, PCR policy sha256:0,7,16)');
+  const data = Buffer.from('canonical request');
+  assert.ok(verify('sha256', data, { key: await key.publicKey(), dsaEncoding: 'der' }, await key.sign(data)));
+  const pcrTool = (name: string, args: string[]) =>
+    new Promise<void>((resolve, reject) =>
+      execFile(`/usr/bin/${name}`, args, { env: { ...process.env, TPM2TOOLS_TCTI: tpm.tcti } }, (e) => (e ? reject(e) : resolve())),
+    );
+  // PCR 16 is the resettable debug PCR: extending it stands in for a changed boot measurement
+  await pcrTool('tpm2_pcrextend', [`16:sha256=${'01'.repeat(32)}`]);
+  await assert.rejects(
+    key.sign(data),
+    code('KEY_TPM_PCR', /^the TPM refuses to use the key at 0x81000012: PCRs sha256:0,7,16 \(key\.tpm\.pcrs\) no longer hold the values the key was bound to$/),
+  );
+  // no userWithAuth: the empty password does not get around the policy
+  await assert.rejects(
+    TpmKeyHandle.open({ tcti: tpm.tcti, handle: '0x81000012' }).then((k) => k.sign(data)),
+    code('KEY_TPM_POLICY_REQUIRED', /^the key at 0x81000012 can only be used through its policy/),
+  );
+  await pcrTool('tpm2_pcrreset', ['16']);
+  assert.ok(verify('sha256', data, { key: await key.publicKey(), dsaEncoding: 'der' }, await key.sign(data)));
+
+  // through the key factory: the stored ref records the binding, and the key opened from it uses the policy
+  const made = await generateKey({
+    kind: 'tpm',
+    algorithm: 'ec-p256',
+    settings: { tcti: tpm.tcti, keyFile: 'key.tpm.pem', parent: '0x81000001', pcrs },
+    fresh: true,
+  });
+  assert.equal(made.ref.kind === 'tpm' && made.ref.pcrs, pcrs);
+  const dir = tempDir('tpm-pcr-version');
+  writeFileSync(path.join(dir, 'key.tpm.pem'), made.files!['key.tpm.pem']!, { mode: 0o600 });
+  const reopened = await openKey(parseKeyRef(JSON.parse(JSON.stringify(made.ref)), 'meta.json'), { dir });
+  assert.ok(verify('sha256', data, { key: await made.handle.publicKey(), dsaEncoding: 'der' }, await reopened.sign(data)));
+  await pcrTool('tpm2_pcrextend', [`16:sha256=${'02'.repeat(32)}`]);
+  await assert.rejects(reopened.sign(data), code('KEY_TPM_PCR', /the key file .*key\.tpm\.pem: PCRs sha256:0,7,16 \(key\.tpm\.pcrs\) no longer hold/));
+  await pcrTool('tpm2_pcrreset', ['16']);
 });
