@@ -4,7 +4,7 @@
  */
 const [name, ...rest] = process.argv.slice(2);
 if (name === undefined) {
-  process.stderr.write('usage: npm run bench -- <name> [args]   (a module in test/bench/: creds, enrol, fleet, imds, keys)\n');
+  process.stderr.write('usage: npm run bench -- <name> [args]   (a module in test/bench/: creds, enrol, fleet, imds, keys, renew)\n');
   process.exitCode = 2;
 } else if (!/^[a-z0-9-]+$/.test(name)) {
   process.stderr.write(`bench: ${JSON.stringify(name)} is not a benchmark name\n`);
