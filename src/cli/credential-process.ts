@@ -3,7 +3,7 @@ import type { CliDeps } from './context.js';
 import type { DropInFlags } from '../compose/dropin.js';
 import { credentialProcessFromConfig, type ConfigVendArgs } from './credential-process-config.js';
 import { helperOptions } from './dropin.js';
-import { runCommand } from './run.js';
+import { runCommand, runtimeOf } from './run.js';
 
 interface Args extends ConfigVendArgs {
   certificate?: string;
@@ -38,15 +38,8 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
         await runCommand(deps, args, async (logger) => {
           if (args.certificate !== undefined) {
             // the helper's way: everything on the command line, no config file, a CreateSession per call
-            const [{ dropInRequest }, { createSession }, { assertUsable, formatCredentialProcess }] = await Promise.all([
-              import('../compose/dropin.js'),
-              import('../signer/index.js'),
-              import('../vend/process.js'),
-            ]);
-            const req = await dropInRequest(args as unknown as DropInFlags, deps.io.env);
-            const creds = await createSession({ clock: deps.clock, logger }, req, { signal: deps.signal });
-            assertUsable(creds, deps.clock);
-            deps.io.stdout.write(formatCredentialProcess(creds));
+            const { credentialProcessDropIn } = await import('../compose/dropin.js');
+            deps.io.stdout.write(await credentialProcessDropIn(args as unknown as DropInFlags, runtimeOf(deps, logger)));
             return 0;
           }
           return credentialProcessFromConfig(deps, args, logger, await deps.loadConfig(args));

@@ -9,7 +9,9 @@ import { AgentError } from '../core/errors.js';
 import { openKey } from '../keys/factory.js';
 import type { PinSource } from '../keys/pkcs11-pin.js';
 import type { KeyHandle } from '../keys/types.js';
-import { type CreateSessionInput, isLoopbackHost, resolveEndpoint } from '../signer/index.js';
+import { type CreateSessionInput, createSession, isLoopbackHost, resolveEndpoint } from '../signer/index.js';
+import { assertUsable, formatCredentialProcess } from '../vend/process.js';
+import type { Runtime } from './runtime.js';
 
 /** The helper's flags, as parsed (kebab-case names camel-cased by yargs). */
 export interface DropInFlags {
@@ -158,4 +160,12 @@ export async function dropInRequest(f: DropInFlags, env: NodeJS.ProcessEnv): Pro
     endpoint: ep.url,
     region: ep.region,
   };
+}
+
+/** `credential-process` the helper's way: one CreateSession per call (no state directory, so no cache) → Version 1 JSON. */
+export async function credentialProcessDropIn(f: DropInFlags, rt: Runtime): Promise<string> {
+  const req = await dropInRequest(f, rt.env);
+  const creds = await createSession({ clock: rt.clock, logger: rt.logger }, req, { signal: rt.signal });
+  assertUsable(creds, rt.clock);
+  return formatCredentialProcess(creds);
 }
