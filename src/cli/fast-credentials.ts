@@ -123,7 +123,8 @@ async function routeFile(i: FastPathInput, opts: Map<string, string>): Promise<s
   return path.join(routesDir(i.env), `${createHash('sha256').update(material).digest('hex')}.json`);
 }
 
-function parseRoute(text: string): CredentialRoute | undefined {
+function parseRoute(text: string | undefined): CredentialRoute | undefined {
+  if (text === undefined) return undefined;
   let r: unknown;
   try {
     r = JSON.parse(text);
@@ -163,7 +164,7 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
   const remember = (route: CredentialRoute) => writeRoute(file, route);
   let route: CredentialRoute | undefined;
   try {
-    route = parseRoute(await fsp.readFile(file, 'utf8'));
+    route = parseRoute(await readOwnFile(file));
   } catch {
     return { remember };
   }
@@ -179,6 +180,21 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
   } catch {
     // an unreadable certificate or cache: the composition reads them again and reports what is wrong
     return { warm };
+  }
+}
+
+/**
+ * The route's text, only from a file this user owns that nobody else can write or read: a route names the config,
+ * so the key and the endpoint, and one planted in a misconfigured shared directory must not be followed.
+ */
+async function readOwnFile(file: string): Promise<string | undefined> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const st = await fh.stat();
+    if ((st.mode & 0o077) !== 0 || (process.getuid && st.uid !== process.getuid())) return undefined;
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
   }
 }
 

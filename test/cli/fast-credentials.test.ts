@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type CredentialRoute, DEFAULT_CONFIG_FILE, eligibleOptions, fastCredentialProcess, routesDir } from '../../src/cli/fast-credentials.js';
@@ -153,9 +153,20 @@ test('a damaged route or cache is a miss, never an error', async (t) => {
     assert.equal(r.warm, undefined, `${damaged}: not warm either, the full CLI runs`);
     assert.ok(r.remember);
   }
+  // a route others can read or write is not followed (it names the config: the key and the endpoint)
+  await fastCredentialProcess(h.input()).then((r) => r.remember!(h.route));
+  assert.ok((await fastCredentialProcess(h.input())).output, 'the private route is followed (a cache hit)');
+  for (const mode of [0o644, 0o620, 0o604]) {
+    chmodSync(path.join(dir, name!), mode);
+    const r = await fastCredentialProcess(h.input());
+    assert.equal(r.output, undefined, mode.toString(8));
+    assert.equal(r.warm, undefined, `mode ${mode.toString(8)}: not followed`);
+    assert.ok(r.remember, 'the full CLI runs (and rewrites it 0600)');
+  }
   await fastCredentialProcess(h.input()).then((r) =>
     r.remember!({ ...h.route, cache: { ...h.route.cache!, certFile: path.join(h.dir, 'gone.pem'), refreshBeforeMs: 0 } }),
   );
+  assert.equal(statSync(path.join(dir, name!)).mode & 0o777, 0o600, 'rewritten private');
   const gone = await fastCredentialProcess(h.input());
   assert.equal(gone.output, undefined, 'the live certificate is gone');
   assert.deepEqual(gone.warm?.route.config, h.route.config, 'the composition reads it again and reports what is wrong');
