@@ -108,6 +108,31 @@ test("serve's known-endpoint drop-in: an IP allow list of localhost and the endp
   assert.equal((r.stdout + r.stderr).trim(), '');
 });
 
+test('the TPM drop-in opens /dev/tpmrm0 and nothing else to the units that use the key, verified, exposure 1.5 or less', () => {
+  const conf = readFileSync(path.join(repoRoot, 'units', 'drop-ins', 'tpm.conf'), 'utf8');
+  assert.match(conf, /^PrivateDevices=no$/m);
+  assert.match(conf, /^DeviceAllow=\/dev\/tpmrm0 rw$/m);
+  assert.deepEqual(
+    conf.split('\n').filter((l) => l.startsWith('DeviceAllow=')),
+    ['DeviceAllow=/dev/tpmrm0 rw'],
+  );
+  assert.doesNotMatch(conf, /^DevicePolicy=/m, 'the unit keeps DevicePolicy=closed');
+  for (const unit of ['iamra-agent-bootstrap.service', 'iamra-agent-renew.service', 'iamra-agent-serve.service', 'iamra-agent-status.service']) {
+    assert.match(unitText(unit), /^DevicePolicy=closed$/m, unit);
+    const root = tempDir('units-tpm');
+    const etc = path.join(root, 'etc', 'systemd', 'system');
+    mkdirSync(path.join(etc, `${unit}.d`), { recursive: true });
+    writeFileSync(path.join(etc, unit), unitText(unit));
+    writeFileSync(path.join(etc, `${unit}.d`, 'tpm.conf'), conf);
+    const e = exposure(unit, { root });
+    assert.ok(e <= 1.5, `${unit} with the TPM drop-in: exposure ${e}`);
+    const merged = path.join(root, unit);
+    writeFileSync(merged, `${unitText(unit)}\n${conf}`);
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', merged], { encoding: 'utf8' });
+    assert.equal((r.stdout + r.stderr).trim(), '', unit);
+  }
+});
+
 test('the status unit runs `status` that works with no network at all (a fresh network namespace)', async () => {
   const unit = unitText('iamra-agent-status.service');
   assert.ok(unit.includes(`ExecStart=${cliPath} status\n`));
