@@ -1,15 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { CloudTrailClient, LookupEventsCommand, paginateLookupEvents, type LookupEventsCommandInput } from '@aws-sdk/client-cloudtrail';
 import { fixedClock } from '../../src/core/clock.js';
 import { createAwsSandbox, type AwsSandbox } from '../../src/sandbox/aws/server.js';
 import type { Principal } from '../../src/sandbox/aws/types.js';
 import { createSessionRecord, type CreateSessionEvent } from '../../src/sandbox/iamra/cloudtrail.js';
 import { createCloudTrailService } from '../../src/sandbox/iamra/lookup-events.js';
+import { awsCli } from '../helpers/aws-cli.js';
 import { tempDir } from '../helpers/paths.js';
 
 /**
@@ -19,8 +18,6 @@ import { tempDir } from '../helpers/paths.js';
  */
 
 const ACCOUNT = '111122223333';
-const AWS = '/usr/bin/aws';
-const run = promisify(execFile);
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 
 /** 7 CreateSessions one per minute (two share a second), and one event of another source between them */
@@ -179,27 +176,8 @@ describe('CloudTrail LookupEvents stand-in', () => {
   });
 
   it('AWS CLI v2: lookup-events through every page (--page-size 3), and its error for a bad key', async () => {
-    const aws = async (secret: string, args: string[]) => {
-      const env = {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: dir,
-        AWS_ACCESS_KEY_ID: auditor.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: secret,
-        AWS_DEFAULT_REGION: 'us-east-1',
-        AWS_CONFIG_FILE: path.join(dir, 'config'),
-        AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'credentials'),
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_PAGER: '',
-        AWS_MAX_ATTEMPTS: '1',
-      };
-      try {
-        const r = await run(AWS, ['cloudtrail', 'lookup-events', ...args, '--endpoint-url', url, '--output', 'json'], { env, timeout: 30_000 });
-        return { code: 0, stdout: r.stdout, stderr: r.stderr };
-      } catch (e) {
-        const x = e as { code?: number; stdout?: string; stderr?: string };
-        return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
-      }
-    };
+    const aws = (secret: string, args: string[]) =>
+      awsCli(['cloudtrail', 'lookup-events', ...args], { endpoint: url, home: dir, accessKeyId: auditor.accessKeyId, secretAccessKey: secret });
     sandbox.resetCalls();
     const r = await aws(auditor.secretAccessKey, ['--lookup-attributes', 'AttributeKey=EventName,AttributeValue=CreateSession', '--page-size', '3']);
     assert.equal(r.code, 0, r.stderr);

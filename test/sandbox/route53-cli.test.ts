@@ -1,11 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startRoute53Sandbox, type Route53Sandbox } from '../../src/sandbox/route53/index.js';
 import type { Principal } from '../../src/sandbox/aws/types.js';
+import { awsCli } from '../helpers/aws-cli.js';
 import { tempDir } from '../helpers/paths.js';
 import { dig } from './dns-helpers.js';
 
@@ -14,9 +13,7 @@ import { dig } from './dns-helpers.js';
  * CLI; the `aws` on PATH is a v1 shim and is never used. Keys travel in the environment, never on argv.
  */
 
-const AWS = '/usr/bin/aws';
 const ZONE = 'Z0SANDBOXCLI00001';
-const run = promisify(execFile);
 
 describe('Route 53 sandbox with AWS CLI v2', () => {
   let sb: Route53Sandbox;
@@ -39,27 +36,8 @@ describe('Route 53 sandbox with AWS CLI v2', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function aws(args: string[], secret = user.secretAccessKey): Promise<{ code: number; stdout: string; stderr: string }> {
-    const env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: dir,
-      AWS_ACCESS_KEY_ID: user.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: secret,
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: path.join(dir, 'config'),
-      AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'credentials'),
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-      AWS_MAX_ATTEMPTS: '1',
-    };
-    try {
-      const r = await run(AWS, [...args, '--endpoint-url', sb.url, '--output', 'json'], { env, timeout: 30_000 });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code?: number; stdout?: string; stderr?: string };
-      return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
-    }
-  }
+  const aws = (args: string[], secret = user.secretAccessKey) =>
+    awsCli(args, { endpoint: sb.url, home: dir, accessKeyId: user.accessKeyId, secretAccessKey: secret });
 
   it('lists hosted zones by name', async () => {
     const r = await aws(['route53', 'list-hosted-zones-by-name', '--dns-name', 'example.com']);
