@@ -1,10 +1,10 @@
 /**
  * The serve and update parts of `npm run bench -- creds`, also runnable alone:
- * `npm run bench -- creds-serve [--seconds S] [--round-seconds R] [--rounds N] [--concurrency C]`.
+ * `npm run bench -- creds-serve [--seconds S] [--pairs P] [--round-seconds R] [--rounds N] [--concurrency C]`.
  *
  * - serve: requests/s, p99 and errors of the IMDSv2 credentials GET with a token (the request every SDK refresh
  *   makes) from wrk (one thread, keep-alive, its own process) at concurrency 1, 16 and 64, the agent and the AWS
- *   credential helper v1.4.0 in turn at each level; the agent's targets: req/s >= the helper's, p99 <= the helper's,
+ *   credential helper v1.4.0 alternating (P pairs of S seconds) at each level; the agent's targets: req/s >= the helper's, p99 <= the helper's,
  *   0 errors.
  * - memory: RSS (/proc/PID/status VmRSS) of each server idle (started, first credentials served, before any load),
  *   then the agent's after each of `rounds` loads of `round-seconds` (default 3 × 60 s at concurrency 16); targets:
@@ -29,8 +29,10 @@ const WRK = '/usr/bin/wrk';
 const MIB = 1024;
 
 export interface ServeBenchOptions {
-  /** seconds per concurrency level and server */
+  /** seconds per wrk run */
   seconds: number;
+  /** alternating agent/helper runs per concurrency level */
+  pairs: number;
   /** seconds per memory round */
   roundSeconds: number;
   rounds: number;
@@ -38,7 +40,7 @@ export interface ServeBenchOptions {
   concurrency: number;
 }
 
-export const serveBenchDefaults: ServeBenchOptions = { seconds: 10, roundSeconds: 60, rounds: 3, concurrency: 0 };
+export const serveBenchDefaults: ServeBenchOptions = { seconds: 5, pairs: 3, roundSeconds: 60, rounds: 3, concurrency: 0 };
 
 interface WrkResult {
   rps: number;
@@ -129,6 +131,7 @@ function rssKb(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 }
 
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const settle = () => new Promise((r) => setTimeout(r, 2000));
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 const mib = (kb: number) => `${(kb / MIB).toFixed(1)} MiB`;
@@ -171,14 +174,27 @@ export async function benchServe(sb: E2eSandbox, env: NodeJS.ProcessEnv, o: Serv
     // warm-up, both servers alike: the agent's JIT compiles the request path (the helper is compiled ahead of time)
     await wrk(agentTarget, 3, 16);
     await wrk(helperTarget, 3, 16);
-    out.push(`serve, IMDSv2 credentials GET with a token, wrk -t1 keep-alive, ${o.seconds} s per level and server (agent, then helper):`);
+    out.push(
+      `serve, IMDSv2 credentials GET with a token, wrk -t1 keep-alive, per level ${o.pairs} alternating pairs of ${o.seconds} s (medians; ratios: median of the pairs):`,
+    );
     for (const c of levels) {
-      const a = await wrk(agentTarget, o.seconds, c);
-      const h = await wrk(helperTarget, o.seconds, c);
+      // A B A B ...: a busy neighbour on the shared machine hits both sides; each figure is the median of the pairs
+      const a: WrkResult[] = [];
+      const h: WrkResult[] = [];
+      for (let i = 0; i < o.pairs; i++) {
+        a.push(await wrk(agentTarget, o.seconds, c));
+        h.push(await wrk(helperTarget, o.seconds, c));
+      }
+      const rps = { a: median(a.map((x) => x.rps)), h: median(h.map((x) => x.rps)) };
+      const p99 = { a: median(a.map((x) => x.p99Ms)), h: median(h.map((x) => x.p99Ms)) };
+      const ratio = median(a.map((x, i) => x.rps / h[i]!.rps));
+      const p99Ratio = median(a.map((x, i) => x.p99Ms / h[i]!.p99Ms));
+      const errors = a.reduce((n, x) => n + x.errors, 0);
+      const list = (xs: WrkResult[]) => xs.map((x) => x.rps.toFixed(0)).join(' ');
       out.push(
-        `  c=${String(c).padEnd(3)} agent  ${a.rps.toFixed(0).padStart(7)} req/s  p99 ${a.p99Ms.toFixed(2).padStart(7)} ms  errors ${a.errors}`,
-        `        helper ${h.rps.toFixed(0).padStart(7)} req/s  p99 ${h.p99Ms.toFixed(2).padStart(7)} ms  errors ${h.errors}`,
-        `        agent/helper req/s ${(a.rps / h.rps).toFixed(2)} (target >= 1.0: ${verdict(a.rps >= h.rps)}); p99 ${(a.p99Ms / h.p99Ms).toFixed(2)}x (target <= 1.0: ${verdict(a.p99Ms <= h.p99Ms)}); errors (target 0: ${verdict(a.errors === 0)})`,
+        `  c=${String(c).padEnd(3)} agent  ${rps.a.toFixed(0).padStart(7)} req/s (${list(a)})  p99 ${p99.a.toFixed(2).padStart(7)} ms  errors ${errors}`,
+        `        helper ${rps.h.toFixed(0).padStart(7)} req/s (${list(h)})  p99 ${p99.h.toFixed(2).padStart(7)} ms  errors ${h.reduce((n, x) => n + x.errors, 0)}`,
+        `        agent/helper req/s ${ratio.toFixed(2)} (target >= 1.0: ${verdict(ratio >= 1)}); p99 ${p99Ratio.toFixed(2)}x (target <= 1.0: ${verdict(p99Ratio <= 1)}); errors (target 0: ${verdict(errors === 0)})`,
       );
     }
     const afterLevels = { agent: rssKb(agent.child.pid!), helper: rssKb(helper.child.pid!) };
@@ -214,7 +230,13 @@ export async function benchServe(sb: E2eSandbox, env: NodeJS.ProcessEnv, o: Serv
 
 function parseArgs(args: string[]): ServeBenchOptions {
   const o = { ...serveBenchDefaults };
-  const names: Record<string, keyof ServeBenchOptions> = { seconds: 'seconds', 'round-seconds': 'roundSeconds', rounds: 'rounds', concurrency: 'concurrency' };
+  const names: Record<string, keyof ServeBenchOptions> = {
+    seconds: 'seconds',
+    pairs: 'pairs',
+    'round-seconds': 'roundSeconds',
+    rounds: 'rounds',
+    concurrency: 'concurrency',
+  };
   for (let i = 0; i < args.length; i += 2) {
     const k = names[args[i]?.replace(/^--/, '') ?? ''];
     const v = Number(args[i + 1]);

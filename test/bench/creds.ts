@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- creds [--runs N] [--seconds S] [--concurrency C] [--round-seconds R] [--rounds N]`: the vending
- * paths against one sandbox, the
+ * `npm run bench -- creds [--runs N] [--seconds S] [--pairs P] [--concurrency C] [--round-seconds R] [--rounds N]`:
+ * the vending paths against one sandbox, the
  * agent against the AWS credential helper v1.4.0 (`rolesanywhere-credential-helper`, installed by
  * test/setup/install.sh) and against Node's own start-up (`node -e ""`, the floor of any Node CLI).
  *
@@ -27,8 +27,9 @@ import { benchServe, serveBenchDefaults } from './creds-serve.js';
 
 interface Options {
   runs: number;
-  /** serve: seconds per concurrency level and server */
+  /** serve: seconds per wrk run, and alternating pairs per concurrency level */
   seconds: number;
+  pairs: number;
   /** 0: the issue's three levels, 1, 16 and 64 */
   concurrency: number;
   /** serve memory: seconds per round, and rounds */
