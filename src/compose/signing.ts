@@ -13,7 +13,7 @@ import { sessionNameProvider, type SessionNameProvider } from '../envsense/sessi
 import { openStoredKey } from '../keys/factory.js';
 import type { KeyDeps, Pkcs11Settings, TpmSettings } from '../keys/factory.js';
 import type { KeyHandle } from '../keys/types.js';
-import { resolveEndpoint } from '../signer/index.js';
+import { endpointInputOf, resolveEndpoint } from '../signer/index.js';
 import type { Identity } from '../store/index.js';
 
 /** The CreateSession request the config describes (ARNs checked and the endpoint resolved by the signer). */
@@ -27,14 +27,7 @@ export function sessionRequest(cfg: AgentConfig) {
       hint: 'set rolesAnywhere.trustAnchorArn, profileArn and roleArn',
     });
   }
-  const ep = resolveEndpoint({
-    trustAnchorArn: ra.trustAnchorArn,
-    profileArn: ra.profileArn,
-    ...(ra.region ? { region: ra.region } : {}),
-    fips: ra.fips,
-    dualStack: ra.dualStack,
-    ...(ra.endpoint ? { endpoint: ra.endpoint } : {}),
-  });
+  const ep = resolveEndpoint(endpointInputOf(ra));
   return {
     trustAnchorArn: ra.trustAnchorArn,
     profileArn: ra.profileArn,

@@ -6,7 +6,7 @@ import { AgentError, formatError } from '../core/errors.js';
 import { readTextFile } from '../core/fs.js';
 import { readPemCertificates } from '../core/pem.js';
 import { checkExternalCsr } from '../keys/csr.js';
-import { checkDuration, checkRoleSessionName, resolveEndpoint } from '../signer/index.js';
+import { checkDuration, checkRoleSessionName, endpointInputOf, resolveEndpoint } from '../signer/index.js';
 
 /**
  * Everything about an enrolment that can be checked before the ACME order (issue 12 item 3): the trust anchors,
@@ -110,14 +110,7 @@ export async function preflight(cfg: AgentConfig, now: Date): Promise<PreflightR
   const ra = cfg.rolesAnywhere;
   if (ra) {
     try {
-      resolveEndpoint({
-        trustAnchorArn: ra.trustAnchorArn,
-        profileArn: ra.profileArn,
-        ...(ra.region ? { region: ra.region } : {}),
-        fips: ra.fips,
-        dualStack: ra.dualStack,
-        ...(ra.endpoint ? { endpoint: ra.endpoint } : {}),
-      });
+      resolveEndpoint(endpointInputOf(ra));
       checkDuration(ra.durationSeconds);
       if (ra.roleSessionName !== undefined) checkRoleSessionName(ra.roleSessionName);
     } catch (e) {

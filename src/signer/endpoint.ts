@@ -55,6 +55,25 @@ export interface ResolvedEndpoint {
   partition: string | undefined;
 }
 
+/** A config's rolesAnywhere section (or any object of that shape) as EndpointInput, unset fields left out. */
+export function endpointInputOf(ra: {
+  trustAnchorArn: string;
+  profileArn: string;
+  region?: string | undefined;
+  fips: boolean;
+  dualStack: boolean;
+  endpoint?: string | undefined;
+}): EndpointInput {
+  return {
+    trustAnchorArn: ra.trustAnchorArn,
+    profileArn: ra.profileArn,
+    ...(ra.region ? { region: ra.region } : {}),
+    fips: ra.fips,
+    dualStack: ra.dualStack,
+    ...(ra.endpoint ? { endpoint: ra.endpoint } : {}),
+  };
+}
+
 export function resolveEndpoint(i: EndpointInput): ResolvedEndpoint {
   let region = i.region;
   let fips = i.fips ?? false;

@@ -47,7 +47,16 @@ export {
   type CheckedArns,
   type PreflightInput,
 } from './checks.js';
-export { PARTITIONS, isLoopbackHost, partitionOfRegion, resolveEndpoint, type EndpointInput, type Partition, type ResolvedEndpoint } from './endpoint.js';
+export {
+  PARTITIONS,
+  endpointInputOf,
+  isLoopbackHost,
+  partitionOfRegion,
+  resolveEndpoint,
+  type EndpointInput,
+  type Partition,
+  type ResolvedEndpoint,
+} from './endpoint.js';
 export {
   createSession,
   parseServiceError,
