@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { systemClock } from './core/clock.js';
-import { packageVersion } from './core/paths.js';
 import type { CliDeps, GlobalArgs } from './cli/context.js';
+import type { CredentialRoute } from './cli/fast-credentials.js';
+
+// Only Node built-ins are imported statically: a credential_process call goes straight to its own bundle (see
+// cli/credential-process-hot.ts), and each module imported here would be one more file to load before it.
 
 /**
  * Composition root: the only place that builds real side effects (wall clock, stdio, signals, winston). Everything
@@ -13,6 +15,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   // answered before anything else loads: a packaging script or a support request should not wait for yargs
   if (argv.length === 1 && argv[0] === '--version') {
+    const { packageVersion } = await import('./core/paths.js');
     process.stdout.write(`${packageVersion()}\n`);
     return;
   }
@@ -20,22 +23,10 @@ async function main(): Promise<void> {
   // serve runs for months: it plans in a child with the full CLI and serves from a process without it (the child
   // has IAMRA_AGENT_SERVE_PLAN_FD set, see cli/serve-front.ts)
   if (argv[0] === 'serve' && process.env.IAMRA_AGENT_SERVE_PLAN_FD === undefined) {
-    const { serveFront } = await import('./cli/serve-front.js');
+    const [{ serveFront }, { systemClock }] = await Promise.all([import('./cli/serve-front.js'), import('./core/clock.js')]);
     process.exitCode = await serveFront({ argv, env: process.env, clock: systemClock, selfCommand: [process.execPath, self], stderr: process.stderr });
     return;
   }
-  // credential_process runs once per AWS CLI command: a cache hit is answered before the full CLI is even loaded
-  // (see cli/fast-credentials.ts); the modules below cost several times Node's own start-up.
-  const { fastCredentialProcess } = await import('./cli/fast-credentials.js');
-  const fast = await fastCredentialProcess({ argv, env: process.env, clock: systemClock, selfFile: self });
-  if (fast.output !== undefined) {
-    process.stdout.write(fast.output);
-    return;
-  }
-
-  // The AWS SDK warns on every run that its 2027 releases will need Node 22. The agent's Node version is a packaging
-  // decision; repeating it in every journald line of a twice-daily timer on 500 hosts helps nobody.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const abort = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -46,33 +37,51 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const selfCommand = [process.execPath, self];
 
+  // credential_process runs once per AWS CLI command: a cache hit or a recorded route is answered by its own bundle
+  // before the CLI is even loaded (cli/credential-process-hot.ts); the CLI's modules cost several times Node's own
+  // start-up. Plain values cross this boundary, in both directions.
+  let routeFile: string | undefined;
+  if (argv.includes('credential-process')) {
+    const { credentialProcessHot } = await import('./cli/credential-process-hot.js');
+    const hot = await credentialProcessHot({
+      argv,
+      env: process.env,
+      selfCommand,
+      selfFile: self,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      signal: abort.signal,
+    });
+    if (hot.exitCode !== undefined) {
+      process.exitCode = hot.exitCode;
+      return;
+    }
+    routeFile = hot.routeFile;
+  }
+
+  // The AWS SDK warns on every run that its 2027 releases will need Node 22. The agent's Node version is a packaging
+  // decision; repeating it in every journald line of a twice-daily timer on 500 hosts helps nobody.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const isTTY = Boolean(process.stderr.isTTY);
   const format = (a: GlobalArgs) => a.logFormat ?? (isTTY ? 'text' : 'json');
-  // A warm route (fast-credentials.ts) already holds the validated config: no yargs, YAML or schema to load, and
-  // its few lines go through the line logger (winston's lines without winston, core/line-logger.ts).
-  let makeLogger: CliDeps['makeLogger'];
-  if (fast.warm) {
-    const { createLineLogger } = await import('./core/line-logger.js');
-    makeLogger = (a) => createLineLogger({ level: a.logLevel, format: format(a), stream: process.stderr, now: () => systemClock.now() });
-  } else {
-    const { createLogger } = await import('./core/logger.js');
-    makeLogger = (a) => createLogger({ level: a.logLevel, format: format(a) });
-  }
+  const recordTo = routeFile;
+  const [{ systemClock }, { createLogger }, remember] = await Promise.all([
+    import('./core/clock.js'),
+    import('./core/logger.js'),
+    // this bundle's own writer for the route the hot path found missing (fast-credentials.ts)
+    recordTo === undefined ? undefined : import('./cli/fast-credentials.js').then((m) => (route: CredentialRoute) => m.writeRoute(recordTo, route)),
+  ]);
   const deps: CliDeps = {
     io: { stdout: process.stdout, stderr: process.stderr, env: process.env, isTTY },
     clock: systemClock,
-    makeLogger,
+    makeLogger: (a) => createLogger({ level: a.logLevel, format: format(a) }),
     loadConfig: async (a) => (await import('./config/load.js')).loadConfig({ file: a.config, env: process.env, sets: a.set ?? [] }),
-    selfCommand: [process.execPath, self],
+    selfCommand,
     signal: abort.signal,
-    ...(fast.remember ? { rememberCredentialRoute: fast.remember } : {}),
+    ...(remember ? { rememberCredentialRoute: remember } : {}),
   };
-  if (fast.warm) {
-    const { warmCredentialProcess } = await import('./cli/credential-process-config.js');
-    process.exitCode = await warmCredentialProcess(deps, fast.warm.route, fast.warm.options);
-    return;
-  }
   const { runCli } = await import('./cli/index.js');
   const code = await runCli(argv, deps);
   process.exitCode = code;

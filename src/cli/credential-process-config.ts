@@ -1,8 +1,10 @@
 /**
  * `credential-process` from the config, shared by the yargs command (cli/credential-process.ts, after loading the
  * config) and the hot path's warm route (main.ts, with the config the route recorded): one composition, one way to
- * record the route, whichever way the line arrived.
+ * record the route, whichever way the line arrived. Both import this module when the line runs, so the composition
+ * is a static import here (in the hot path's bundle, cli/credential-process-hot.ts, one file with it).
  */
+import { credentialProcess } from '../compose/credential-process.js';
 import type { AgentConfig } from '../config/schema.js';
 import { formatError } from '../core/errors.js';
 import type { Logger, LogLevel } from '../core/logger.js';
@@ -19,7 +21,6 @@ export interface ConfigVendArgs extends GlobalArgs {
 }
 
 export async function credentialProcessFromConfig(deps: CliDeps, args: ConfigVendArgs, logger: Logger, cfg: AgentConfig): Promise<number> {
-  const { credentialProcess } = await import('../compose/credential-process.js');
   const { out, route } = await credentialProcess(
     cfg,
     runtimeOf(deps, logger),

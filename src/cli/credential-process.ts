@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import type { CliDeps } from './context.js';
 import type { DropInFlags } from '../compose/dropin.js';
-import { credentialProcessFromConfig, type ConfigVendArgs } from './credential-process-config.js';
+import type { ConfigVendArgs } from './credential-process-config.js';
 import { helperOptions } from './dropin.js';
 import { runCommand, runtimeOf } from './run.js';
 
@@ -42,6 +42,8 @@ export function credentialProcessCommand(deps: CliDeps, setExit: (c: number) => 
             deps.io.stdout.write(await credentialProcessDropIn(args as unknown as DropInFlags, runtimeOf(deps, logger)));
             return 0;
           }
+          // loaded when the command runs (it brings the signer and the store), not when yargs registers it
+          const { credentialProcessFromConfig } = await import('./credential-process-config.js');
           return credentialProcessFromConfig(deps, args, logger, await deps.loadConfig(args));
         }),
       );

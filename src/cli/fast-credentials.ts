@@ -64,6 +64,8 @@ export interface FastPathResult {
   output?: string;
   /** for the full path to record the route, when this invocation is one the fast path can answer next time */
   remember?: (route: CredentialRoute) => Promise<void>;
+  /** the file `remember` writes (writeRoute), for a caller in another bundle (cli/credential-process-hot.ts) */
+  routeFile?: string;
   /** the recorded route and this line's options, when it exists but the cache did not answer */
   warm?: { route: CredentialRoute; options: Map<string, string> };
 }
@@ -161,14 +163,14 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
     return {};
   }
   if (!file) return {};
-  const remember = (route: CredentialRoute) => writeRoute(file, route);
+  const remember = { remember: (route: CredentialRoute) => writeRoute(file, route), routeFile: file };
   let route: CredentialRoute | undefined;
   try {
     route = parseRoute(await readOwnFile(file));
   } catch {
-    return { remember };
+    return remember;
   }
-  if (!route) return { remember };
+  if (!route) return remember;
   const warm = { route, options: opts };
   const cached = route.cache;
   if (!cached || opts.has('no-cache')) return { warm };
@@ -198,7 +200,8 @@ async function readOwnFile(file: string): Promise<string | undefined> {
   }
 }
 
-async function writeRoute(file: string, route: CredentialRoute): Promise<void> {
+/** Records the route for the line whose route file this is (FastPathResult.routeFile). */
+export async function writeRoute(file: string, route: CredentialRoute): Promise<void> {
   let cache: CachedRoute | undefined;
   if (route.cache) {
     const { cacheDir, certFile, refreshBeforeMs, key: k } = route.cache;

@@ -2,7 +2,6 @@ import type { AgentConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
 import { computeFingerprint, type FingerprintDeps } from './fingerprint.js';
-import { totpAt } from './totp.js';
 
 /** The value of rolesAnywhere.roleSessionName that turns the TOTP session name on. */
 export const TOTP_SESSION_NAME = 'totp';
@@ -30,7 +29,8 @@ export function sessionNameProvider(
     });
   }
   return async () => {
-    const fp = await computeFingerprint(es, deps.fingerprint);
+    // otpauth (~25 kB) loads only here: every credential-process imports this module, few configs use totp
+    const [fp, { totpAt }] = await Promise.all([computeFingerprint(es, deps.fingerprint), import('./totp.js')]);
     return totpAt(fp.hex, es, deps.clock.now());
   };
 }

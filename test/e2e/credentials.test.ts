@@ -102,6 +102,39 @@ describe('credential-process', () => {
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
   });
+
+  it('a recorded line is answered by the hot bundle alone: no CLI chunk, no CLI library; a cache hit loads no signer', async () => {
+    const trace = path.join(work, 'hot-modules');
+    const bin = path.join(repoRoot, 'dist', 'bin');
+    const run = (args: string[]) =>
+      new Promise<string[]>((resolve, reject) => {
+        rmSync(trace, { force: true });
+        const nodeArgs = ['--import', path.join(repoRoot, 'dist', 'test', 'helpers', 'module-trace.js'), path.join(bin, 'iamra-agent.js')];
+        execFile(
+          process.execPath,
+          [...nodeArgs, 'credential-process', ...args],
+          { env: { ...sb.env, IAMRA_TEST_MODULE_TRACE: trace } },
+          (err, stdout, stderr) => {
+            if (err) return reject(new Error(`${err.message}: ${stderr}`));
+            assert.equal((JSON.parse(stdout) as { Version: number }).Version, 1);
+            resolve(readFileSync(trace, 'utf8').split('\n').filter(Boolean));
+          },
+        );
+      });
+    // the first run of each line records its route (or had it from an earlier test); the second is the hot path's
+    for (const args of [['--no-cache'], []]) {
+      await run(args);
+      const loaded = (await run(args)).filter((u) => u.startsWith('file:')).map((u) => path.relative(bin, new URL(u).pathname));
+      const notHot = loaded.filter((f) => f !== 'iamra-agent.js' && f !== 'credential-process.js' && !/^chunks\/hot-[\w-]+\.js$/.test(f));
+      assert.deepEqual(notHot, [], `${args.join(' ')}: only the hot bundle's files`);
+      if (args.length === 0)
+        assert.deepEqual(
+          loaded.filter((f) => f.includes('credential-process-config')),
+          [],
+          'the hit loads no signer',
+        );
+    }
+  });
 });
 
 describe('update', () => {

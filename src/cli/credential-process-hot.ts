@@ -1,0 +1,64 @@
+/**
+ * `credential-process` as the AWS CLI runs it, once per `aws` command: the cache hit (fast-credentials.ts) and the
+ * warm route (credential-process-config.ts with the route's config, one CreateSession) in one module graph, which
+ * tools/bundle.mjs builds as a bundle of its own (dist/bin/credential-process.js). Why: in the CLI's bundle these
+ * modules are spread over ~25 chunks (esbuild splits at every dynamic import, by which commands share a module), and
+ * Node 20's ESM loader resolves, reads, compiles and links each chunk on its own; one file is most of the difference
+ * between a warm call and the AWS credential helper.
+ *
+ * The boundary with main.ts carries plain values only (argv, the environment, streams, an AbortSignal, an exit code,
+ * a file name): this bundle has its own copies of the modules it shares with the CLI's (core/errors' AgentError
+ * among them), so no object made by one bundle's classes is ever checked by the other's `instanceof`.
+ */
+import { systemClock } from '../core/clock.js';
+import type { LogLevel } from '../core/log-types.js';
+import { fastCredentialProcess } from './fast-credentials.js';
+
+export interface HotInput {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  /** the agent's own executable (a file of this build: its size and mtime are part of the route's digest) */
+  selfCommand: string[];
+  selfFile: string;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** fired on SIGINT/SIGTERM (main.ts owns the handlers) */
+  signal: AbortSignal;
+}
+
+/**
+ * `exitCode`: answered here (cache hit or warm route). Otherwise the full CLI runs the line; `routeFile` is where it
+ * records the route when the line is one this module can answer next time.
+ */
+export type HotResult = { exitCode: number } | { exitCode?: undefined; routeFile?: string };
+
+export async function credentialProcessHot(i: HotInput): Promise<HotResult> {
+  const fast = await fastCredentialProcess({ argv: i.argv, env: i.env, clock: systemClock, selfFile: i.selfFile });
+  if (fast.output !== undefined) {
+    i.stdout.write(fast.output);
+    return { exitCode: 0 };
+  }
+  if (!fast.warm) return fast.routeFile === undefined ? {} : { routeFile: fast.routeFile };
+  const { route, options } = fast.warm;
+  // a chunk of its own: a cache hit needs none of the signer, the store or node:http
+  const [{ createLineLogger }, { warmCredentialProcess }] = await Promise.all([import('../core/line-logger.js'), import('./credential-process-config.js')]);
+  const isTTY = Boolean((i.stderr as NodeJS.WriteStream).isTTY);
+  // The route holds the validated config: no yargs, YAML or schema to load, and the few lines go through the line
+  // logger (winston's lines without winston, core/line-logger.ts).
+  const makeLogger = (a: { logLevel: LogLevel; logFormat?: 'json' | 'text' }) =>
+    createLineLogger({ level: a.logLevel, format: a.logFormat ?? (isTTY ? 'text' : 'json'), stream: i.stderr, now: () => systemClock.now() });
+  const exitCode = await warmCredentialProcess(
+    {
+      io: { stdout: i.stdout, stderr: i.stderr, env: i.env, isTTY },
+      clock: systemClock,
+      makeLogger,
+      // what config/load.ts returned for this very line when the route was recorded
+      loadConfig: async () => route.config,
+      selfCommand: i.selfCommand,
+      signal: i.signal,
+    },
+    route,
+    options,
+  );
+  return { exitCode };
+}
