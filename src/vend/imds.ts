@@ -5,7 +5,8 @@ import { AgentError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { AwsCredentials, Provider } from '../core/provider.js';
 import { closeServer, listenTcp, listenUnix, type TcpListen, type UnixListen } from './imds/listen.js';
-import { imdsHandler } from './imds/routes.js';
+import { installHotLane } from './imds/hot-lane.js';
+import { imdsRoutes } from './imds/routes.js';
 import { createTokenIssuer } from './imds/tokens.js';
 
 export { CONTAINER_CREDENTIALS_PATH } from './imds/routes.js';
@@ -62,7 +63,7 @@ export interface ImdsServer {
 export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
   validateRoles(o);
   const unixSocket = 'socket' in o.listen;
-  const handler = imdsHandler({
+  const routes = imdsRoutes({
     roles: o.roles,
     tokens: createTokenIssuer(o.clock),
     maxTtl: Math.min(o.maxTokenTtl ?? MAX_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS),
@@ -72,7 +73,8 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
     ...(o.containerRole !== undefined ? { containerRole: o.containerRole } : {}),
     unixSocket,
   });
-  const server = http.createServer(handler);
+  const server = http.createServer(routes.handle);
+  const lane = installHotLane(server, routes.hot, { unixSocket });
 
   if ('socket' in o.listen) {
     const { socket, mode = 0o660, group } = o.listen;
@@ -82,6 +84,7 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
       socket,
       server,
       close: async () => {
+        lane.closeAll();
         await closeServer(server);
         await fsp.rm(socket, { force: true });
       },
@@ -89,7 +92,15 @@ export async function startImdsServer(o: ImdsOptions): Promise<ImdsServer> {
   }
   const { url, hopLimit } = await listenTcp(server, o.listen, o.logger);
   o.logger.info('imds listening', { url, hopLimit });
-  return { url, server, ...(hopLimit !== undefined ? { hopLimit } : {}), close: () => closeServer(server) };
+  return {
+    url,
+    server,
+    ...(hopLimit !== undefined ? { hopLimit } : {}),
+    close: () => {
+      lane.closeAll();
+      return closeServer(server);
+    },
+  };
 }
 
 function validateRoles(o: ImdsOptions): void {

@@ -11,6 +11,7 @@ import type { Logger } from '../../core/logger.js';
 import type { AwsCredentials, Provider } from '../../core/provider.js';
 import { assertUsable, isoSeconds } from '../process.js';
 import { hostAllowed } from './host.js';
+import type { HotAnswer } from './hot-lane.js';
 import type { TokenIssuer } from './tokens.js';
 
 /** Path of the container-credentials endpoint (as EKS Pod Identity's http://169.254.170.23/v1/credentials). */
@@ -58,12 +59,14 @@ const json = (status: number, body: unknown, header?: readonly [string, string])
 });
 
 /**
- * The handler answers the common request, a credentials GET with a known token while the provider holds fresh
- * credentials, synchronously from memory: no promise, no timer, no logging, a body built once per credentials object
- * and second. Everything else (a refresh due, errors, other routes) takes the asynchronous path. The checks are the
- * same on both paths: Host, X-Forwarded-For, method, token.
+ * The routes, twice: `handle` (Node's request listener, every route) and `hot` (the hot lane's, imds/hot-lane.ts):
+ * the common request, a credentials GET with a known token while the provider holds fresh credentials, answered
+ * synchronously from memory as the complete response, or undefined for `handle` to answer. Both answer it from the
+ * same body, built once per credentials object and second, after the same checks: Host, method, token (the lane
+ * never passes on a request with X-Forwarded-For). Everything else (a refresh due, errors, other routes) takes
+ * `handle`'s asynchronous path.
  */
-export function imdsHandler(o: RouteOptions): http.RequestListener {
+export function imdsRoutes(o: RouteOptions): { handle: http.RequestListener; hot: HotAnswer } {
   const roleList = [...o.roles.keys()].join('\n');
   const container = o.containerToken !== undefined ? { token: o.containerToken, role: o.containerRole ?? [...o.roles.keys()][0] } : undefined;
   const bodies = credentialBodies();
@@ -183,7 +186,32 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
     send(res, r);
   };
 
-  return (req, res) => {
+  // Node's Date header, formatted once a second as Node does
+  let dateSecond = Number.NaN;
+  let date = '';
+  const hot: HotAnswer = (r, local, keepAliveSeconds) => {
+    const role = rolePaths.get(r.path);
+    if (role === undefined) return undefined;
+    if (!(r.host === okHost && local === okLocal) && !hostAllowed(r.host, local)) return undefined;
+    const now = o.clock.now().getTime();
+    const remaining = o.tokens.remainingSeconds(r.token, now);
+    if (remaining === undefined) return undefined;
+    const ready = o.roles.get(role)!.peek?.();
+    const b = ready === undefined ? undefined : bodies.imds(ready, now);
+    if (!b) return undefined;
+    okHost = r.host;
+    okLocal = local;
+    const second = Math.floor(now / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      date = new Date(second * 1000).toUTCString();
+    }
+    o.logger.debug('imds request', { method: 'GET', path: r.path, status: 200 });
+    // the bytes node:http writes for send() below, header for header
+    return `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nCache-Control: no-store\r\n${TTL_HEADER}: ${remaining}\r\nDate: ${date}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${keepAliveSeconds}\r\n\r\n${b.body}`;
+  };
+
+  const handle: http.RequestListener = (req, res) => {
     const p = pathOf(req.url);
     let r: Reply | Promise<Reply>;
     try {
@@ -199,6 +227,7 @@ export function imdsHandler(o: RouteOptions): http.RequestListener {
       );
     else answer(req, res, p, r);
   };
+  return { handle, hot };
 }
 
 /** A body and its byte length. */
