@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { systemClock } from '../../../src/core/clock.js';
 import { memoryLogger } from '../../../src/core/logger.js';
 import type { AwsCredentials, Provider } from '../../../src/core/provider.js';
 import { parseHotHead } from '../../../src/vend/imds/hot-lane.js';
 import { startImdsServer, type ImdsServer } from '../../../src/vend/imds.js';
+import { tempDir } from '../../helpers/paths.js';
 import { fakeCreds } from '../fixtures.js';
 
 const CREDS = '/latest/meta-data/iam/security-credentials/app';
@@ -78,9 +81,9 @@ class Conn {
     });
     this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
   }
-  static open(port: number): Promise<Conn> {
+  static open(to: number | { path: string }): Promise<Conn> {
     return new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port }, () => resolve(new Conn(s)));
+      const s = connect(typeof to === 'number' ? { host: '127.0.0.1', port: to } : to, () => resolve(new Conn(s)));
       s.on('error', reject);
     });
   }
@@ -105,11 +108,18 @@ class Conn {
 
 describe('hot lane in front of the IMDS server', () => {
   const servers: ImdsServer[] = [];
+  const dirs: string[] = [];
   after(async () => {
     for (const s of servers) await s.close();
+    for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
   });
   const serve = async (provider: Provider<AwsCredentials>) => {
-    const s = await startImdsServer({ roles: new Map([['app', provider]]), listen: { host: '127.0.0.1', port: 0 }, clock: systemClock, logger: memoryLogger() });
+    const s = await startImdsServer({
+      roles: new Map([['app', provider]]),
+      listen: { host: '127.0.0.1', port: 0 },
+      clock: systemClock,
+      logger: memoryLogger(),
+    });
     servers.push(s);
     const requests = { count: 0 };
     s.server.on('request', () => requests.count++);
@@ -208,9 +218,43 @@ describe('hot lane in front of the IMDS server', () => {
     assert.ok(Date.now() - t0 < 5000, 'closed by the 300 ms keep-alive timeout, not the default 5 s');
   });
 
+  it('on a unix socket only Host: localhost is the hot request (there is no address a client could name)', async () => {
+    const dir = tempDir('hot-lane');
+    dirs.push(dir);
+    const socket = path.join(dir, 'imds.sock');
+    const s = await startImdsServer({
+      roles: new Map([['app', readyProvider(fakeCreds(new Date(Date.now() + 3600_000)))]]),
+      listen: { socket },
+      clock: systemClock,
+      logger: memoryLogger(),
+    });
+    servers.push(s);
+    let requests = 0;
+    s.server.on('request', () => requests++);
+    const one = async (bytes: string) => {
+      const c = await Conn.open({ path: socket });
+      c.socket.write(bytes);
+      const r = (await c.response())!;
+      c.socket.destroy();
+      return r;
+    };
+    const token = (await one('PUT /latest/api/token HTTP/1.1\r\nHost: localhost\r\nX-aws-ec2-metadata-token-ttl-seconds: 600\r\n\r\n')).body;
+    const get = (host: string) => `GET ${CREDS} HTTP/1.1\r\nHost: ${host}\r\nX-aws-ec2-metadata-token: ${token}\r\n\r\n`;
+    requests = 0;
+    assert.equal((await one(get('localhost'))).status, 200);
+    assert.equal(requests, 0);
+    assert.equal((await one(get('127.0.0.1'))).status, 403);
+    assert.equal(requests, 1);
+  });
+
   it('close() ends the connections the lane holds', async () => {
     const creds = fakeCreds(new Date(Date.now() + 3600_000));
-    const s = await startImdsServer({ roles: new Map([['app', readyProvider(creds)]]), listen: { host: '127.0.0.1', port: 0 }, clock: systemClock, logger: memoryLogger() });
+    const s = await startImdsServer({
+      roles: new Map([['app', readyProvider(creds)]]),
+      listen: { host: '127.0.0.1', port: 0 },
+      clock: systemClock,
+      logger: memoryLogger(),
+    });
     const port = Number(new URL(s.url!).port);
     const c = await Conn.open(port);
     c.socket.write(`PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 600\r\n\r\n`);
