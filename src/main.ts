@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
+import { realpathSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import type { CliDeps, GlobalArgs } from './cli/context.js';
 import type { CredentialRoute } from './cli/fast-credentials.js';
@@ -50,8 +51,9 @@ async function main(): Promise<void> {
       env: process.env,
       selfCommand,
       selfFile: self,
-      stdout: process.stdout,
-      stderr: process.stderr,
+      writeStdout,
+      stderr: () => process.stderr,
+      isTTY: isatty(2),
       signal: abort.signal,
     });
     if (hot.exitCode !== undefined) {
@@ -86,6 +88,22 @@ async function main(): Promise<void> {
   const code = await runCli(argv, deps);
   process.exitCode = code;
   // long-running commands (serve, update) keep the loop alive themselves; one-shot commands end here
+}
+
+/**
+ * Text to stdout without process.stdout: for a pipe (the AWS CLI reads credential_process through one) that is a
+ * net.Socket, and making it loads node:net and the streams, ~2.5 ms of a cache hit. A pipe's fd 1 is blocking as
+ * the parent made it; if the parent made it non-blocking and it is full, process.stdout takes the rest.
+ */
+function writeStdout(text: string): void {
+  const buf = Buffer.from(text, 'utf8');
+  let off = 0;
+  try {
+    while (off < buf.length) off += writeSync(1, buf, off);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+    process.stdout.write(buf.subarray(off));
+  }
 }
 
 void main();

@@ -20,8 +20,12 @@ export interface HotInput {
   /** the agent's own executable (a file of this build: its size and mtime are part of the route's digest) */
   selfCommand: string[];
   selfFile: string;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  /** to stdout at once (main.ts: without making process.stdout) */
+  writeStdout(text: string): void;
+  /** process.stderr, made on first use */
+  stderr(): NodeJS.WritableStream;
+  /** stderr is a terminal: text log lines instead of JSON */
+  isTTY: boolean;
   /** fired on SIGINT/SIGTERM (main.ts owns the handlers) */
   signal: AbortSignal;
 }
@@ -35,21 +39,22 @@ export type HotResult = { exitCode: number } | { exitCode?: undefined; routeFile
 export async function credentialProcessHot(i: HotInput): Promise<HotResult> {
   const fast = await fastCredentialProcess({ argv: i.argv, env: i.env, clock: systemClock, selfFile: i.selfFile });
   if (fast.output !== undefined) {
-    i.stdout.write(fast.output);
+    i.writeStdout(fast.output);
     return { exitCode: 0 };
   }
   if (!fast.warm) return fast.routeFile === undefined ? {} : { routeFile: fast.routeFile };
   const { route, options } = fast.warm;
   // a chunk of its own: a cache hit needs none of the signer, the store or node:http
   const [{ createLineLogger }, { warmCredentialProcess }] = await Promise.all([import('../core/line-logger.js'), import('./credential-process-config.js')]);
-  const isTTY = Boolean((i.stderr as NodeJS.WriteStream).isTTY);
+  const { isTTY } = i;
+  const stderr = writer((text) => i.stderr().write(text));
   // The route holds the validated config: no yargs, YAML or schema to load, and the few lines go through the line
   // logger (winston's lines without winston, core/line-logger.ts).
   const makeLogger = (a: { logLevel: LogLevel; logFormat?: 'json' | 'text' }) =>
-    createLineLogger({ level: a.logLevel, format: a.logFormat ?? (isTTY ? 'text' : 'json'), stream: i.stderr, now: () => systemClock.now() });
+    createLineLogger({ level: a.logLevel, format: a.logFormat ?? (isTTY ? 'text' : 'json'), stream: stderr, now: () => systemClock.now() });
   const exitCode = await warmCredentialProcess(
     {
-      io: { stdout: i.stdout, stderr: i.stderr, env: i.env, isTTY },
+      io: { stdout: writer(i.writeStdout), stderr, env: i.env, isTTY },
       clock: systemClock,
       makeLogger,
       // what config/load.ts returned for this very line when the route was recorded
@@ -61,4 +66,20 @@ export async function credentialProcessHot(i: HotInput): Promise<HotResult> {
     options,
   );
   return { exitCode };
+}
+
+/**
+ * A stream for the few writes of the warm route (the document; a log or error line), which makes nothing until it
+ * is written to: process.stdout and process.stderr are sockets when they are pipes (as the AWS CLI's are), and
+ * making one costs about a millisecond. The warm route's code (cli/run.ts, credential-process-config.ts,
+ * core/line-logger.ts) only ever calls write().
+ */
+function writer(write: (text: string) => void): NodeJS.WritableStream {
+  const w = {
+    write: (chunk: string | Uint8Array) => {
+      write(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    },
+  };
+  return w as unknown as NodeJS.WritableStream;
 }

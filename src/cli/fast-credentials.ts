@@ -21,9 +21,12 @@
  *
  * Routes live per user, where AWS tools run: $XDG_RUNTIME_DIR/iamra-agent/routes (tmpfs), else
  * ${XDG_CACHE_HOME:-~/.cache}/iamra-agent/routes; 0700 directory, 0600 files.
+ *
+ * The reads here are synchronous: this runs first in a one-shot process that has nothing to overlap them with, and
+ * each asynchronous read is a round trip through libuv's thread pool (a few per file).
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentConfig } from '../config/schema.js';
@@ -109,15 +112,13 @@ async function routeFile(i: FastPathInput, opts: Map<string, string>): Promise<s
   const configFile = path.resolve(opts.get('config') ?? i.env.IAMRA_AGENT_CONFIG ?? DEFAULT_CONFIG_FILE);
   let config: string | null;
   try {
-    config = createHash('sha256')
-      .update(await fsp.readFile(configFile))
-      .digest('hex');
+    config = createHash('sha256').update(readFileSync(configFile)).digest('hex');
   } catch (e) {
     // no config file is a valid setup (everything on the command line); any other read problem is the full path's to report
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
     config = null;
   }
-  const self = await fsp.stat(i.selfFile);
+  const self = statSync(i.selfFile);
   const env = Object.entries(i.env)
     .filter(([k]) => k.startsWith('IAMRA_AGENT_'))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -166,7 +167,7 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
   const remember = { remember: (route: CredentialRoute) => writeRoute(file, route), routeFile: file };
   let route: CredentialRoute | undefined;
   try {
-    route = parseRoute(await readOwnFile(file));
+    route = parseRoute(readOwnFile(file));
   } catch {
     return remember;
   }
@@ -175,7 +176,7 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
   const cached = route.cache;
   if (!cached || opts.has('no-cache')) return { warm };
   try {
-    const cert = new X509Certificate(await fsp.readFile(cached.certFile));
+    const cert = new X509Certificate(readFileSync(cached.certFile));
     const certFingerprint = createHash('sha256').update(cert.raw).digest('hex');
     const hit = await readCache({ dir: cached.cacheDir, key: { ...cached.key, certFingerprint }, refreshBeforeMs: cached.refreshBeforeMs, clock: i.clock });
     return hit ? { output: formatCredentialProcess(hit) } : { warm };
@@ -189,14 +190,14 @@ export async function fastCredentialProcess(i: FastPathInput): Promise<FastPathR
  * The route's text, only from a file this user owns that nobody else can write or read: a route names the config,
  * so the key and the endpoint, and one planted in a misconfigured shared directory must not be followed.
  */
-async function readOwnFile(file: string): Promise<string | undefined> {
-  const fh = await fsp.open(file, 'r');
+function readOwnFile(file: string): string | undefined {
+  const fd = openSync(file, 'r');
   try {
-    const st = await fh.stat();
+    const st = fstatSync(fd);
     if ((st.mode & 0o077) !== 0 || (process.getuid && st.uid !== process.getuid())) return undefined;
-    return await fh.readFile('utf8');
+    return readFileSync(fd, 'utf8');
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
