@@ -41,7 +41,7 @@ export interface ServeBenchOptions {
   concurrency: number;
 }
 
-export const serveBenchDefaults: ServeBenchOptions = { seconds: 5, pairs: 3, roundSeconds: 60, rounds: 3, concurrency: 0 };
+export const serveBenchDefaults: ServeBenchOptions = { seconds: 4, pairs: 7, roundSeconds: 60, rounds: 3, concurrency: 0 };
 
 interface WrkResult {
   rps: number;
