@@ -12,7 +12,19 @@ export interface AgentErrorInit {
   details?: Record<string, unknown>;
 }
 
+/** Marks an AgentError whichever copy of this module made it (see `Symbol.hasInstance` below). */
+const AGENT_ERROR = Symbol.for('iamra-agent.AgentError');
+
 export class AgentError extends Error {
+  /**
+   * The agent ships as more than one bundle (tools/bundle.mjs: the CLI, the credential_process hot path and its
+   * rarely used parts), each with its own copy of this class; an error thrown in one and caught in another (a PKCS#11
+   * key's failure formatted by the hot path's runCommand) is still an AgentError, with its code and hint.
+   */
+  static override [Symbol.hasInstance](v: unknown): v is AgentError {
+    return typeof v === 'object' && v !== null && (v as { [AGENT_ERROR]?: unknown })[AGENT_ERROR] === true;
+  }
+
   readonly code: string;
   readonly component: string;
   readonly hint: string | undefined;
@@ -21,6 +33,7 @@ export class AgentError extends Error {
   constructor(init: AgentErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'AgentError';
+    Object.defineProperty(this, AGENT_ERROR, { value: true });
     this.code = init.code;
     this.component = init.component;
     this.hint = init.hint;

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- creds [--runs N] [--seconds S] [--pairs P] [--concurrency C] [--round-seconds R] [--rounds N]`:
+ * `npm run bench -- creds [--runs N] [--seconds S] [--pairs P] [--concurrency C] [--round-seconds R] [--rounds N]
+ * [--only credential-process]`:
  * the vending paths against one sandbox, the
  * agent against the AWS credential helper v1.4.0 (`rolesanywhere-credential-helper`, installed by
  * test/setup/install.sh) and against Node's own start-up (`node -e ""`, the floor of any Node CLI).
@@ -12,6 +13,8 @@
  *   CreateSession (what a regional TLS endpoint costs): the agent's cache against the helper's CreateSession per call.
  * - serve (wrk at concurrency 1, 16 and 64 against the helper's serve, RSS idle and over three 60 s rounds) and
  *   update (CreateSessions per refresh): creds-serve.ts, also runnable alone as `npm run bench -- creds-serve`.
+ *
+ * `--only credential-process` runs the first part alone (a minute instead of six).
  *
  * Commands are run in alternation (A B A B ...) so a drifting machine affects both sides; each ratio is the median
  * of the per-pair ratios. Numbers on a shared 2-core machine are noisy: the load generator competes with the server
@@ -35,11 +38,13 @@ interface Options {
   /** serve memory: seconds per round, and rounds */
   roundSeconds: number;
   rounds: number;
+  /** the credential-process part alone */
+  onlyCredentialProcess: boolean;
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { runs: 10, ...serveBenchDefaults };
-  const names: Record<string, keyof Options> = {
+  const o: Options = { runs: 10, ...serveBenchDefaults, onlyCredentialProcess: false };
+  const names: Record<string, Exclude<keyof Options, 'onlyCredentialProcess'>> = {
     runs: 'runs',
     seconds: 'seconds',
     concurrency: 'concurrency',
@@ -47,7 +52,11 @@ function parseArgs(args: string[]): Options {
     rounds: 'rounds',
   };
   for (let i = 0; i < args.length; i += 2) {
-    const k = names[args[i]?.replace(/^--/, '') ?? ''];
+    if (args[i] === '--only' && args[i + 1] === 'credential-process') {
+      o.onlyCredentialProcess = true;
+      continue;
+    }
+    const k = names[args[i]?.replace(/^--/, '') ?? ''] as Exclude<keyof Options, 'onlyCredentialProcess'> | undefined;
     const v = Number(args[i + 1]);
     if (!k || !Number.isInteger(v) || v < (k === 'concurrency' ? 0 : 1)) throw new Error(`bench creds: bad option ${args[i]} ${args[i + 1]}`);
     o[k] = v;
@@ -147,6 +156,22 @@ export default async function creds(args: string[]): Promise<void> {
     const floor = hit.b.p50;
     const coldBudget = 1.5 * miss.b.p50 + peer.a.p50;
 
+    const processLines = [
+      `credential-process, a cold process per call (${o.runs} alternating pairs after one warm-up each):`,
+      row('node -e "" (Node start-up alone, the floor)', hit.b),
+      row('iamra-agent, cache hit', hit.a),
+      row('iamra-agent, cache miss (--no-cache: one CreateSession)', miss.a),
+      row('iamra-agent, first call (no route: full CLI, one CreateSession)', first.a),
+      row('AWS credential helper v1.4.0 (one CreateSession)', peer.a),
+      `  cache hit / node -e "": ${hit.ratio.toFixed(2)} (target <= 1.3: ${verdict(hit.ratio <= 1.3)})`,
+      `  cache miss / (1.5 x node -e "" + helper) = ${miss.a.p50.toFixed(0)} / ${coldBudget.toFixed(0)} ms: ${(miss.a.p50 / coldBudget).toFixed(2)} (target <= 1.0: ${verdict(miss.a.p50 <= coldBudget)})`,
+      `  cache miss / helper: ${missVsHelper.ratio.toFixed(2)}; cache miss / node -e "": ${miss.ratio.toFixed(2)}; first call / node -e "": ${first.ratio.toFixed(2)}; helper / node -e "": ${peer.ratio.toFixed(2)}; floor ${ms(floor)}`,
+    ];
+    if (o.onlyCredentialProcess) {
+      process.stdout.write(processLines.join('\n') + '\n');
+      return;
+    }
+
     // the AWS CLI with each as its credential_process, the CreateSession delayed as a regional endpoint would be
     const awsConfig = path.join(work, 'aws-config');
     const q = (a: string[]) => a.map((x) => (/^[\w/.:=@,-]+$/.test(x) ? x : JSON.stringify(x))).join(' ');
@@ -176,15 +201,7 @@ export default async function creds(args: string[]): Promise<void> {
     const serveLines = await benchServe(sb, env, o, work);
 
     const out = [
-      `credential-process, a cold process per call (${o.runs} alternating pairs after one warm-up each):`,
-      row('node -e "" (Node start-up alone, the floor)', hit.b),
-      row('iamra-agent, cache hit', hit.a),
-      row('iamra-agent, cache miss (--no-cache: one CreateSession)', miss.a),
-      row('iamra-agent, first call (no route: full CLI, one CreateSession)', first.a),
-      row('AWS credential helper v1.4.0 (one CreateSession)', peer.a),
-      `  cache hit / node -e "": ${hit.ratio.toFixed(2)} (target <= 1.3: ${verdict(hit.ratio <= 1.3)})`,
-      `  cache miss / (1.5 x node -e "" + helper) = ${miss.a.p50.toFixed(0)} / ${coldBudget.toFixed(0)} ms: ${(miss.a.p50 / coldBudget).toFixed(2)} (target <= 1.0: ${verdict(miss.a.p50 <= coldBudget)})`,
-      `  cache miss / helper: ${missVsHelper.ratio.toFixed(2)}; cache miss / node -e "": ${miss.ratio.toFixed(2)}; first call / node -e "": ${first.ratio.toFixed(2)}; helper / node -e "": ${peer.ratio.toFixed(2)}; floor ${ms(floor)}`,
+      ...processLines,
       '',
       'aws sts get-caller-identity via credential_process, CreateSession delayed 150 ms (sandbox IAMRA delay fault):',
       row('agent (its cache: CreateSession once)', awsCli.a),
