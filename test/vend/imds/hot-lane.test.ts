@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { systemClock } from '../../../src/core/clock.js';
+import { fixedClock } from '../../../src/core/clock.js';
 import { memoryLogger } from '../../../src/core/logger.js';
 import type { AwsCredentials, Provider } from '../../../src/core/provider.js';
 import { parseHotHead } from '../../../src/vend/imds/hot-lane.js';
@@ -12,6 +12,9 @@ import { tempDir } from '../../helpers/paths.js';
 import { fakeCreds } from '../fixtures.js';
 
 const CREDS = '/latest/meta-data/iam/security-credentials/app';
+/** a fixed clock: the body's LastUpdated is the same second for the lane and for node:http */
+const T0 = new Date('2026-03-01T10:00:00.000Z');
+const clock = fixedClock(T0);
 /** the request wrk sends, and one as Node's http client (the JS SDK) sends it */
 const WRK_HEAD = `GET ${CREDS} HTTP/1.1\r\nHost: 127.0.0.1:9911\r\nX-aws-ec2-metadata-token: tok\r\n\r\n`;
 const SDK_HEAD = `GET ${CREDS} HTTP/1.1\r\nx-aws-ec2-metadata-token: tok\r\nUser-Agent: aws-sdk-js/3.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n`;
@@ -117,7 +120,7 @@ describe('hot lane in front of the IMDS server', () => {
     const s = await startImdsServer({
       roles: new Map([['app', provider]]),
       listen: { host: '127.0.0.1', port: 0 },
-      clock: systemClock,
+      clock,
       logger: memoryLogger(),
     });
     servers.push(s);
@@ -135,7 +138,7 @@ describe('hot lane in front of the IMDS server', () => {
   const withoutDate = (head: string) => head.replace(/\r\nDate: [^\r]*/, '');
 
   it('answers the credentials GET itself, with the bytes node:http sends for it', async () => {
-    const creds = fakeCreds(new Date(Date.now() + 3600_000));
+    const creds = fakeCreds(new Date(T0.getTime() + 3600_000));
     const { port, head, requests } = await serve(readyProvider(creds));
     const c = await Conn.open(port);
     c.socket.write(head());
@@ -158,7 +161,7 @@ describe('hot lane in front of the IMDS server', () => {
   });
 
   it('hands a connection to Node at the first request that is not the hot one, and Node keeps it', async () => {
-    const { port, head, token, requests } = await serve(readyProvider(fakeCreds(new Date(Date.now() + 3600_000))));
+    const { port, head, token, requests } = await serve(readyProvider(fakeCreds(new Date(T0.getTime() + 3600_000))));
     const c = await Conn.open(port);
     c.socket.write(head());
     assert.equal((await c.response())!.status, 200);
@@ -182,7 +185,7 @@ describe('hot lane in front of the IMDS server', () => {
   });
 
   it('refusals are the full handler’s: Host, X-Forwarded-For, token; a provider without fresh credentials is asked', async () => {
-    const p = readyProvider(fakeCreds(new Date(Date.now() + 3600_000)));
+    const p = readyProvider(fakeCreds(new Date(T0.getTime() + 3600_000)));
     const { port, head, requests } = await serve(p);
     const one = async (bytes: string) => {
       const c = await Conn.open(port);
@@ -200,7 +203,7 @@ describe('hot lane in front of the IMDS server', () => {
   });
 
   it('a half-closed client still gets its answer; an idle keep-alive connection is closed at the keep-alive timeout', async () => {
-    const { s, port, head } = await serve(readyProvider(fakeCreds(new Date(Date.now() + 3600_000))));
+    const { s, port, head } = await serve(readyProvider(fakeCreds(new Date(T0.getTime() + 3600_000))));
     const c = await Conn.open(port);
     c.socket.end(head());
     assert.equal((await c.response())!.status, 200);
@@ -223,9 +226,9 @@ describe('hot lane in front of the IMDS server', () => {
     dirs.push(dir);
     const socket = path.join(dir, 'imds.sock');
     const s = await startImdsServer({
-      roles: new Map([['app', readyProvider(fakeCreds(new Date(Date.now() + 3600_000)))]]),
+      roles: new Map([['app', readyProvider(fakeCreds(new Date(T0.getTime() + 3600_000)))]]),
       listen: { socket },
-      clock: systemClock,
+      clock,
       logger: memoryLogger(),
     });
     servers.push(s);
@@ -248,11 +251,11 @@ describe('hot lane in front of the IMDS server', () => {
   });
 
   it('close() ends the connections the lane holds', async () => {
-    const creds = fakeCreds(new Date(Date.now() + 3600_000));
+    const creds = fakeCreds(new Date(T0.getTime() + 3600_000));
     const s = await startImdsServer({
       roles: new Map([['app', readyProvider(creds)]]),
       listen: { host: '127.0.0.1', port: 0 },
-      clock: systemClock,
+      clock,
       logger: memoryLogger(),
     });
     const port = Number(new URL(s.url!).port);
