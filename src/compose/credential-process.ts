@@ -20,7 +20,7 @@ export async function credentialProcess(
   overrides: VendOverrides,
   o: { cache: boolean },
 ): Promise<{ out: string; route?: CachedCredentialRoute }> {
-  const vend = await openVend(cfg, rt, overrides);
+  const vend = await openVend(cfg, { ...rt, oneShot: true }, overrides);
   const cache = cfg.vend.cache && o.cache ? vend.cache() : undefined;
   const out = await credentialProcessOutput({ provider: vend.provider, clock: rt.clock, logger: rt.logger, ...(cache ? { cache } : {}) });
   if (!cache) return { out };

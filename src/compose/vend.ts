@@ -29,6 +29,8 @@ export interface VendDeps {
   logger: Logger;
   /** aborts a CreateSession in flight (SIGTERM) */
   signal?: AbortSignal;
+  /** a process that vends once and exits (credential-process): see StateFile's `oneShot` */
+  oneShot?: boolean;
 }
 
 /** The identity credentials are currently signed with. */
@@ -72,7 +74,7 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   // the session name is computed for every CreateSession (envsense TOTP), never once at start-up
   const sessionName = sessionNames(cfg, clock);
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
-  const state = new StateFile(cfg.state.dir, { clock, logger });
+  const state = new StateFile(cfg.state.dir, { clock, logger }, { oneShot: deps.oneShot ?? false });
   let current = await load(await store.live(), cfg);
 
   const record = async (entry: { ok: boolean; error?: string; expiration?: string }) => {

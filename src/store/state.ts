@@ -2,8 +2,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError } from '../core/errors.js';
-import { atomicWriteFile, fsError, readFileOrUndefined } from '../core/fs.js';
-import { acquireLock } from '../core/lock.js';
+import { atomicWriteFile, atomicWriteFileSync, fsError, readFileOrUndefined } from '../core/fs.js';
+import { acquireLock, tryLockSync } from '../core/lock.js';
 import type { Logger } from '../core/logger.js';
 import { binaryOffset } from '../core/text.js';
 
@@ -54,16 +54,20 @@ export class StateFile {
   private readonly deps: StateDeps;
 
   private readonly readOnly: boolean;
+  private readonly oneShot: boolean;
 
   /**
    * `readOnly` (status): a corrupt file is an error naming it and what is wrong, and stays where it is; a reader
    * must not change what it reports on. Otherwise (the commands that write state) it is set aside and replaced.
+   * `oneShot` (credential-process): an uncontended lock is taken and the file written synchronously (the same steps,
+   * no thread-pool round trip each, ~20 of them); a long-running process must not block on the fsyncs.
    */
-  constructor(dir: string, deps: StateDeps, o: { readOnly?: boolean } = {}) {
+  constructor(dir: string, deps: StateDeps, o: { readOnly?: boolean; oneShot?: boolean } = {}) {
     this.file = path.join(path.resolve(dir), 'state.json');
     this.lockFile = path.join(path.resolve(dir), '.state.lock');
     this.deps = deps;
     this.readOnly = o.readOnly ?? false;
+    this.oneShot = o.oneShot ?? false;
   }
 
   /** The state, or an empty one when there is none yet. A corrupt file is set aside (state.json.corrupt) with a warning. */
@@ -103,11 +107,14 @@ export class StateFile {
 
   // biome-ignore lint/suspicious/noConfusingVoidType: as update()
   private async updateLocked(fn: (s: AgentState) => AgentState | void): Promise<AgentState> {
-    const lock = await acquireLock(this.lockFile, { clock: this.deps.clock, waitMs: 10_000, pollMs: 20 });
+    const lock =
+      (this.oneShot ? tryLockSync(this.lockFile) : undefined) ?? (await acquireLock(this.lockFile, { clock: this.deps.clock, waitMs: 10_000, pollMs: 20 }));
     try {
       const current = await this.read();
       const next = fn(current) ?? current;
-      await atomicWriteFile(this.file, JSON.stringify(next, null, 2) + '\n', 0o600);
+      const text = JSON.stringify(next, null, 2) + '\n';
+      if (this.oneShot) atomicWriteFileSync(this.file, text, 0o600);
+      else await atomicWriteFile(this.file, text, 0o600);
       return next;
     } finally {
       await lock.release();

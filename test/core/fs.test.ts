@@ -1,8 +1,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ensurePrivateDir, mkdirp } from '../../src/core/fs.js';
+import { atomicWriteFileSync, ensurePrivateDir, mkdirp } from '../../src/core/fs.js';
 import { AgentError } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -28,6 +28,26 @@ describe('mkdirp', () => {
     await assert.rejects(
       ensurePrivateDir('/proc/iamra-agent-mkdirp/state'),
       (e) => e instanceof AgentError && /\/proc\/iamra-agent-mkdirp\/state/.test(e.message),
+    );
+  });
+});
+
+describe('atomicWriteFileSync', () => {
+  it('replaces the file with the new bytes, private, leaving no temporary file; a failure names the file', () => {
+    const d = path.join(dir, 'atomic-sync');
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    const file = path.join(d, 'state.json');
+    writeFileSync(file, 'old', { mode: 0o644 });
+    atomicWriteFileSync(file, '{"a":1}\n');
+    assert.equal(readFileSync(file, 'utf8'), '{"a":1}\n');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    atomicWriteFileSync(file, new Uint8Array([0x7b, 0x7d]), 0o640);
+    assert.equal(readFileSync(file, 'utf8'), '{}');
+    assert.equal(statSync(file).mode & 0o777, 0o640);
+    assert.deepEqual(readdirSync(d), ['state.json']);
+    assert.throws(
+      () => atomicWriteFileSync(path.join(d, 'missing', 'x.json'), 'x'),
+      (e) => e instanceof AgentError && e.message.includes(path.join(d, 'missing', 'x.json')),
     );
   });
 });
