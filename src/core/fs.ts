@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, promises as fsp, constants, writeSync, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, promises as fsp, constants, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { AgentError } from './errors.js';
 
@@ -134,6 +134,16 @@ export function checkPrivateDir(dir: string, st: { mode: number; isDirectory(): 
 export async function readFileOrUndefined(file: string): Promise<string | undefined> {
   try {
     return await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fsError('read', file, e);
+  }
+}
+
+/** readFileOrUndefined for a one-shot process (credential-process), without the thread-pool round trip. */
+export function readFileOrUndefinedSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fsError('read', file, e);

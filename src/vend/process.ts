@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError } from '../core/errors.js';
-import { atomicWriteFile, ensurePrivateDir, readFileOrUndefined } from '../core/fs.js';
+import { atomicWriteFile, ensurePrivateDir, readFileOrUndefinedSync } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
 import type { AwsCredentials, Provider } from '../core/provider.js';
 
@@ -103,7 +103,9 @@ async function readCacheEntry(o: CacheOptions): Promise<{ creds: AwsCredentials;
   const file = path.join(o.dir, cacheFileName(o.key));
   let text: string | undefined;
   try {
-    text = await readFileOrUndefined(file);
+    // synchronous: credential-process (a one-shot process) is the only reader, and on a cache hit this read is
+    // the only use of node:fs/promises, which would load for it
+    text = readFileOrUndefinedSync(file);
   } catch (e) {
     o.logger?.debug('credential cache unreadable', { file, error: formatError(e) });
     return undefined;

@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { atomicWriteFileSync, ensurePrivateDir, mkdirp } from '../../src/core/fs.js';
+import { atomicWriteFileSync, ensurePrivateDir, mkdirp, readFileOrUndefinedSync } from '../../src/core/fs.js';
 import { AgentError } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/paths.js';
 
@@ -32,7 +32,7 @@ describe('mkdirp', () => {
   });
 });
 
-describe('atomicWriteFileSync', () => {
+describe('atomicWriteFileSync, readFileOrUndefinedSync', () => {
   it('replaces the file with the new bytes, private, leaving no temporary file; a failure names the file', () => {
     const d = path.join(dir, 'atomic-sync');
     mkdirSync(d, { recursive: true, mode: 0o700 });
@@ -45,6 +45,13 @@ describe('atomicWriteFileSync', () => {
     assert.equal(readFileSync(file, 'utf8'), '{}');
     assert.equal(statSync(file).mode & 0o777, 0o640);
     assert.deepEqual(readdirSync(d), ['state.json']);
+    assert.equal(readFileOrUndefinedSync(file), '{}');
+    assert.equal(readFileOrUndefinedSync(path.join(d, 'absent.json')), undefined, 'a missing file is undefined');
+    assert.throws(
+      () => readFileOrUndefinedSync(d),
+      (e) => e instanceof AgentError && e.message.includes(d),
+      'any other failure names the file',
+    );
     assert.throws(
       () => atomicWriteFileSync(path.join(d, 'missing', 'x.json'), 'x'),
       (e) => e instanceof AgentError && e.message.includes(path.join(d, 'missing', 'x.json')),
