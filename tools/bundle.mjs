@@ -93,6 +93,7 @@ const RARE = {
   'keys/tpm': 'tpm',
   'config/schema': 'schema',
   'envsense/totp': 'totp',
+  'signer/proxy': 'proxy',
 };
 await build({
   ...cjs,

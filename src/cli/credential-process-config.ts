@@ -17,6 +17,7 @@ export interface ConfigVendArgs extends GlobalArgs {
   profileArn?: string;
   trustAnchorArn?: string;
   endpoint?: string;
+  withProxy?: boolean;
   cache: boolean;
 }
 
@@ -29,6 +30,7 @@ export async function credentialProcessFromConfig(deps: CliDeps, args: ConfigVen
       ...(args.profileArn !== undefined ? { profileArn: args.profileArn } : {}),
       ...(args.trustAnchorArn !== undefined ? { trustAnchorArn: args.trustAnchorArn } : {}),
       ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
+      ...(args.withProxy !== undefined ? { withProxy: args.withProxy } : {}),
     },
     { cache: args.cache },
   );
@@ -55,6 +57,7 @@ export function warmCredentialProcess(deps: CliDeps, route: CredentialRoute, opt
     ...(options.has('profile-arn') ? { profileArn: options.get('profile-arn')! } : {}),
     ...(options.has('trust-anchor-arn') ? { trustAnchorArn: options.get('trust-anchor-arn')! } : {}),
     ...(options.has('endpoint') ? { endpoint: options.get('endpoint')! } : {}),
+    ...(options.has('with-proxy') ? { withProxy: true } : {}),
   };
   return runCommand(deps, args, (logger) => credentialProcessFromConfig(deps, args, logger, route.config));
 }

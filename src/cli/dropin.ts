@@ -46,6 +46,11 @@ export function helperOptions<T>(y: Argv<T>, o: { arnOverrides: boolean }): Argv
       .option('pin-file', { type: 'string', group: GROUP, describe: 'file (0600) holding the token PIN; default the systemd credential pkcs11-pin' })
       .option('reuse-pin', { type: 'boolean', group: GROUP, describe: 'accepted for compatibility (the PIN comes from a file, never a prompt)' })
       .option('verify-ssl', { type: 'boolean', group: GROUP, describe: '--no-verify-ssl: accepted only for a loopback --endpoint' })
+      .option('with-proxy', {
+        type: 'boolean',
+        group: GROUP,
+        describe: 'CreateSession through $HTTPS_PROXY/$HTTP_PROXY except $NO_PROXY and loopback, as the helper (default rolesAnywhere.withProxy)',
+      })
       .option('debug', { type: 'boolean', group: GROUP, describe: 'same as --log-level debug' })
       // --no-tpm-key-password (a key without password) parses as false; a value is a secret on argv and refused
       .option('tpm-key-password', { type: 'string', hidden: true, describe: 'refused: a secret on argv' })

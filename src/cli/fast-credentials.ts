@@ -76,7 +76,7 @@ export interface FastPathResult {
 /** Options the fast path understands; each takes a value. Anything else on the line means the full CLI. */
 const VALUE_OPTIONS = new Set(['config', 'role-arn', 'profile-arn', 'trust-anchor-arn', 'endpoint', 'log-level', 'log-format']);
 /** Flags without a value (recorded as 'true'). */
-const FLAG_OPTIONS = new Set(['no-cache']);
+const FLAG_OPTIONS = new Set(['no-cache', 'with-proxy']);
 
 /** The options of a plain `credential-process` line, or undefined when the full CLI must read it. */
 export function eligibleOptions(argv: readonly string[]): Map<string, string> | undefined {

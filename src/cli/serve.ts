@@ -11,6 +11,7 @@ interface Args extends GlobalArgs {
   listen?: string;
   socket?: string;
   endpoint?: string;
+  withProxy?: boolean;
   port?: number;
   hopLimit?: number;
   certificate?: string;
@@ -82,13 +83,14 @@ export function serveCommand(deps: CliDeps, setExit: (c: number) => void): Comma
             ...(args.socket !== undefined ? { socket: args.socket } : {}),
             ...(args.hopLimit !== undefined ? { hopLimit: args.hopLimit } : {}),
             ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
+            ...(args.withProxy !== undefined ? { withProxy: args.withProxy } : {}),
           };
           // the planning child of cli/serve-front.ts: hand the resolved plan to the lean process that serves it
           if (planFd !== undefined) {
             // the overrides are applied (and validated) here, so the serving process needs no config schema
             const { withOverrides } = await import('../compose/vend.js');
-            const { endpoint, ...rest } = options;
-            await writePlan(Number(planFd), { cfg: await withOverrides(cfg, endpoint !== undefined ? { endpoint } : {}), options: rest, ...log });
+            const { endpoint, withProxy, ...rest } = options;
+            await writePlan(Number(planFd), { cfg: await withOverrides(cfg, { endpoint, withProxy }), options: rest, ...log });
             return 0;
           }
           // the IMDS server and the watcher load on use, so every other command starts fast
@@ -127,6 +129,7 @@ function dropInFlags(a: DropInFlags): DropInFlags {
     'reusePin',
     'verifySsl',
     'tpmKeyPassword',
+    'withProxy',
   ];
   return Object.fromEntries(keys.filter((k) => a[k] !== undefined).map((k) => [k, a[k]])) as unknown as DropInFlags;
 }

@@ -9,6 +9,7 @@ interface Args extends GlobalArgs {
   file?: string;
   profile?: string;
   endpoint?: string;
+  withProxy?: boolean;
   certificate?: string;
   debug?: boolean;
 }
@@ -50,6 +51,7 @@ export function updateCommand(deps: CliDeps, setExit: (c: number) => void): Comm
             ...(args.file !== undefined ? { file: args.file } : {}),
             ...(args.profile !== undefined ? { profile: args.profile } : {}),
             ...(args.endpoint !== undefined ? { endpoint: args.endpoint } : {}),
+            ...(args.withProxy !== undefined ? { withProxy: args.withProxy } : {}),
           });
           return 0;
         }),

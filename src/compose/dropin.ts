@@ -32,6 +32,8 @@ export interface DropInFlags {
   verifySsl?: boolean;
   /** a value is refused; false is the helper's --no-tpm-key-password (a TPM key without password) */
   tpmKeyPassword?: string | false;
+  /** CreateSession through the proxy the environment names (signer/proxy.ts) */
+  withProxy?: boolean;
 }
 
 const usage = (message: string, hint: string) => new AgentError({ code: 'DROPIN_INVALID', component: 'cli', message, hint });
@@ -159,6 +161,7 @@ export async function dropInRequest(f: DropInFlags, env: NodeJS.ProcessEnv): Pro
     ...(f.roleSessionName ? { roleSessionName: f.roleSessionName } : {}),
     endpoint: ep.url,
     region: ep.region,
+    ...(f.withProxy ? { withProxy: true } : {}),
   };
 }
 

@@ -20,6 +20,8 @@ export interface ServeOptions {
   /** unix socket path; wins over vend.serve.socket */
   socket?: string;
   endpoint?: string;
+  /** --with-proxy: rolesAnywhere.withProxy */
+  withProxy?: boolean;
   /** IP TTL of TCP responses; wins over vend.serve.hopLimit */
   hopLimit?: number;
 }
@@ -28,7 +30,7 @@ export interface ServeOptions {
 export async function serveCredentials(cfg: AgentConfig, rt: Runtime, o: ServeOptions): Promise<void> {
   const { clock, logger, signal } = rt;
   const s = cfg.vend.serve;
-  const vend = await openVend(cfg, rt, o.endpoint !== undefined ? { endpoint: o.endpoint } : {});
+  const vend = await openVend(cfg, rt, { endpoint: o.endpoint, withProxy: o.withProxy });
   const provider = lastGoodWhileRefreshing(vend.provider, { clock }, REFRESH_WAIT_MS);
   const socket = o.socket ?? (o.listen === undefined ? s.socket : undefined);
   const listen: ImdsListen =

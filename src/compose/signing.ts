@@ -36,6 +36,7 @@ export function sessionRequest(cfg: AgentConfig) {
     ...(ra.roleSessionName ? { roleSessionName: ra.roleSessionName } : {}),
     endpoint: ep.url,
     region: ep.region,
+    ...(ra.withProxy ? { withProxy: true } : {}),
   };
 }
 

@@ -10,12 +10,13 @@ export interface UpdateOptions {
   file?: string;
   profile?: string;
   endpoint?: string;
+  withProxy?: boolean;
 }
 
 /** Writes once (`once`) or until rt.signal fires. */
 export async function updateCredentials(cfg: AgentConfig, rt: Runtime, o: UpdateOptions): Promise<void> {
   const { clock, logger, signal } = rt;
-  const vend = await openVend(cfg, rt, o.endpoint !== undefined ? { endpoint: o.endpoint } : {});
+  const vend = await openVend(cfg, rt, { endpoint: o.endpoint, withProxy: o.withProxy });
   const options = {
     provider: vend.provider,
     file: o.file ?? cfg.vend.update.file ?? defaultCredentialsFile(rt.env),

@@ -22,6 +22,8 @@ export interface VendOverrides {
   trustAnchorArn?: string;
   /** CreateSession endpoint URL; wins over rolesAnywhere.endpoint and the region's endpoint */
   endpoint?: string;
+  /** --with-proxy: rolesAnywhere.withProxy */
+  withProxy?: boolean;
 }
 
 export interface VendDeps {
@@ -155,6 +157,7 @@ const OVERRIDE_FLAGS: Record<keyof VendOverrides, string> = {
   profileArn: '--profile-arn',
   trustAnchorArn: '--trust-anchor-arn',
   endpoint: '--endpoint',
+  withProxy: '--with-proxy',
 };
 
 /**

@@ -58,6 +58,12 @@ export const rolesAnywhereSchema = z
       .optional()
       .describe('sent as roleSessionName; `totp`: the current TOTP code of the envsense fingerprint, computed for every CreateSession'),
     verifyBeforeActivate: z.boolean().default(false),
+    withProxy: z
+      .boolean()
+      .default(false)
+      .describe(
+        "CreateSession through the HTTP proxy the environment names, as the AWS credential helper's --with-proxy (Go ProxyFromEnvironment): $HTTPS_PROXY/$https_proxy for an https endpoint (a CONNECT tunnel; TLS stays end to end), $HTTP_PROXY/$http_proxy for http, except hosts in $NO_PROXY/$no_proxy and localhost/loopback; false: always direct",
+      ),
   })
   .strict()
   .superRefine((ra, ctx) => {

@@ -36,6 +36,8 @@ export interface CreateSessionInput {
   endpoint: URL;
   /** signing region; default the trust anchor's region */
   region?: string;
+  /** rolesAnywhere.withProxy / --with-proxy: through the proxy the environment names (transport.ts PostOptions) */
+  withProxy?: boolean;
 }
 
 export interface CreateSessionOptions {
@@ -97,7 +99,7 @@ export async function createSession(deps: CreateSessionDeps, req: CreateSessionI
     let res: PostResult;
     try {
       // the signed headers as signed, Host included (url.host: the port is part of it when not the default)
-      res = await doPost(url, signed.headers, body, signal);
+      res = await doPost(url, signed.headers, body, signal, req.withProxy ? { proxy: true } : {});
     } catch (e) {
       throw transportError(e, ctx, opts.signal, timeout, opts.timeoutMs ?? 10_000);
     }
@@ -145,6 +147,8 @@ function transportError(e: unknown, ctx: FailureContext, user: AbortSignal | und
       details: { retryable: true },
     });
   }
+  // the proxy's own failures already name it and what to check (signer/proxy.ts)
+  if (e instanceof AgentError) return e;
   // a socket error names its code in the message (connect ECONNREFUSED …); a TLS error does not (UNABLE_TO_VERIFY_LEAF_SIGNATURE)
   const code = (e as NodeJS.ErrnoException).code;
   const text = code && !messageOf(e).includes(code) ? `${code}: ${messageOf(e)}` : messageOf(e);
