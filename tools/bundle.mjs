@@ -36,11 +36,15 @@ const common = {
   logLevel: 'warning',
 };
 
-/** CommonJS has no import.meta: the bundle's own file URL stands in for it (main.ts resolves itself with it). */
+/**
+ * CommonJS has no import.meta: the bundle's own file URL stands in for it (main.ts resolves itself with it). The
+ * banner comes before esbuild's "use strict", which would then be no directive: the banner starts with it, so the
+ * files run in strict mode as the ES modules they were written as do.
+ */
 const cjs = {
   ...common,
   format: 'cjs',
-  banner: { js: "const __iamraImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: "'use strict';\nconst __iamraImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   define: { 'import.meta.url': '__iamraImportMetaUrl' },
 };
 
