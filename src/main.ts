@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { realpathSync, writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import type { CliDeps, GlobalArgs } from './cli/context.js';
 import type { CredentialRoute } from './cli/fast-credentials.js';
@@ -53,7 +52,8 @@ async function main(): Promise<void> {
       selfFile: self,
       writeStdout,
       stderr: () => process.stderr,
-      isTTY: isatty(2),
+      // asked only on the warm route: node:tty (with node:net and the streams under it) is not a cache hit's to load
+      isTTY: () => Boolean(process.stderr.isTTY),
       signal: abort.signal,
     });
     if (hot.exitCode !== undefined) {

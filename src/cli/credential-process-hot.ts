@@ -25,7 +25,7 @@ export interface HotInput {
   /** process.stderr, made on first use */
   stderr(): NodeJS.WritableStream;
   /** stderr is a terminal: text log lines instead of JSON */
-  isTTY: boolean;
+  isTTY(): boolean;
   /** fired on SIGINT/SIGTERM (main.ts owns the handlers) */
   signal: AbortSignal;
 }
@@ -46,7 +46,7 @@ export async function credentialProcessHot(i: HotInput): Promise<HotResult> {
   const { route, options } = fast.warm;
   // a chunk of its own: a cache hit needs none of the signer, the store or node:http
   const [{ createLineLogger }, { warmCredentialProcess }] = await Promise.all([import('../core/line-logger.js'), import('./credential-process-config.js')]);
-  const { isTTY } = i;
+  const isTTY = i.isTTY();
   const stderr = writer((text) => i.stderr().write(text));
   // The route holds the validated config: no yargs, YAML or schema to load, and the few lines go through the line
   // logger (winston's lines without winston, core/line-logger.ts).
