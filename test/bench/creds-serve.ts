@@ -19,12 +19,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { helperFlags } from '../helpers/aws-helper.js';
 import { awsHelperBin, cliPath, repoRoot, tempDir } from '../helpers/paths.js';
 import { startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { startServe } from '../e2e/credentials-support.js';
+import { freePort } from '../../src/sandbox/pebble.js';
 
 const WRK = '/usr/bin/wrk';
 const MIB = 1024;
@@ -48,18 +48,6 @@ interface WrkResult {
   p99Ms: number;
   /** non-2xx responses plus socket errors (connect, read, write, timeout) */
   errors: number;
-}
-
-/** A port that was free a moment ago, for the helper (it cannot listen on port 0 and report it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts the helper's `serve` and resolves once its IMDSv2 token endpoint answers (bounded poll). */

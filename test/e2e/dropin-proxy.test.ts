@@ -13,7 +13,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { helperFlags } from '../helpers/aws-helper.js';
@@ -23,6 +22,7 @@ import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { startTestProxy, startTlsRelay, tlsName, type TestProxy } from '../helpers/proxy.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { ASSUMED_ROLE, imdsCredentials } from './credentials-support.js';
+import { freePort } from '../../src/sandbox/pebble.js';
 
 const NAME = 'rolesanywhere.proxy.test';
 // no explicit :443: with one, the helper v1.4.0's signature does not verify (the Host it signs and the Host it sends
@@ -60,17 +60,6 @@ function proxiedFlags(): string[] {
 /** the proxy for the credential process and the test CA for the Go helper (SSL_CERT_FILE) and the agent */
 function proxyEnv(home: string): NodeJS.ProcessEnv {
   return { ...cleanEnv(), HOME: home, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1', SSL_CERT_FILE: caFile, NODE_EXTRA_CA_CERTS: caFile };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function createSessions(): Promise<number> {

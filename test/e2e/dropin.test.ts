@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate, verify } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fixedStringToSign } from '../../src/compose/helper-diagnostics.js';
 import { helperFlags, livePkcs11Key } from '../helpers/aws-helper.js';
@@ -19,6 +18,7 @@ import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { pkcs11Tool, softhsmModule } from '../helpers/softhsm.js';
 import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
+import { freePort } from '../../src/sandbox/pebble.js';
 
 let sb: E2eSandbox;
 /** `sandbox up --key pkcs11`: the identity key lives in a SoftHSM2 token */
@@ -82,18 +82,6 @@ function runRaw(bin: readonly string[], args: string[], env: NodeJS.ProcessEnv):
     execFile(bin[0]!, [...bin.slice(1), ...args], { env, timeout: 60_000, encoding: 'buffer' }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${bin.join(' ')} ${args.join(' ')}: ${stderr.toString()}`));
       else resolve(stdout);
-    });
-  });
-}
-
-/** A port free right now: the helper takes only a number, so the port cannot be 0 and read back. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
     });
   });
 }
