@@ -38,6 +38,15 @@ export interface HotLane {
   closeAll(): void;
 }
 
+/**
+ * After an answer the event loop keeps polling (without blocking) this long before it sleeps in epoll_wait. A
+ * client's next request usually follows within microseconds (an SDK's token PUT then its GET; any keep-alive loop),
+ * and on a virtual machine an idle CPU that went to sleep takes tens of microseconds to wake: measured here, a
+ * single keep-alive client got 3× the answers per second with it (wrk -c1: ~11k → ~33k req/s). Go's scheduler does
+ * the same (its threads spin before they park). The cost is bounded: at most this much CPU per burst of requests.
+ */
+const POLL_AFTER_ANSWER_NS = 50_000n;
+
 /** Heads longer than this go to llhttp (client requests for credentials are a few hundred bytes). */
 const MAX_HEAD = 4096;
 const REQUEST_LINE = /^GET (\/[\w\-/]*) HTTP\/1\.1$/;
@@ -84,6 +93,21 @@ export function installHotLane(server: http.Server, answer: HotAnswer, o: { unix
   if (!nodeHttp || others.length > 0) throw new Error('installHotLane: expected exactly the http.Server connection listener');
   server.removeListener('connection', nodeHttp);
   const held = new Set<Socket>();
+  // one poll window for the whole server, moved forward by every answer; setImmediate makes libuv poll with a zero
+  // timeout instead of blocking
+  let pollUntil = 0n;
+  let polling = false;
+  const poll = () => {
+    if (process.hrtime.bigint() < pollUntil) setImmediate(poll);
+    else polling = false;
+  };
+  const keepPolling = () => {
+    pollUntil = process.hrtime.bigint() + POLL_AFTER_ANSWER_NS;
+    if (!polling) {
+      polling = true;
+      setImmediate(poll);
+    }
+  };
 
   server.on('connection', (socket: Socket) => {
     held.add(socket);
@@ -105,6 +129,7 @@ export function installHotLane(server: http.Server, answer: HotAnswer, o: { unix
         socket.pause();
         socket.once('drain', () => socket.resume());
       }
+      keepPolling();
     };
     const onTimeout = () => socket.destroy();
     // http.Server sockets are half-open capable (so Node can finish a response): every answer here is already

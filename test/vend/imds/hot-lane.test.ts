@@ -250,6 +250,22 @@ describe('hot lane in front of the IMDS server', () => {
     assert.equal(requests, 1);
   });
 
+  it('after an answer the loop polls for a moment, then sleeps: an idle server burns no CPU', async () => {
+    const { port, head } = await serve(readyProvider(fakeCreds(new Date(T0.getTime() + 3600_000))));
+    const c = await Conn.open(port);
+    for (let i = 0; i < 20; i++) {
+      c.socket.write(head());
+      assert.equal((await c.response())!.status, 200);
+    }
+    // the poll window is 50 µs; were it never to end, this process would spend the whole 500 ms on the CPU
+    await new Promise((r) => setTimeout(r, 20));
+    const before = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 500));
+    const used = process.cpuUsage(before);
+    assert.ok((used.user + used.system) / 1000 < 100, `idle CPU ${(used.user + used.system) / 1000} ms in 500 ms`);
+    c.socket.destroy();
+  });
+
   it('close() ends the connections the lane holds', async () => {
     const creds = fakeCreds(new Date(T0.getTime() + 3600_000));
     const s = await startImdsServer({
