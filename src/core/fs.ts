@@ -5,9 +5,13 @@ import { AgentError } from './errors.js';
 
 /**
  * Writes that matter are atomic and private: a temp file in the same directory (same filesystem, so rename is
- * atomic), fsync, rename, fsync of the directory (so the rename itself survives a crash).
+ * atomic), fsync, rename, fsync of the directory (so the rename itself survives a crash). `durable: false` keeps
+ * the atomic replace (a reader sees the old file or the new one, never a part) without the two fsyncs, for a cache
+ * whose loss after a crash costs only a refetch (its reader takes a damaged file as a miss): on a disk they are
+ * most of the write's time (~2.5 ms of ~2.6 ms measured here).
  */
-export async function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean } = {}): Promise<void> {
+  const durable = o.durable ?? true;
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   let fh: fsp.FileHandle | undefined;
@@ -15,11 +19,11 @@ export async function atomicWriteFile(file: string, data: string | Uint8Array, m
     fh = await fsp.open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, mode);
     await fh.writeFile(data);
     await fh.chmod(mode); // umask may have narrowed or (never) widened the mode given to open
-    await fh.sync();
+    if (durable) await fh.sync();
     await fh.close();
     fh = undefined;
     await fsp.rename(tmp, file);
-    await fsyncDir(dir);
+    if (durable) await fsyncDir(dir);
   } catch (e) {
     await fh?.close().catch(() => undefined);
     await fsp.rm(tmp, { force: true }).catch(() => undefined);

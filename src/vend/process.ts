@@ -144,7 +144,8 @@ export async function writeCache(o: CacheOptions, creds: AwsCredentials): Promis
     sessionToken: creds.sessionToken,
     expiration: creds.expiration.toISOString(),
   };
-  await atomicWriteFile(path.join(o.dir, name), JSON.stringify(body), 0o600);
+  // a cache: atomic (no reader sees half an entry) but not fsynced; lost after a crash, it is one CreateSession
+  await atomicWriteFile(path.join(o.dir, name), JSON.stringify(body), 0o600, { durable: false });
   const now = o.clock.now().getTime();
   for (const other of await fsp.readdir(o.dir).catch(() => [] as string[])) {
     if (other === name || !/^[0-9a-f]{64}\.json$/.test(other)) continue;

@@ -1,5 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { atomicWriteFileSync, ensurePrivateDir, mkdirp, readFileOrUndefinedSync } from '../../src/core/fs.js';
@@ -56,5 +57,45 @@ describe('atomicWriteFileSync, readFileOrUndefinedSync', () => {
       () => atomicWriteFileSync(path.join(d, 'missing', 'x.json'), 'x'),
       (e) => e instanceof AgentError && e.message.includes(path.join(d, 'missing', 'x.json')),
     );
+  });
+});
+
+describe('atomicWriteFile: durable and cache writes', () => {
+  /** fsync/fdatasync calls of one atomicWriteFile in a child process, counted by strace */
+  function fsyncsOf(durable: boolean): number {
+    const file = path.join(dir, `durable-${durable}.json`);
+    writeFileSync(file, 'old');
+    const trace = path.join(dir, `durable-${durable}.strace`);
+    const fsModule = new URL('../../src/core/fs.js', import.meta.url).href;
+    const script = `const { atomicWriteFile } = await import(${JSON.stringify(fsModule)}); await atomicWriteFile(${JSON.stringify(file)}, '{"new":1}', 0o600, { durable: ${durable} });`;
+    const r = spawnSync('strace', [
+      '-f',
+      '-qq',
+      '-e',
+      'signal=none',
+      '-e',
+      'trace=fsync,fdatasync',
+      '-o',
+      trace,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      script,
+    ]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.equal(readFileSync(file, 'utf8'), '{"new":1}');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+      [],
+    );
+    return readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+  }
+
+  it('a durable write fsyncs the file and the directory; a cache write (durable: false) only replaces atomically', () => {
+    assert.equal(fsyncsOf(true), 2);
+    assert.equal(fsyncsOf(false), 0);
   });
 });
