@@ -76,13 +76,7 @@ export function tryLockSync(file: string): Lock | undefined {
     ino = statSync(tmp).ino;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw new AgentError({
-      code: 'LOCK_FAILED',
-      component: 'lock',
-      message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-      hint: 'check that the state/runtime directory is writable',
-      cause: e,
-    });
+    throw lockFailed(file, e);
   } finally {
     rmSync(tmp, { force: true });
   }
@@ -118,13 +112,7 @@ async function tryCreate(file: string): Promise<Holder | undefined> {
     return { ino: st.ino, raw, pid: process.pid };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw new AgentError({
-      code: 'LOCK_FAILED',
-      component: 'lock',
-      message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-      hint: 'check that the state/runtime directory is writable',
-      cause: e,
-    });
+    throw lockFailed(file, e);
   } finally {
     await fsp.rm(tmp, { force: true });
   }
@@ -186,4 +174,14 @@ function isAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function lockFailed(file: string, e: unknown): AgentError {
+  return new AgentError({
+    code: 'LOCK_FAILED',
+    component: 'lock',
+    message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    hint: 'check that the state/runtime directory is writable',
+    cause: e,
+  });
 }

@@ -11,18 +11,17 @@
  * machine; the sandbox counts one CreateSession per call and the proxy one tunnel.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { helperFlags } from '../helpers/aws-helper.js';
+import { helperFlags, serveWith } from '../helpers/aws-helper.js';
 import { AWS_CLI } from '../helpers/aws-cli.js';
 import { isLoopbackAddress, socketAddresses } from '../helpers/lego5.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { startTestProxy, startTlsRelay, tlsName, type TestProxy } from '../helpers/proxy.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { ASSUMED_ROLE, imdsCredentials } from './credentials-support.js';
-import { freePort } from '../../src/sandbox/pebble.js';
 
 const NAME = 'rolesanywhere.proxy.test';
 // no explicit :443: with one, the helper v1.4.0's signature does not verify (the Host it signs and the Host it sends
@@ -158,28 +157,14 @@ describe('update --once and serve with --with-proxy: the same plumbing, with eit
       const home = path.join(sb.dir, `serve-${name.split(' ')[0]}`);
       mkdirSync(home, { recursive: true });
       const tunnels = proxy.connects.length;
-      const port = await freePort();
-      const child = spawn(bin[0], [...bin.slice(1), 'serve', '--port', String(port), ...proxiedFlags()], {
-        env: proxyEnv(home),
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+      const serve = await serveWith(bin, proxiedFlags(), proxyEnv(home));
       try {
-        let err = '';
-        await new Promise<void>((resolve, reject) => {
-          child.stderr.on('data', (d: Buffer) => {
-            err += d.toString();
-            if (/Local server started on port|"serving credentials"/.test(err)) resolve();
-          });
-          void exited.then(() => reject(new Error(`serve exited: ${err}`)));
-        });
-        const r = await imdsCredentials(`http://127.0.0.1:${port}/`);
+        const r = await imdsCredentials(serve.url);
         assert.equal(r.status, 200, r.text);
         assert.ok(proxy.connects.slice(tunnels).length >= 1, 'CreateSession went through the proxy');
         assert.ok(proxy.connects.slice(tunnels).every((c) => c === `${NAME}:443`));
       } finally {
-        child.kill('SIGTERM');
-        await exited;
+        await serve.stop();
       }
     });
   }

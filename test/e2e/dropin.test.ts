@@ -7,18 +7,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate, verify } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fixedStringToSign } from '../../src/compose/helper-diagnostics.js';
-import { helperFlags, livePkcs11Key } from '../helpers/aws-helper.js';
+import { helperFlags, livePkcs11Key, serveWith } from '../helpers/aws-helper.js';
 import { makeCa, makeLeaf } from '../helpers/pki.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
 import { pkcs11Tool, softhsmModule } from '../helpers/softhsm.js';
 import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
-import { freePort } from '../../src/sandbox/pebble.js';
 
 let sb: E2eSandbox;
 /** `sandbox up --key pkcs11`: the identity key lives in a SoftHSM2 token */
@@ -84,28 +83,6 @@ function runRaw(bin: readonly string[], args: string[], env: NodeJS.ProcessEnv):
       else resolve(stdout);
     });
   });
-}
-
-/** `BIN serve --port P FLAGS`, resolved once it says it listens (each names the port in its start-up line). */
-async function serveWith(bin: readonly string[], flags: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(bin[0]!, [...bin.slice(1), 'serve', '--port', String(port), ...flags], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (/Local server started on port|"serving credentials"/.test(err)) resolve();
-    });
-    void exited.then(() => reject(new Error(`serve exited: ${err}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 describe('the same ~/.aws/config credential_process line with the AWS credential helper and with the agent', () => {

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { freePort } from '../../src/sandbox/pebble.js';
 import type { E2eSandbox } from './sandbox.js';
 import { softhsmModule } from './softhsm.js';
 
@@ -47,4 +49,26 @@ export function helperFlags(sb: Pick<E2eSandbox, 'dir' | 'info'>, o: HelperFlagO
 export function livePkcs11Key(sb: Pick<E2eSandbox, 'dir'>): { uri: string; pin: string } {
   const ref = JSON.parse(readFileSync(path.join(sb.dir, 'state', 'live', 'key.ref'), 'utf8')) as { uri: string };
   return { uri: ref.uri, pin: readFileSync(path.join(sb.dir, 'softhsm', 'pin'), 'utf8').trim() };
+}
+
+/** `BIN serve --port P FLAGS`, resolved once it says it listens (each names the port in its start-up line). */
+export async function serveWith(bin: readonly string[], flags: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(bin[0]!, [...bin.slice(1), 'serve', '--port', String(port), ...flags], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (/Local server started on port|"serving credentials"/.test(err)) resolve();
+    });
+    void exited.then(() => reject(new Error(`serve exited: ${err}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
