@@ -99,13 +99,26 @@ const RARE = {
   'envsense/totp': 'totp',
   'signer/proxy': 'proxy',
 };
+// (and its warm-route loader is the bundled one, which requires warm.js through the V8 code cache)
+const bundledWarmRoute = {
+  name: 'warm-route',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/warm-route\.js$/ }, (a) =>
+      path.resolve(a.resolveDir) === path.resolve('src/cli') ? { path: path.resolve('src/cli/warm-route-bundled.ts') } : undefined,
+    );
+  },
+};
 await build({
   ...cjs,
   supported: { 'dynamic-import': false },
   entryPoints: { 'credential-process': `src/${HOT}.ts` },
   outdir: BIN,
-  plugins: [redirect('hot', (p) => (RARE[p] ? `./credential-process/${RARE[p]}.js` : undefined))],
+  plugins: [bundledWarmRoute, redirect('hot', (p) => (RARE[p] ? `./credential-process/${RARE[p]}.js` : undefined))],
 });
+const hotBundle = readFileSync(`${BIN}/credential-process.js`, 'utf8');
+if (!hotBundle.includes('src/cli/warm-route-bundled.ts') || hotBundle.includes('credential-process/warm.js")')) {
+  throw new Error(`${BIN}/credential-process.js: the warm route is not loaded through cli/warm-route-bundled.ts`);
+}
 await build({
   ...cjs,
   supported: { 'dynamic-import': false },

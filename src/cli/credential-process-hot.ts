@@ -13,6 +13,7 @@
 import { systemClock } from '../core/clock.js';
 import type { LogLevel } from '../core/log-types.js';
 import { fastCredentialProcess } from './fast-credentials.js';
+import { loadWarmRoute } from './warm-route.js';
 
 export interface HotInput {
   argv: readonly string[];
@@ -44,8 +45,9 @@ export async function credentialProcessHot(i: HotInput): Promise<HotResult> {
   }
   if (!fast.warm) return fast.routeFile === undefined ? {} : { routeFile: fast.routeFile };
   const { route, options } = fast.warm;
-  // a chunk of its own: a cache hit needs none of the signer, the store or node:http
-  const [{ createLineLogger }, { warmCredentialProcess }] = await Promise.all([import('../core/line-logger.js'), import('./credential-process-config.js')]);
+  // a file of its own: a cache hit needs none of the signer, the store or node:http
+  const [{ createLineLogger }, warm] = await Promise.all([import('../core/line-logger.js'), loadWarmRoute(i.env)]);
+  const { warmCredentialProcess } = warm.module;
   const isTTY = i.isTTY();
   const stderr = writer((text) => i.stderr().write(text));
   // The route holds the validated config: no yargs, YAML or schema to load, and the few lines go through the line
@@ -65,6 +67,8 @@ export async function credentialProcessHot(i: HotInput): Promise<HotResult> {
     route,
     options,
   );
+  // after the answer is out: with the functions this call compiled, the next one skips compiling them
+  warm.saveCodeCache();
   return { exitCode };
 }
 

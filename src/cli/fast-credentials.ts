@@ -108,6 +108,11 @@ export function routesDir(env: NodeJS.ProcessEnv): string {
   return path.join(cache, 'iamra-agent', 'routes');
 }
 
+/** The V8 code cache of the warm route (core/code-cache.ts), beside the routes: the same owner, the same trust. */
+export function codeCacheDir(env: NodeJS.ProcessEnv): string {
+  return path.join(path.dirname(routesDir(env)), 'code-cache');
+}
+
 async function routeFile(i: FastPathInput, opts: Map<string, string>): Promise<string | undefined> {
   const configFile = path.resolve(opts.get('config') ?? i.env.IAMRA_AGENT_CONFIG ?? DEFAULT_CONFIG_FILE);
   let config: string | null;

@@ -34,9 +34,10 @@ export async function atomicWriteFile(file: string, data: string | Uint8Array, m
 /**
  * atomicWriteFile's steps without a thread-pool round trip each (~10 of them): for a one-shot process that has
  * nothing to do meanwhile (credential-process recording its CreateSession in state.json), never for `serve`, whose
- * requests would wait for the fsyncs.
+ * requests would wait for the fsyncs. `durable` as atomicWriteFile's.
  */
-export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600): void {
+export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean } = {}): void {
+  const durable = o.durable ?? true;
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
@@ -45,10 +46,11 @@ export function atomicWriteFileSync(file: string, data: string | Uint8Array, mod
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
     fchmodSync(fd, mode); // as atomicWriteFile: umask may have narrowed the mode given to open
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, file);
+    if (!durable) return;
     const dh = openSync(dir, constants.O_RDONLY);
     try {
       fsyncSync(dh);

@@ -135,6 +135,36 @@ describe('credential-process', () => {
         );
     }
   });
+
+  it('the warm route writes its V8 code cache once, beside the routes, uses it, and replaces a damaged one', async () => {
+    const runtime = path.join(work, 'code-cache-runtime');
+    mkdirSync(runtime, { mode: 0o700 });
+    const env = { ...sb.env, XDG_RUNTIME_DIR: runtime };
+    const cacheDir = path.join(runtime, 'iamra-agent', 'code-cache');
+    const call = async () => {
+      const r = await sb.cli(['credential-process', '--no-cache'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { Version: number }).Version, 1);
+    };
+    await call(); // records the route (the full CLI): no warm route ran yet
+    assert.ok(!readdirSync(path.join(runtime, 'iamra-agent')).includes('code-cache'));
+    await call(); // the warm route: compiles, answers, then writes the cache
+    const files = readdirSync(cacheDir);
+    assert.equal(files.length, 1);
+    assert.match(files[0]!, /^warm-[0-9a-f]{32}-v\d+\.\d+\.\d+\.v8$/);
+    const file = path.join(cacheDir, files[0]!);
+    assert.equal(statSync(cacheDir).mode & 0o777, 0o700);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const written = statSync(file);
+    await call(); // uses it: not rewritten
+    assert.equal(statSync(file).ino, written.ino);
+    const damaged = readFileSync(file);
+    damaged[damaged.length >> 1]! ^= 0xff;
+    writeFileSync(file, damaged);
+    await call(); // a damaged cache is not used (the answer is still right) and is written anew
+    assert.notEqual(statSync(file).ino, written.ino);
+    assert.notDeepEqual(readFileSync(file), damaged);
+  });
 });
 
 describe('update', () => {

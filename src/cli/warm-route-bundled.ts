@@ -1,0 +1,14 @@
+/**
+ * cli/warm-route.ts in the hot bundle (tools/bundle.mjs swaps it in): the warm route is the bundle file beside this
+ * one, dist/bin/credential-process/warm.js, required through the V8 code cache kept beside the credential routes
+ * (core/code-cache.ts says why and what it trusts).
+ */
+import { fileURLToPath } from 'node:url';
+import { requireWithCodeCache } from '../core/code-cache.js';
+import { codeCacheDir } from './fast-credentials.js';
+import type { LoadedWarmRoute, WarmRouteLoader } from './warm-route.js';
+
+export const loadWarmRoute: WarmRouteLoader = async (env) => {
+  const loaded = requireWithCodeCache(fileURLToPath(new URL('./credential-process/warm.js', import.meta.url)), codeCacheDir(env));
+  return { module: loaded.exports as LoadedWarmRoute['module'], saveCodeCache: loaded.save };
+};
