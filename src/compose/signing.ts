@@ -52,9 +52,9 @@ export async function sessionRequestNow(cfg: AgentConfig, clock: Clock) {
   return { ...req, ...(roleSessionName === undefined ? {} : { roleSessionName }) };
 }
 
-/** The live identity's key as a KeyHandle, through the key factory. */
-export async function liveKey(live: Identity, cfg: AgentConfig): Promise<KeyHandle> {
-  return openStoredKey(live, keySettings(cfg));
+/** The live identity's key as a KeyHandle, through the key factory (`oneShot`: KeyDeps'). */
+export async function liveKey(live: Identity, cfg: AgentConfig, o: { oneShot?: boolean } = {}): Promise<KeyHandle> {
+  return openStoredKey(live, { ...keySettings(cfg), ...(o.oneShot ? { oneShot: true } : {}) });
 }
 
 /** What the key factory needs from the config to open a hardware key (nothing for file keys). */

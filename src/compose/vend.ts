@@ -75,9 +75,10 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   const req = sessionRequest(await withOverrides(cfg, overrides));
   // the session name is computed for every CreateSession (envsense TOTP), never once at start-up
   const sessionName = sessionNames(cfg, clock);
-  const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true });
-  const state = new StateFile(cfg.state.dir, { clock, logger }, { oneShot: deps.oneShot ?? false });
-  let current = await load(await store.live(), cfg);
+  const oneShot = deps.oneShot ?? false;
+  const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true, oneShot });
+  const state = new StateFile(cfg.state.dir, { clock, logger }, { oneShot });
+  let current = await load(await store.live(), cfg, oneShot);
 
   const record = async (entry: { ok: boolean; error?: string; expiration?: string }) => {
     try {
@@ -115,7 +116,7 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
     try {
       version = await store.liveVersion();
       if (version === undefined || version === current.version) return false;
-      const next = await load(await store.read(version), cfg);
+      const next = await load(await store.read(version), cfg, oneShot);
       current = next;
       provider.invalidate();
       logger.info('identity reloaded', { version: next.version, serial: next.serial });
@@ -197,7 +198,7 @@ export async function withOverrides(cfg: AgentConfig, o: VendOverrides): Promise
   return { ...cfg, rolesAnywhere: r.data };
 }
 
-async function load(id: Identity | undefined, cfg: AgentConfig): Promise<LoadedIdentity> {
+async function load(id: Identity | undefined, cfg: AgentConfig, oneShot: boolean): Promise<LoadedIdentity> {
   if (!id) {
     throw new AgentError({
       code: 'IDENTITY_MISSING',
@@ -212,6 +213,6 @@ async function load(id: Identity | undefined, cfg: AgentConfig): Promise<LoadedI
     fingerprint: createHash('sha256').update(id.certificate.raw).digest('hex'),
     certPem: id.certPem,
     chainPem: id.chainPem,
-    key: await liveKey(id, cfg),
+    key: await liveKey(id, cfg, { oneShot }),
   };
 }

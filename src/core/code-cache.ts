@@ -12,7 +12,8 @@
  *   read only from a 0600 file this user owns: whoever can write there is this user, who can already change the
  *   route (the config the call runs with).
  * - The file name holds the SHA-256 of the source and the Node version, so an upgraded or edited bundle never meets
- *   an old cache (V8's own check compares only the source's length, the V8 version and its flags).
+ *   an old cache (V8's own check compares only the source's length, the V8 version and its flags), and of the
+ *   bundle's path, so two installations side by side do not take turns replacing one file.
  * - A SHA-256 of the cached data heads the file: a damaged or cut-off file is no cache (V8 is never handed it).
  * - V8 rejects data from another V8 version or other flags; a rejected cache is rewritten by that call.
  * - Nothing here ever fails the call: any problem with the cache is no cache.
@@ -45,7 +46,9 @@ const DIGEST_BYTES = 32;
  */
 export function requireWithCodeCache(file: string, cacheDir: string | undefined): CachedModule {
   const source = readFileSync(file, 'utf8');
-  const name = `${path.basename(file, '.js')}-${createHash('sha256').update(source).digest('hex').slice(0, 32)}-${process.version}.v8`;
+  // <bundle>-<its path>-<its bytes>-<Node>: two installations each keep theirs; a rebuilt one replaces its own
+  const install = `${path.basename(file, '.js')}-${sha256Hex(file).slice(0, 16)}-`;
+  const name = `${install}${sha256Hex(source).slice(0, 32)}-${process.version}.v8`;
   const cacheFile = cacheDir === undefined ? undefined : path.join(cacheDir, name);
   const cached = cacheFile === undefined ? 'off' : readCache(cacheFile);
   // the wrapper Node's CommonJS loader puts around a file, on the source's first line so that positions hold
@@ -63,12 +66,14 @@ export function requireWithCodeCache(file: string, cacheDir: string | undefined)
     save: () => {
       if (saved || status === 'used' || status === 'off' || cacheDir === undefined || cacheFile === undefined) return;
       saved = true;
-      writeCache(cacheDir, cacheFile, script.createCachedData(), path.basename(file, '.js'));
+      writeCache(cacheDir, cacheFile, script.createCachedData(), install);
     },
   };
 }
 
 /** The cached data, checked against its digest; 'damaged' also for a file that is not this user's private one. */
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+
 function readCache(file: string): Buffer | 'absent' | 'damaged' {
   let fd: number;
   try {
@@ -94,9 +99,10 @@ function readCache(file: string): Buffer | 'absent' | 'damaged' {
 /**
  * Atomically (a reader sees the old file or the new one), without fsync: a cache lost in a crash costs one slower
  * call. The directory is made 0700 if missing and used only when it is this user's own and private. Older caches of
- * the same bundle (another build or Node version) are removed: one file per bundle, not one per upgrade.
+ * the same installed bundle (`install`: its name and path; another build or Node version) are removed: one file per
+ * installation, not one per upgrade.
  */
-function writeCache(dir: string, file: string, data: Buffer, bundle: string): void {
+function writeCache(dir: string, file: string, data: Buffer, install: string): void {
   try {
     try {
       mkdirSync(dir, { mode: 0o700 });
@@ -108,7 +114,7 @@ function writeCache(dir: string, file: string, data: Buffer, bundle: string): vo
     const digest = createHash('sha256').update(data).digest();
     atomicWriteFileSync(file, Buffer.concat([digest, data]), 0o600, { durable: false });
     for (const old of readdirSync(dir)) {
-      if (old !== path.basename(file) && old.startsWith(`${bundle}-`) && old.endsWith('.v8')) rmSync(path.join(dir, old), { force: true });
+      if (old !== path.basename(file) && old.startsWith(install) && old.endsWith('.v8')) rmSync(path.join(dir, old), { force: true });
     }
   } catch {
     // a cache: the next call compiles as this one did

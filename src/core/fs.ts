@@ -34,10 +34,13 @@ export async function atomicWriteFile(file: string, data: string | Uint8Array, m
 /**
  * atomicWriteFile's steps without a thread-pool round trip each (~10 of them): for a one-shot process that has
  * nothing to do meanwhile (credential-process recording its CreateSession in state.json), never for `serve`, whose
- * requests would wait for the fsyncs. `durable` as atomicWriteFile's.
+ * requests would wait for the fsyncs. `durable` as atomicWriteFile's. `syncDir: false` syncs the file's data
+ * before the rename but not the directory after it: a crash then leaves the old file or the new one, whole, but may
+ * undo the rename (for a record whose loss costs only its recency).
  */
-export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean } = {}): void {
+export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean; syncDir?: boolean } = {}): void {
   const durable = o.durable ?? true;
+  const syncDir = durable && (o.syncDir ?? true);
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
@@ -50,7 +53,7 @@ export function atomicWriteFileSync(file: string, data: string | Uint8Array, mod
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, file);
-    if (!durable) return;
+    if (!syncDir) return;
     const dh = openSync(dir, constants.O_RDONLY);
     try {
       fsyncSync(dh);
@@ -160,14 +163,27 @@ export async function readTextFile(file: string, what: string): Promise<string> 
   try {
     return await fsp.readFile(file, 'utf8');
   } catch (e) {
-    throw new AgentError({
-      code: 'FILE_UNREADABLE',
-      component: 'fs',
-      message: `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-      hint: 'check that the file exists and that the agent user may read it',
-      cause: e,
-    });
+    throw unreadable(file, what, e);
   }
+}
+
+/** readTextFile for a one-shot process (credential-process), without the thread-pool round trip. */
+export function readTextFileSync(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw unreadable(file, what, e);
+  }
+}
+
+function unreadable(file: string, what: string, e: unknown): AgentError {
+  return new AgentError({
+    code: 'FILE_UNREADABLE',
+    component: 'fs',
+    message: `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    hint: 'check that the file exists and that the agent user may read it',
+    cause: e,
+  });
 }
 
 export async function pathExists(p: string): Promise<boolean> {

@@ -20,6 +20,8 @@ export interface KeyDeps {
   /** key.pkcs11 from the config: the library and where the PIN comes from (the KeyRef carries only the URI) */
   pkcs11?: Pkcs11Settings;
   tpm?: TpmSettings;
+  /** a one-shot process (credential-process): a key file is read synchronously (FileKeyHandle.load) */
+  oneShot?: boolean;
 }
 
 /** key.tpm from the config; the KeyRef carries the handle or the key file */
@@ -86,7 +88,7 @@ export interface VersionKey {
 export async function openKey(ref: KeyRef, deps: KeyDeps): Promise<KeyHandle> {
   switch (ref.kind) {
     case 'file':
-      return FileKeyHandle.load(path.resolve(deps.dir, ref.path));
+      return FileKeyHandle.load(path.resolve(deps.dir, ref.path), { sync: deps.oneShot ?? false });
     case 'pkcs11': {
       const { Pkcs11KeyHandle, defaultPkcs11Module } = await import('./pkcs11.js');
       return Pkcs11KeyHandle.open({ module: deps.pkcs11?.module ?? ref.module ?? defaultPkcs11Module(), uri: ref.uri, pin: deps.pkcs11?.pin ?? {} });

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { atomicWriteFile, readTextFile } from '../core/fs.js';
+import { atomicWriteFile, readTextFile, readTextFileSync } from '../core/fs.js';
 import { AgentError } from '../core/errors.js';
 import { checkKeyPolicy } from './policy.js';
 import type { KeyAlgorithm, KeyHandle } from './types.js';
@@ -22,8 +22,9 @@ export class FileKeyHandle implements KeyHandle {
     return new FileKeyHandle(privateKey, 'generated');
   }
 
-  static async load(file: string): Promise<FileKeyHandle> {
-    const pem = await readTextFile(file, 'private key');
+  /** `sync`: read without a thread-pool round trip, for a one-shot process that has nothing to overlap it with */
+  static async load(file: string, o: { sync?: boolean } = {}): Promise<FileKeyHandle> {
+    const pem = o.sync ? readTextFileSync(file, 'private key') : await readTextFile(file, 'private key');
     let key: KeyObject;
     try {
       key = createPrivateKey(pem);

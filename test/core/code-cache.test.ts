@@ -46,7 +46,7 @@ describe('requireWithCodeCache', () => {
     assert.deepEqual(first, { status: 'absent', answer: 42, here: path.join(d, 'x') }, 'require semantics: exports, require, __dirname');
     assert.equal(statSync(cache).mode & 0o777, 0o700);
     const [name] = cacheFiles(cache);
-    assert.match(name!, new RegExp(`^warm-[0-9a-f]{32}-${process.version.replace(/\./g, '\\.')}\\.v8$`));
+    assert.match(name!, new RegExp(`^warm-[0-9a-f]{16}-[0-9a-f]{32}-${process.version.replace(/\./g, '\\.')}\\.v8$`));
     assert.equal(statSync(path.join(cache, name!)).mode & 0o777, 0o600);
     const written = statSync(path.join(cache, name!));
 
@@ -108,7 +108,7 @@ describe('requireWithCodeCache', () => {
     }
   });
 
-  it('another build of the bundle gets a cache of its own, and the old one is removed when it is written', () => {
+  it('another build of the bundle gets a cache of its own, and the old one is removed when it is written; another installation keeps its own', () => {
     const d = path.join(dir, 'rebuilt');
     mkdirSync(d);
     const file = path.join(d, 'warm.js');
@@ -124,6 +124,15 @@ describe('requireWithCodeCache', () => {
     const now = cacheFiles(cache);
     assert.equal(now.length, 1);
     assert.notEqual(now[0], before);
+
+    // the same bundle installed elsewhere, used in turn with this one: both caches stay and both are used
+    const other = path.join(d, 'other');
+    mkdirSync(other);
+    bundle(path.join(other, 'warm.js'), 2);
+    assert.equal(load(path.join(other, 'warm.js'), cache).status, 'absent');
+    assert.equal(cacheFiles(cache).length, 2);
+    assert.equal(load(file, cache).status, 'used');
+    assert.equal(load(path.join(other, 'warm.js'), cache).status, 'used');
   });
 
   it('data V8 made under other flags is rejected and rewritten; no directory means no cache; a shared directory is not written', () => {

@@ -61,20 +61,21 @@ describe('atomicWriteFileSync, readFileOrUndefinedSync', () => {
 });
 
 describe('atomicWriteFile: durable and cache writes', () => {
-  /** fsync/fdatasync calls of one atomicWriteFile in a child process, counted by strace */
-  function fsyncsOf(durable: boolean): number {
-    const file = path.join(dir, `durable-${durable}.json`);
+  /** the fsync/fdatasync and rename calls of one atomic write in a child process, in order, by strace */
+  function callsOf(fn: 'atomicWriteFile' | 'atomicWriteFileSync', options: string): string[] {
+    const name = `${fn}-${options.replace(/\W+/g, '-')}`;
+    const file = path.join(dir, `${name}.json`);
     writeFileSync(file, 'old');
-    const trace = path.join(dir, `durable-${durable}.strace`);
+    const trace = path.join(dir, `${name}.strace`);
     const fsModule = new URL('../../src/core/fs.js', import.meta.url).href;
-    const script = `const { atomicWriteFile } = await import(${JSON.stringify(fsModule)}); await atomicWriteFile(${JSON.stringify(file)}, '{"new":1}', 0o600, { durable: ${durable} });`;
+    const script = `const m = await import(${JSON.stringify(fsModule)}); await m.${fn}(${JSON.stringify(file)}, '{"new":1}', 0o600, ${options});`;
     const r = spawnSync('strace', [
       '-f',
       '-qq',
       '-e',
       'signal=none',
       '-e',
-      'trace=fsync,fdatasync',
+      'trace=fsync,fdatasync,rename,renameat,renameat2',
       '-o',
       trace,
       process.execPath,
@@ -91,11 +92,19 @@ describe('atomicWriteFile: durable and cache writes', () => {
     );
     return readFileSync(trace, 'utf8')
       .split('\n')
-      .filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+      .map((l) => /\b(fsync|fdatasync|rename\w*)\(/.exec(l)?.[1]?.replace(/^rename\w*/, 'rename'))
+      .filter((c) => c !== undefined);
   }
+  const fsyncs = (calls: string[]) => calls.filter((c) => c !== 'rename').length;
 
   it('a durable write fsyncs the file and the directory; a cache write (durable: false) only replaces atomically', () => {
-    assert.equal(fsyncsOf(true), 2);
-    assert.equal(fsyncsOf(false), 0);
+    assert.deepEqual(callsOf('atomicWriteFile', '{ durable: true }'), ['fsync', 'rename', 'fsync']);
+    assert.equal(fsyncs(callsOf('atomicWriteFile', '{ durable: false }')), 0);
+    assert.deepEqual(callsOf('atomicWriteFileSync', '{}'), ['fsync', 'rename', 'fsync']);
+    assert.equal(fsyncs(callsOf('atomicWriteFileSync', '{ durable: false }')), 0);
+  });
+
+  it('syncDir: false (the sync write of a one-shot record) fsyncs the data before the rename, not the directory', () => {
+    assert.deepEqual(callsOf('atomicWriteFileSync', '{ syncDir: false }'), ['fsync', 'rename']);
   });
 });

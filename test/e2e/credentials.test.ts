@@ -151,7 +151,7 @@ describe('credential-process', () => {
     await call(); // the warm route: compiles, answers, then writes the cache
     const files = readdirSync(cacheDir);
     assert.equal(files.length, 1);
-    assert.match(files[0]!, /^warm-[0-9a-f]{32}-v\d+\.\d+\.\d+\.v8$/);
+    assert.match(files[0]!, /^warm-[0-9a-f]{16}-[0-9a-f]{32}-v\d+\.\d+\.\d+\.v8$/);
     const file = path.join(cacheDir, files[0]!);
     assert.equal(statSync(cacheDir).mode & 0o777, 0o700);
     assert.equal(statSync(file).mode & 0o777, 0o600);

@@ -79,6 +79,8 @@ test('file key round trip: generateKey → key.pem + meta.json key → storedKey
     const opened = await openStoredKey(id);
     assert.equal(opened.kind, 'file');
     assert.ok((await spkiOf(opened)).equals(await spkiOf(k.handle)), `${algorithm}: the same key comes back`);
+    // a one-shot process (credential-process) reads key.pem synchronously: the same key
+    assert.ok((await spkiOf(await openStoredKey(id, { oneShot: true }))).equals(await spkiOf(k.handle)), `${algorithm}: the same key, read synchronously`);
     const sig = await opened.sign(Buffer.from('x'));
     assert.ok(cryptoVerify('sha256', Buffer.from('x'), { key: await k.handle.publicKey(), dsaEncoding: 'der' }, sig));
     assert.equal(isKeyHandle(opened), true);

@@ -47,6 +47,12 @@ test('a 1024-bit RSA key is refused the same way in key.pem and in an external C
   const file = path.join(dir, 'key.pem');
   writeFileSync(file, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   await assert.rejects(FileKeyHandle.load(file), (e) => policyError(e, new RegExp(`${file} is an RSA key of 1024 bits`)));
+  await assert.rejects(FileKeyHandle.load(file, { sync: true }), (e) => policyError(e, new RegExp(`${file} is an RSA key of 1024 bits`)));
+  // a missing file: the same error read either way
+  const missing = path.join(dir, 'missing.pem');
+  const unreadable = (e: unknown) => isAgentError(e) && e.code === 'FILE_UNREADABLE' && e.message === `cannot read private key ${missing}: ENOENT`;
+  await assert.rejects(FileKeyHandle.load(missing), unreadable);
+  await assert.rejects(FileKeyHandle.load(missing, { sync: true }), unreadable);
   await assert.rejects(checkExternalCsr(await rsaCsr(1024), '/etc/host.csr', [NAME]), (e) =>
     policyError(e, /the CSR in \/etc\/host\.csr is an RSA key of 1024 bits/),
   );

@@ -285,6 +285,39 @@ if (process.env[CHILD]) {
     assert.equal(d.logger.entries.filter((e) => e.msg === 'leftover of an interrupted run removed').length, 3);
   });
 
+  test('a one-shot reader (synchronous reads) reads what the asynchronous one does, and fails the same way', async (t) => {
+    const dir = tempDir('store');
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = await IdentityStore.open(dir, deps());
+    const v = await store.stage(await material(ca));
+    await store.activate(v);
+    const readers = [await IdentityStore.open(dir, deps(), { readOnly: true }), await IdentityStore.open(dir, deps(), { readOnly: true, oneShot: true })];
+    const view = (id: Awaited<ReturnType<IdentityStore['live']>>) => {
+      const { certificate, ...rest } = id!;
+      return { ...rest, der: Buffer.from(certificate.raw).toString('base64') };
+    };
+    const [a, b] = await Promise.all(readers.map((r) => r.live()));
+    assert.deepEqual(view(b), view(a));
+    assert.ok(view(a).files.key, 'key.pem is seen');
+    const outcome = async (r: IdentityStore) =>
+      r.live().then(
+        (id): { ok: boolean; key?: boolean; code?: string; message?: string } => ({ ok: true, key: id?.files.key !== undefined }),
+        (e: unknown) => ({ ok: false, code: (e as AgentError).code, message: (e as AgentError).message }),
+      );
+    const damages: [string, () => Promise<void>][] = [
+      ['no key.pem', () => fsp.rm(v.files.key!)],
+      ['chain.pem missing', () => fsp.rm(v.files.chain)],
+      ['meta.json corrupt', () => fsp.writeFile(v.files.chain, ca.pem).then(() => fsp.writeFile(v.files.meta, '{oops'))],
+      ['live not a link', () => fsp.rm(path.join(dir, 'live')).then(() => fsp.mkdir(path.join(dir, 'live')))],
+    ];
+    for (const [name, damage] of damages) {
+      await damage();
+      const [async, sync] = await Promise.all(readers.map(outcome));
+      assert.deepEqual(sync, async, name);
+    }
+    assert.equal((await outcome(readers[1]!)).code, 'STORE_LIVE_NOT_LINK');
+  });
+
   test('a version directory missing a file is reported, not half-read', async (t) => {
     const dir = tempDir('store');
     t.after(() => rmSync(dir, { recursive: true, force: true }));
