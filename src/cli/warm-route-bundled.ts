@@ -9,6 +9,7 @@ import { codeCacheDir } from './fast-credentials.js';
 import type { LoadedWarmRoute, WarmRouteLoader } from './warm-route.js';
 
 export const loadWarmRoute: WarmRouteLoader = async (env) => {
-  const loaded = requireWithCodeCache(fileURLToPath(new URL('./credential-process/warm.js', import.meta.url)), codeCacheDir(env));
+  // this file is CommonJS in the bundle: `require` is the bundle's own
+  const loaded = requireWithCodeCache(fileURLToPath(new URL('./credential-process/warm.js', import.meta.url)), { cacheDir: codeCacheDir(env), require });
   return { module: loaded.exports as LoadedWarmRoute['module'], saveCodeCache: loaded.save };
 };

@@ -20,7 +20,6 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 import { atomicWriteFileSync } from './fs.js';
@@ -40,11 +39,20 @@ export interface CachedModule {
 
 const DIGEST_BYTES = 32;
 
-/**
- * Loads `file` (a CommonJS bundle) as require() would, compiled with the cache in `cacheDir` when one is there.
- * `cacheDir` undefined: no cache (a plain compile).
- */
-export function requireWithCodeCache(file: string, cacheDir: string | undefined): CachedModule {
+export interface CodeCacheOptions {
+  /** where the cache is kept; undefined: no cache (a plain compile) */
+  cacheDir: string | undefined;
+  /**
+   * the loading bundle's own require(), which the file's require() is built on: a bundle asks only for Node
+   * built-ins and the files beside it, by relative path. Not node:module's createRequire: loading node:module
+   * loads Node's ES module loader and node:fs/promises with it (~2 ms), which a one-shot call never needs.
+   */
+  require: (id: string) => unknown;
+}
+
+/** Loads `file` (a CommonJS bundle) as require() would, compiled with the cache in `cacheDir` when one is there. */
+export function requireWithCodeCache(file: string, o: CodeCacheOptions): CachedModule {
+  const { cacheDir } = o;
   const source = readFileSync(file, 'utf8');
   // <bundle>-<its path>-<its bytes>-<Node>: two installations each keep theirs; a rebuilt one replaces its own
   const install = `${path.basename(file, '.js')}-${sha256Hex(file).slice(0, 16)}-`;
@@ -58,7 +66,9 @@ export function requireWithCodeCache(file: string, cacheDir: string | undefined)
   });
   const status: CodeCacheStatus = typeof cached === 'string' ? cached : script.cachedDataRejected ? 'rejected' : 'used';
   const module = { exports: {} as unknown };
-  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
+  const dir = path.dirname(file);
+  const fileRequire = (id: string) => o.require(id.startsWith('.') ? path.resolve(dir, id) : id);
+  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, fileRequire, module, file, dir);
   let saved = false;
   return {
     exports: module.exports,

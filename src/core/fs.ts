@@ -1,5 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, promises as fsp, constants, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  promises as fsp,
+  constants,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import { AgentError } from './errors.js';
 
@@ -146,6 +159,16 @@ export async function readFileOrUndefined(file: string): Promise<string | undefi
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fsError('read', file, e);
+  }
+}
+
+/** A path's stat, or undefined when it does not exist; synchronous, for a one-shot process. */
+export function statOrUndefinedSync(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fsError('stat', file, e);
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { EnvsenseConfig, FingerprintSource } from '../config/envsense.js';
 import { AgentError } from '../core/errors.js';
@@ -35,7 +35,9 @@ export interface Fingerprint {
 const component = 'envsense';
 
 export const systemFingerprintDeps: FingerprintDeps = {
-  readFile: (f) => readFile(f),
+  // fs.promises, read when called: node:fs/promises (with readline and the watchers) is ~1.5 ms to load, and the
+  // credential path carries this module without reading a fingerprint unless envsense is on
+  readFile: (f) => fsp.readFile(f),
   // node:child_process is loaded only for a command source: every credential-process loads this module
   run: async (argv, timeoutMs) => {
     const { execFile } = await import('node:child_process');

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { AgentError, formatError } from '../core/errors.js';
-import { atomicWriteFile, ensurePrivateDir, readFileOrUndefinedSync } from '../core/fs.js';
+import { atomicWriteFileSync, checkPrivateDir, ensurePrivateDir, readFileOrUndefinedSync, statOrUndefinedSync } from '../core/fs.js';
 import type { Logger } from '../core/logger.js';
 import type { AwsCredentials, Provider } from '../core/provider.js';
 
@@ -128,10 +128,14 @@ async function readCacheEntry(o: CacheOptions): Promise<{ creds: AwsCredentials;
 
 /**
  * Stores credentials for this key (0600, atomic, in a 0700 directory), then removes other entries that have
- * expired, e.g. those of a certificate that has since been renewed, so the directory stays small.
+ * expired, e.g. those of a certificate that has since been renewed, so the directory stays small. Synchronous but
+ * for creating the directory the first time: credential-process (a one-shot process, with nothing to overlap) is
+ * the only writer, and each asynchronous step is a thread-pool round trip (and node:fs/promises to load).
  */
 export async function writeCache(o: CacheOptions, creds: AwsCredentials): Promise<void> {
-  await ensurePrivateDir(o.dir, 0o700);
+  const dir = statOrUndefinedSync(o.dir);
+  if (dir) checkPrivateDir(o.dir, dir, 0o700, 'directory');
+  else await ensurePrivateDir(o.dir, 0o700);
   const name = cacheFileName(o.key);
   const body: CacheFile = {
     v: 1,
@@ -145,13 +149,22 @@ export async function writeCache(o: CacheOptions, creds: AwsCredentials): Promis
     expiration: creds.expiration.toISOString(),
   };
   // a cache: atomic (no reader sees half an entry) but not fsynced; lost after a crash, it is one CreateSession
-  await atomicWriteFile(path.join(o.dir, name), JSON.stringify(body), 0o600, { durable: false });
+  atomicWriteFileSync(path.join(o.dir, name), JSON.stringify(body), 0o600, { durable: false });
   const now = o.clock.now().getTime();
-  for (const other of await fsp.readdir(o.dir).catch(() => [] as string[])) {
+  // pruning is best effort: an entry that cannot be listed, read or removed stays
+  for (const other of bestEffort(() => readdirSync(o.dir)) ?? []) {
     if (other === name || !/^[0-9a-f]{64}\.json$/.test(other)) continue;
     const file = path.join(o.dir, other);
-    const c = parseCacheFile((await fsp.readFile(file, 'utf8').catch(() => '')) || '');
-    if (!c || new Date(c.expiration).getTime() <= now) await fsp.rm(file, { force: true }).catch(() => undefined);
+    const c = parseCacheFile(bestEffort(() => readFileSync(file, 'utf8')) ?? '');
+    if (!c || new Date(c.expiration).getTime() <= now) bestEffort(() => rmSync(file, { force: true }));
+  }
+}
+
+function bestEffort<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
   }
 }
 

@@ -10,20 +10,25 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const codeCache = path.join(repoRoot, 'dist', 'src', 'core', 'code-cache.js');
 
-/** A CommonJS file with a large function `big` that only runs when asked: what it compiled shows in the cache. */
+/**
+ * A CommonJS file with a large function `big` that only runs when asked (what it compiled shows in the cache), and
+ * `here`, which requires a file beside it.
+ */
 function bundle(file: string, answer: number): void {
   const body = Array.from({ length: 300 }, (_, i) => `  s += String(${i} * n).length;`).join('\n');
   writeFileSync(
     file,
-    `'use strict';\nconst { join } = require('node:path');\nfunction big(n) {\n  let s = 0;\n${body}\n  return s;\n}\nmodule.exports = { answer: () => ${answer}, big, here: () => join(__dirname, 'x') };\n`,
+    `'use strict';\nconst { join } = require('node:path');\nfunction big(n) {\n  let s = 0;\n${body}\n  return s;\n}\nmodule.exports = { answer: () => ${answer}, big, here: () => join(__dirname, require('./sibling.js')) };\n`,
   );
+  writeFileSync(path.join(path.dirname(file), 'sibling.js'), "module.exports = 'x';\n");
 }
 
 /** One process, as credential-process is: load `file` through the cache, optionally run `big`, save. */
 function load(file: string, cacheDir: string | undefined, o: { runBig?: boolean; nodeArgs?: string[] } = {}): { status: string; answer: number; here: string } {
   const script = `
     const { requireWithCodeCache } = await import(${JSON.stringify(codeCache)});
-    const m = requireWithCodeCache(${JSON.stringify(file)}, ${cacheDir === undefined ? 'undefined' : JSON.stringify(cacheDir)});
+    const { createRequire } = await import('node:module');
+    const m = requireWithCodeCache(${JSON.stringify(file)}, { cacheDir: ${cacheDir === undefined ? 'undefined' : JSON.stringify(cacheDir)}, require: createRequire(import.meta.url) });
     if (${o.runBig ? 'true' : 'false'}) m.exports.big(7);
     m.save();
     process.stdout.write(JSON.stringify({ status: m.status, answer: m.exports.answer(), here: m.exports.here() }));
@@ -43,7 +48,7 @@ describe('requireWithCodeCache', () => {
     bundle(file, 42);
     const cache = path.join(d, 'cache');
     const first = load(file, cache, { runBig: true });
-    assert.deepEqual(first, { status: 'absent', answer: 42, here: path.join(d, 'x') }, 'require semantics: exports, require, __dirname');
+    assert.deepEqual(first, { status: 'absent', answer: 42, here: path.join(d, 'x') }, 'require semantics: exports, require (a built-in, a file beside it), __dirname');
     assert.equal(statSync(cache).mode & 0o777, 0o700);
     const [name] = cacheFiles(cache);
     assert.match(name!, new RegExp(`^warm-[0-9a-f]{16}-[0-9a-f]{32}-${process.version.replace(/\./g, '\\.')}\\.v8$`));
