@@ -31,7 +31,7 @@ export interface VendDeps {
   logger: Logger;
   /** aborts a CreateSession in flight (SIGTERM) */
   signal?: AbortSignal;
-  /** a process that vends once and exits (credential-process): see StateFile's `oneShot` */
+  /** a process that vends once and exits (credential-process): its reads and its record are synchronous */
   oneShot?: boolean;
 }
 
@@ -77,17 +77,15 @@ export async function openVend(cfg: AgentConfig, deps: VendDeps, overrides: Vend
   const sessionName = sessionNames(cfg, clock);
   const oneShot = deps.oneShot ?? false;
   const store = await IdentityStore.open(cfg.state.dir, { clock, logger }, { readOnly: true, oneShot });
-  const state = new StateFile(cfg.state.dir, { clock, logger }, { oneShot });
+  const state = new StateFile(cfg.state.dir, { clock, logger });
   let current = await load(await store.live(), cfg, oneShot);
 
   const record = async (entry: { ok: boolean; error?: string; expiration?: string }) => {
     try {
-      await state.update((s) => {
-        s.lastCreateSession = { at: clock.now().toISOString(), ...entry };
-      });
+      await state.recordCreateSession({ at: clock.now().toISOString(), ...entry }, { sync: oneShot });
     } catch (e) {
       // A reader without write access to the state directory still vends credentials; status just knows less.
-      logger.debug('CreateSession outcome not recorded in state.json', { error: formatError(e) });
+      logger.debug('CreateSession outcome not recorded', { error: formatError(e) });
     }
   };
 

@@ -47,13 +47,10 @@ export async function atomicWriteFile(file: string, data: string | Uint8Array, m
 /**
  * atomicWriteFile's steps without a thread-pool round trip each (~10 of them): for a one-shot process that has
  * nothing to do meanwhile (credential-process recording its CreateSession in state.json), never for `serve`, whose
- * requests would wait for the fsyncs. `durable` as atomicWriteFile's. `syncDir: false` syncs the file's data
- * before the rename but not the directory after it: a crash then leaves the old file or the new one, whole, but may
- * undo the rename (for a record whose loss costs only its recency).
+ * requests would wait for the fsyncs. `durable` as atomicWriteFile's.
  */
-export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean; syncDir?: boolean } = {}): void {
+export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean } = {}): void {
   const durable = o.durable ?? true;
-  const syncDir = durable && (o.syncDir ?? true);
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
@@ -66,7 +63,7 @@ export function atomicWriteFileSync(file: string, data: string | Uint8Array, mod
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, file);
-    if (!syncDir) return;
+    if (!durable) return;
     const dh = openSync(dir, constants.O_RDONLY);
     try {
       fsyncSync(dh);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, openSync, promises as fsp, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { AgentError } from './errors.js';
 import type { Clock } from './clock.js';
 
@@ -61,45 +61,6 @@ export async function acquireLock(file: string, o: { clock: Clock; waitMs: numbe
   }
 }
 
-/**
- * acquireLock's first attempt without a thread-pool round trip per step, for a one-shot process with nothing else to
- * do (credential-process recording its CreateSession): the lock, or undefined when someone holds it (or held it and
- * died), which acquireLock then waits for or takes over as usual.
- */
-export function tryLockSync(file: string): Lock | undefined {
-  const raw = String(process.pid);
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  let ino: number;
-  try {
-    writeFileSync(tmp, raw, { mode: 0o600, flag: 'wx' });
-    linkSync(tmp, file);
-    ino = statSync(tmp).ino;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw lockFailed(file, e);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
-  heldHere.add(ino);
-  return {
-    release: async () => {
-      let now: Holder | undefined;
-      try {
-        const fd = openSync(file, 'r');
-        try {
-          now = { ino: fstatSync(fd).ino, raw: readFileSync(fd, 'utf8'), pid: 0 };
-        } finally {
-          closeSync(fd);
-        }
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-      if (now && now.ino === ino && now.raw === raw) rmSync(file, { force: true });
-      heldHere.delete(ino);
-    },
-  };
-}
-
 /** Create `file` holding our PID, atomically with its content; undefined if it already exists. */
 async function tryCreate(file: string): Promise<Holder | undefined> {
   const raw = String(process.pid);
@@ -112,7 +73,13 @@ async function tryCreate(file: string): Promise<Holder | undefined> {
     return { ino: st.ino, raw, pid: process.pid };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw lockFailed(file, e);
+    throw new AgentError({
+      code: 'LOCK_FAILED',
+      component: 'lock',
+      message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      hint: 'check that the state/runtime directory is writable',
+      cause: e,
+    });
   } finally {
     await fsp.rm(tmp, { force: true });
   }
@@ -174,14 +141,4 @@ function isAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function lockFailed(file: string, e: unknown): AgentError {
-  return new AgentError({
-    code: 'LOCK_FAILED',
-    component: 'lock',
-    message: `cannot create lock ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-    hint: 'check that the state/runtime directory is writable',
-    cause: e,
-  });
 }

@@ -1,9 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { AgentError } from '../core/errors.js';
-import { atomicWriteFile, atomicWriteFileSync, fsError, readFileOrUndefined, readFileOrUndefinedSync } from '../core/fs.js';
-import { acquireLock, tryLockSync } from '../core/lock.js';
+import { AgentError, formatError } from '../core/errors.js';
+import { atomicWriteFile, atomicWriteFileSync, fsError, readFileOrUndefined } from '../core/fs.js';
+import { acquireLock } from '../core/lock.js';
 import type { Logger } from '../core/logger.js';
 import { binaryOffset } from '../core/text.js';
 
@@ -22,9 +22,20 @@ export interface AgentState {
    * deleted, so a run killed in between leaves enough here for the next run to clean up.
    */
   pendingTxt: PendingTxt[];
-  lastCreateSession?: { at: string; ok: boolean; error?: string; expiration?: string };
+  /**
+   * the last CreateSession outcome: read() gives the newer of the record file's (StateFile.recordCreateSession) and
+   * the one state.json holds (written there by agents before the record file, and kept by every update since)
+   */
+  lastCreateSession?: CreateSessionRecord;
   /** monotonically increasing event counts (renewals, failures, …), exported by `status --prometheus` */
   counters: Record<string, number>;
+}
+
+export interface CreateSessionRecord {
+  at: string;
+  ok: boolean;
+  error?: string;
+  expiration?: string;
 }
 
 export interface PendingTxt {
@@ -45,34 +56,78 @@ export interface StateDeps {
 
 /**
  * Read and update state.json. update() is a read-modify-write under its own short lock (`.state.lock`), separate
- * from the run lock, so a run that holds the store lock can update state, and `status` or `credential-process`
- * recording their own results never lose a concurrent write.
+ * from the run lock, so a run that holds the store lock can update state, and `status` recording its own results
+ * never loses a concurrent write.
+ *
+ * The last CreateSession outcome is the exception: a file of its own, <state.dir>/create-session.json, replaced
+ * whole (atomically: a reader sees the old record or the new one) without the lock and without fsync. Every
+ * CreateSession writes it, a cold credential-process call included, where the lock and the two fsyncs of a
+ * state.json update were a tenth of the call on a disk-backed state directory; it is a hint for `status`, so the
+ * last writer wins and a crash costs at most the newest record, never state.json's other records.
  */
 export class StateFile {
   readonly file: string;
+  /** <state.dir>/create-session.json (recordCreateSession) */
+  readonly recordFile: string;
   private readonly lockFile: string;
   private readonly deps: StateDeps;
 
   private readonly readOnly: boolean;
-  private readonly oneShot: boolean;
 
   /**
    * `readOnly` (status): a corrupt file is an error naming it and what is wrong, and stays where it is; a reader
    * must not change what it reports on. Otherwise (the commands that write state) it is set aside and replaced.
-   * `oneShot` (credential-process): an uncontended lock is taken and the file read and written synchronously (the
-   * same steps, no thread-pool round trip each, ~20 of them); a long-running process must not block on the fsyncs.
    */
-  constructor(dir: string, deps: StateDeps, o: { readOnly?: boolean; oneShot?: boolean } = {}) {
+  constructor(dir: string, deps: StateDeps, o: { readOnly?: boolean } = {}) {
     this.file = path.join(path.resolve(dir), 'state.json');
+    this.recordFile = path.join(path.resolve(dir), 'create-session.json');
     this.lockFile = path.join(path.resolve(dir), '.state.lock');
     this.deps = deps;
     this.readOnly = o.readOnly ?? false;
-    this.oneShot = o.oneShot ?? false;
   }
 
-  /** The state, or an empty one when there is none yet. A corrupt file is set aside (state.json.corrupt) with a warning. */
+  /**
+   * Records a CreateSession outcome (0600, atomic, no lock, no fsync: see the class). `sync` (credential-process, a
+   * one-shot process with nothing to overlap): without a thread-pool round trip per step.
+   */
+  async recordCreateSession(r: CreateSessionRecord, o: { sync?: boolean } = {}): Promise<void> {
+    const text = JSON.stringify(r) + '\n';
+    if (o.sync) atomicWriteFileSync(this.recordFile, text, 0o600, { durable: false });
+    else await atomicWriteFile(this.recordFile, text, 0o600, { durable: false });
+  }
+
+  /**
+   * The state, or an empty one when there is none yet. A corrupt file is set aside (state.json.corrupt) with a
+   * warning. lastCreateSession is the newer of the record file's and state.json's.
+   */
   async read(): Promise<AgentState> {
-    const text = this.oneShot ? readFileOrUndefinedSync(this.file) : await readFileOrUndefined(this.file);
+    const [state, record] = await Promise.all([this.readState(), this.readRecord()]);
+    if (record && !(state.lastCreateSession && Date.parse(state.lastCreateSession.at) > Date.parse(record.at))) state.lastCreateSession = record;
+    return state;
+  }
+
+  /** The record file's record; a missing, unreadable or damaged one is none (a hint, not state: see the class). */
+  private async readRecord(): Promise<CreateSessionRecord | undefined> {
+    let text: string | undefined;
+    try {
+      text = await readFileOrUndefined(this.recordFile);
+    } catch (e) {
+      this.deps.logger.debug('CreateSession record unreadable', { file: this.recordFile, error: formatError(e) });
+      return undefined;
+    }
+    if (text === undefined) return undefined;
+    try {
+      const r = JSON.parse(text) as Partial<CreateSessionRecord> | null;
+      if (r && typeof r.at === 'string' && !Number.isNaN(Date.parse(r.at)) && typeof r.ok === 'boolean') return r as CreateSessionRecord;
+    } catch {
+      // as below
+    }
+    this.deps.logger.debug('CreateSession record damaged; ignored', { file: this.recordFile });
+    return undefined;
+  }
+
+  private async readState(): Promise<AgentState> {
+    const text = await readFileOrUndefined(this.file);
     if (text === undefined) return emptyState();
     const parsed = parseState(text);
     if ('state' in parsed) return parsed.state;
@@ -107,17 +162,11 @@ export class StateFile {
 
   // biome-ignore lint/suspicious/noConfusingVoidType: as update()
   private async updateLocked(fn: (s: AgentState) => AgentState | void): Promise<AgentState> {
-    const lock =
-      (this.oneShot ? tryLockSync(this.lockFile) : undefined) ?? (await acquireLock(this.lockFile, { clock: this.deps.clock, waitMs: 10_000, pollMs: 20 }));
+    const lock = await acquireLock(this.lockFile, { clock: this.deps.clock, waitMs: 10_000, pollMs: 20 });
     try {
       const current = await this.read();
       const next = fn(current) ?? current;
-      const text = JSON.stringify(next, null, 2) + '\n';
-      // A one-shot process records its CreateSession only. The file's data is synced before the rename, so a crash
-      // leaves the old state or this one, whole; without the directory's fsync (~0.3-3 ms here) a crash may lose
-      // the rename, so this record, and nothing a durable writer (renew) put there.
-      if (this.oneShot) atomicWriteFileSync(this.file, text, 0o600, { syncDir: false });
-      else await atomicWriteFile(this.file, text, 0o600);
+      await atomicWriteFile(this.file, JSON.stringify(next, null, 2) + '\n', 0o600);
       return next;
     } finally {
       await lock.release();

@@ -48,7 +48,11 @@ describe('requireWithCodeCache', () => {
     bundle(file, 42);
     const cache = path.join(d, 'cache');
     const first = load(file, cache, { runBig: true });
-    assert.deepEqual(first, { status: 'absent', answer: 42, here: path.join(d, 'x') }, 'require semantics: exports, require (a built-in, a file beside it), __dirname');
+    assert.deepEqual(
+      first,
+      { status: 'absent', answer: 42, here: path.join(d, 'x') },
+      'require semantics: exports, require (a built-in, a file beside it), __dirname',
+    );
     assert.equal(statSync(cache).mode & 0o777, 0o700);
     const [name] = cacheFiles(cache);
     assert.match(name!, new RegExp(`^warm-[0-9a-f]{16}-[0-9a-f]{32}-${process.version.replace(/\./g, '\\.')}\\.v8$`));

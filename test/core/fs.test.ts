@@ -103,8 +103,4 @@ describe('atomicWriteFile: durable and cache writes', () => {
     assert.deepEqual(callsOf('atomicWriteFileSync', '{}'), ['fsync', 'rename', 'fsync']);
     assert.equal(fsyncs(callsOf('atomicWriteFileSync', '{ durable: false }')), 0);
   });
-
-  it('syncDir: false (the sync write of a one-shot record) fsyncs the data before the rename, not the directory', () => {
-    assert.deepEqual(callsOf('atomicWriteFileSync', '{ syncDir: false }'), ['fsync', 'rename']);
-  });
 });

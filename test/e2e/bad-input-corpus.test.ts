@@ -32,15 +32,16 @@ const NAGIOS: Record<number, string> = { 0: 'OK', 1: 'WARNING', 2: 'CRITICAL', 3
 const RAW_BYTES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
 
 /**
- * sha256 of every file and link under the directory (lock files excluded), or "absent". state.json is left out
- * unless `withState`: renew --needed records its decision there, but status only reads it.
+ * sha256 of every file and link under the directory (lock files excluded), or "absent". state.json and
+ * create-session.json are left out unless `withState`: renew --needed records its decision in the one, a refused
+ * CreateSession its outcome in the other, but status only reads them.
  */
 function checksum(root: string, o: { withState?: boolean } = {}): string {
   if (!existsSync(root)) return 'absent';
   const h = createHash('sha256');
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
-      if ((name === 'state.json' && !o.withState) || name.endsWith('.lock') || name === '.lock') continue;
+      if (((name === 'state.json' || name === 'create-session.json') && !o.withState) || name.endsWith('.lock') || name === '.lock') continue;
       const p = path.join(d, name);
       const st = lstatSync(p);
       h.update(`${path.relative(root, p)}:${st.mode}:`);

@@ -70,9 +70,20 @@ describe('credential-process', () => {
     assert.match(String(doc.AccessKeyId), /^ASIA[A-Z0-9]{16}$/);
     assert.match(String(doc.Expiration), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal(r.stdout, JSON.stringify(doc), 'stdout holds the document and nothing else');
-    const state = JSON.parse(readFileSync(path.join(sb.dir, 'state', 'state.json'), 'utf8')) as { lastCreateSession?: { ok: boolean; expiration?: string } };
-    assert.equal(state.lastCreateSession?.ok, true);
-    assert.equal(new Date(state.lastCreateSession!.expiration!).getTime(), new Date(String(doc.Expiration)).getTime());
+    // the outcome is recorded in its own file (no state.json lock or fsync on the call's path), and status reports it
+    const record = JSON.parse(readFileSync(path.join(sb.dir, 'state', 'create-session.json'), 'utf8')) as { at: string; ok: boolean; expiration?: string };
+    assert.equal(record.ok, true);
+    assert.equal(new Date(record.expiration!).getTime(), new Date(String(doc.Expiration)).getTime());
+    const status = await sb.cli(['status', '--json']);
+    const report = JSON.parse(status.stdout) as {
+      credentials?: { source: string; ok: boolean; expiration?: string };
+      checks: { name: string; status: string }[];
+    };
+    assert.deepEqual(
+      { ...report.credentials, expiration: new Date(report.credentials!.expiration!).getTime() },
+      { source: 'state', ok: true, at: record.at, expiration: new Date(String(doc.Expiration)).getTime() },
+    );
+    assert.equal(report.checks.find((c) => c.name === 'create-session')?.status, 'OK');
   });
 
   it('AWS CLI v2 and the JS SDK v3 use it as credential_process (profile iamra), one CreateSession for many calls', async () => {

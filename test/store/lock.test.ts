@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireLock, tryLockSync } from '../../src/core/lock.js';
+import { acquireLock } from '../../src/core/lock.js';
 import { systemClock, fixedClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/paths.js';
@@ -128,27 +128,5 @@ if (process.env[CHILD]) {
       acquireLock(file, { clock: systemClock, waitMs: 0 }),
       (e: unknown) => e instanceof AgentError && e.code === 'LOCK_FAILED' && e.message.includes(file) && !!e.hint,
     );
-  });
-
-  test('tryLockSync: the lock when free, undefined while anyone holds it (live or dead); acquireLock after it as usual', async () => {
-    const dir = tempDir('lock-sync');
-    try {
-      const file = path.join(dir, '.state.lock');
-      const lock = tryLockSync(file);
-      assert.ok(lock);
-      assert.equal((await fsp.readFile(file, 'utf8')).trim(), String(process.pid));
-      assert.equal(tryLockSync(file), undefined, 'held by this process: not taken twice');
-      await assert.rejects(acquireLock(file, { clock: fixedClock(new Date()), waitMs: 0 }), (e) => e instanceof AgentError && e.code === 'LOCKED');
-      await lock.release();
-      assert.deepEqual(await fsp.readdir(dir), [], 'released, and no temporary file left');
-      // a lock left by a crash: the synchronous try leaves it to acquireLock, which takes it over
-      await fsp.writeFile(file, String(DEAD_PID));
-      assert.equal(tryLockSync(file), undefined);
-      const taken = await acquireLock(file, { clock: systemClock, waitMs: 1000 });
-      await taken.release();
-      assert.deepEqual(await fsp.readdir(dir), []);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 }

@@ -468,6 +468,46 @@ if (process.env[CHILD]) {
     assert.deepEqual((await fsp.readdir(dir)).sort(), ['state.json.corrupt']);
   });
 
+  test('the CreateSession record: its own file (no lock, state.json untouched), the newer of it and state.json read back, a damaged one ignored', async (t) => {
+    const dir = tempDir('store');
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const d = deps();
+    const state = new StateFile(dir, d);
+    const reader = new StateFile(dir, d, { readOnly: true });
+    const first = { at: '2026-11-22T12:00:00.000Z', ok: true, expiration: '2026-11-22T13:00:00.000Z' };
+    await state.recordCreateSession(first, { sync: true });
+    assert.deepEqual(await fsp.readdir(dir), ['create-session.json'], 'no state.json, no lock, no temporary file');
+    assert.equal(await mode(state.recordFile), 0o600);
+    assert.deepEqual((await reader.read()).lastCreateSession, first);
+    const failed = { at: '2026-11-22T12:05:00.000Z', ok: false, error: 'AccessDeniedException: untrusted certificate' };
+    await state.recordCreateSession(failed);
+    assert.deepEqual((await reader.read()).lastCreateSession, failed, 'the last writer wins');
+    // 20 writers at once: one whole record is left, never a mix or a part
+    await Promise.all(Array.from({ length: 20 }, (_, i) => state.recordCreateSession({ ...first, at: `2026-11-22T12:10:${String(i).padStart(2, '0')}.000Z` })));
+    assert.match((await reader.read()).lastCreateSession!.at, /^2026-11-22T12:10:\d\d\.000Z$/);
+    assert.deepEqual((await fsp.readdir(dir)).sort(), ['create-session.json']);
+
+    // state.json's own record (an agent before the record file wrote it there) counts when it is the newer one
+    const older = { at: '2026-11-22T11:00:00.000Z', ok: true };
+    const newer = { at: '2026-11-22T14:00:00.000Z', ok: false, error: 'x' };
+    await state.update((s) => {
+      s.lastCreateSession = older;
+    });
+    assert.match((await reader.read()).lastCreateSession!.at, /^2026-11-22T12:10/);
+    await state.update((s) => {
+      s.lastCreateSession = newer;
+    });
+    assert.deepEqual((await reader.read()).lastCreateSession, newer);
+
+    // a damaged record is no record (a hint, not state): status still reads state.json
+    for (const bad of ['', '{"at": "yesterday", "ok": true}', '{"at": "2026-11-22T15:00:00.000Z"}', 'null', '{"at": "2026-11-22']) {
+      await fsp.writeFile(state.recordFile, bad, { mode: 0o600 });
+      assert.deepEqual((await reader.read()).lastCreateSession, newer, JSON.stringify(bad));
+    }
+    await fsp.rm(state.file);
+    assert.equal((await reader.read()).lastCreateSession, undefined);
+  });
+
   test('state.json read-only (status): a corrupt file is an error naming it and what is wrong, and stays put', async (t) => {
     const dir = tempDir('store');
     t.after(() => rmSync(dir, { recursive: true, force: true }));
