@@ -57,6 +57,20 @@ describe('credential cache', () => {
     const file = path.join(dir, cacheFileName(key));
     assert.equal((await fsp.stat(file)).mode & 0o777, 0o600);
     assert.match(path.basename(file), /^[0-9a-f]{64}\.json$/);
+    // a second write finds the directory (the synchronous path) and replaces the entry
+    const later = fakeCreds(new Date(T0.getTime() + 2 * 3600_000));
+    await writeCache(o, later);
+    assert.deepEqual(await readCache(o), later);
+    assert.deepEqual(await fsp.readdir(dir), [cacheFileName(key)], 'no temporary file left');
+  });
+
+  it('refuses a cache directory it finds readable by others, and writes nothing into it', async () => {
+    const wide = path.join(scratch('vend-cache-wide'), 'cache');
+    await fsp.mkdir(wide, { mode: 0o755 });
+    await fsp.chmod(wide, 0o755);
+    const o = { dir: wide, key, refreshBeforeMs, clock: fixedClock(T0) };
+    await assert.rejects(writeCache(o, fakeCreds(new Date(T0.getTime() + 3600_000))), (e) => e instanceof AgentError && e.code === 'DIR_NOT_PRIVATE');
+    assert.deepEqual(await fsp.readdir(wide), []);
   });
 
   it('is used only while more than refreshBefore is left', async () => {
