@@ -2,7 +2,7 @@
  * require() of one CommonJS bundle file through a V8 code cache, for the one-shot credential_process path. Why: V8
  * compiles each function the first time it runs, and a warm `credential-process` runs most of its ~100 kB bundle
  * (store, signer, CreateSession, state record) exactly once; Node 20 has no compile cache of its own for user code
- * (module.enableCompileCache is Node 22). Measured here: ~8 % of `node -e ""` off a cold call with one CreateSession.
+ * (module.enableCompileCache is Node 22). Measured here: ~6-8 % of `node -e ""` off a cold call with one CreateSession.
  *
  * The cache is written after the code ran (`save()`), so it holds the functions that were compiled then, not just
  * the top level a cache made at compile time would hold (which measured no gain).
@@ -81,9 +81,9 @@ export function requireWithCodeCache(file: string, o: CodeCacheOptions): CachedM
   };
 }
 
-/** The cached data, checked against its digest; 'damaged' also for a file that is not this user's private one. */
 const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 
+/** The cached data, checked against its digest; 'damaged' also for a file that is not this user's private one. */
 function readCache(file: string): Buffer | 'absent' | 'damaged' {
   let fd: number;
   try {

@@ -46,8 +46,8 @@ export async function atomicWriteFile(file: string, data: string | Uint8Array, m
 
 /**
  * atomicWriteFile's steps without a thread-pool round trip each (~10 of them): for a one-shot process that has
- * nothing to do meanwhile (credential-process recording its CreateSession in state.json), never for `serve`, whose
- * requests would wait for the fsyncs. `durable` as atomicWriteFile's.
+ * nothing to do meanwhile (credential-process: its CreateSession record, the credential cache, the code cache),
+ * never for `serve`, whose requests would wait. `durable` as atomicWriteFile's.
  */
 export function atomicWriteFileSync(file: string, data: string | Uint8Array, mode = 0o600, o: { durable?: boolean } = {}): void {
   const durable = o.durable ?? true;

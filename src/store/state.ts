@@ -56,14 +56,14 @@ export interface StateDeps {
 
 /**
  * Read and update state.json. update() is a read-modify-write under its own short lock (`.state.lock`), separate
- * from the run lock, so a run that holds the store lock can update state, and `status` recording its own results
- * never loses a concurrent write.
+ * from the run lock, so a run that holds the store lock can update state, and concurrent writers (renew, rollback,
+ * bootstrap) never lose each other's writes.
  *
  * The last CreateSession outcome is the exception: a file of its own, <state.dir>/create-session.json, replaced
  * whole (atomically: a reader sees the old record or the new one) without the lock and without fsync. Every
- * CreateSession writes it, a cold credential-process call included, where the lock and the two fsyncs of a
- * state.json update were a tenth of the call on a disk-backed state directory; it is a hint for `status`, so the
- * last writer wins and a crash costs at most the newest record, never state.json's other records.
+ * CreateSession writes it, a cold credential-process call included, where the lock, the read and the two fsyncs
+ * of a state.json update cost several milliseconds on a disk-backed state directory; it is a hint for `status`, so
+ * the last writer wins and a crash costs at most the newest record, never state.json's other records.
  */
 export class StateFile {
   readonly file: string;
