@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSig
 import { atomicWriteFile, readTextFile, readTextFileSync } from '../core/fs.js';
 import { AgentError } from '../core/errors.js';
 import { checkKeyPolicy } from './policy.js';
-import type { KeyAlgorithm, KeyHandle } from './types.js';
+import { hashName, type KeyAlgorithm, type KeyHandle, type SignHash } from './types.js';
 
 /** A private key in a PKCS#8 PEM file (0600). */
 export class FileKeyHandle implements KeyHandle {
@@ -53,8 +53,8 @@ export class FileKeyHandle implements KeyHandle {
     return createPublicKey(this.key);
   }
 
-  async sign(data: Uint8Array, hash: 'SHA-256' | 'SHA-384' = 'SHA-256'): Promise<Buffer> {
-    return nodeSign(hash === 'SHA-256' ? 'sha256' : 'sha384', data, { key: this.key, dsaEncoding: 'der' });
+  async sign(data: Uint8Array, hash: SignHash = 'SHA-256'): Promise<Buffer> {
+    return nodeSign(hashName(hash), data, { key: this.key, dsaEncoding: 'der' });
   }
 
   describe(): string {

@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { SignHash } from './types.js';
 
 /**
  * The byte formats PKCS#11 speaks and the agent does not: DER-encoded curve OIDs (CKA_EC_PARAMS), EC points wrapped
@@ -60,11 +61,12 @@ export function p1363ToDer(raw: Uint8Array): Buffer {
 }
 
 /** DER DigestInfo prefixes (RFC 8017 §9.2 note 1), for tokens that only offer CKM_RSA_PKCS. */
-const DIGEST_INFO: Record<'SHA-256' | 'SHA-384', string> = {
+const DIGEST_INFO: Record<SignHash, string> = {
   'SHA-256': '3031300d060960864801650304020105000420',
   'SHA-384': '3041300d060960864801650304020205000430',
+  'SHA-512': '3051300d060960864801650304020305000440',
 };
 
-export function digestInfo(hash: 'SHA-256' | 'SHA-384', digest: Uint8Array): Buffer {
+export function digestInfo(hash: SignHash, digest: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(DIGEST_INFO[hash], 'hex'), digest]);
 }

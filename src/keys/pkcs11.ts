@@ -5,7 +5,7 @@ import { AgentError, messageOf } from '../core/errors.js';
 import { type Curve, curveOf, digestInfo, ecParams, ecPublicKey, p1363ToDer, rsaPublicKey } from './pkcs11-encoding.js';
 import { type Pin, type PinSource, readPin } from './pkcs11-pin.js';
 import { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from './pkcs11-uri.js';
-import type { KeyAlgorithm, KeyHandle } from './types.js';
+import { hashName, type KeyAlgorithm, type KeyHandle, type SignHash } from './types.js';
 
 /**
  * Keys on a PKCS#11 token (SoftHSM2, YubiKey PIV through ykcs11/OpenSC, network HSMs). The only importer of
@@ -493,7 +493,7 @@ export class Pkcs11KeyHandle implements KeyHandle {
     return this.info.publicKey;
   }
 
-  sign(data: Uint8Array, hash: 'SHA-256' | 'SHA-384' = 'SHA-256'): Promise<Buffer> {
+  sign(data: Uint8Array, hash: SignHash = 'SHA-256'): Promise<Buffer> {
     const { b, p } = this.token.lib;
     return this.token.run(async (s) => {
       const key = this.handleIn(s);
@@ -502,18 +502,17 @@ export class Pkcs11KeyHandle implements KeyHandle {
         if (this.info.alwaysAuthenticate) this.token.contextLogin(s.handle);
         return p.C_SignAsync(s.handle, Buffer.from(input), Buffer.alloc(1024));
       };
-      const digest = () =>
-        createHash(hash === 'SHA-256' ? 'sha256' : 'sha384')
-          .update(data)
-          .digest();
+      const digest = () => createHash(hashName(hash)).update(data).digest();
       try {
         if (this.algorithm.type === 'ec') {
-          const withHash = hash === 'SHA-256' ? b.CKM_ECDSA_SHA256 : b.CKM_ECDSA_SHA384;
-          // SoftHSM 2.6 and many PIV tokens lack CKM_ECDSA_SHA256: hash here, sign the digest with CKM_ECDSA
+          const withHash = { 'SHA-256': b.CKM_ECDSA_SHA256, 'SHA-384': b.CKM_ECDSA_SHA384, 'SHA-512': b.CKM_ECDSA_SHA512 }[hash];
+          // SoftHSM 2.6 and many PIV tokens lack CKM_ECDSA_SHA256: hash here, sign the digest with CKM_ECDSA. A digest
+          // longer than the curve (SHA-512 on P-256) is cut to its leftmost bits by the token (PKCS#11 2.40, "ECDSA
+          // without hashing"), as ECDSA itself does (FIPS 186-5 §6.4.1): the signature is ECDSA with SHA-512.
           const raw = s.mechanisms.has(withHash) ? await signOnce(withHash, data) : await signOnce(b.CKM_ECDSA, digest());
           return p1363ToDer(raw);
         }
-        const withHash = hash === 'SHA-256' ? b.CKM_SHA256_RSA_PKCS : b.CKM_SHA384_RSA_PKCS;
+        const withHash = { 'SHA-256': b.CKM_SHA256_RSA_PKCS, 'SHA-384': b.CKM_SHA384_RSA_PKCS, 'SHA-512': b.CKM_SHA512_RSA_PKCS }[hash];
         return s.mechanisms.has(withHash) ? await signOnce(withHash, data) : await signOnce(b.CKM_RSA_PKCS, digestInfo(hash, digest()));
       } catch (e) {
         throw this.token.wrap(e, `signing with ${this.describe()}`);

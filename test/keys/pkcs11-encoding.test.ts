@@ -41,12 +41,16 @@ test('RSA modulus/exponent and the DigestInfo for CKM_RSA_PKCS', () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = publicKey.export({ format: 'jwk' });
   assert.ok(rsaPublicKey(Buffer.from(jwk.n!, 'base64url'), Buffer.from(jwk.e!, 'base64url')).equals(publicKey));
-  // RSASSA-PKCS1-v1_5 over SHA-256: the raw PKCS#1 padding of DigestInfo must equal node's signature
+  // RSASSA-PKCS1-v1_5 over each hash: the raw PKCS#1 padding of DigestInfo must equal node's signature
   const data = Buffer.from('data');
-  const expected = sign('sha256', data, privateKey);
-  const viaDigestInfo = privateEncrypt(
-    { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
-    digestInfo('SHA-256', createHash('sha256').update(data).digest()),
-  );
-  assert.deepEqual(viaDigestInfo, expected);
+  for (const [hash, name] of [
+    ['SHA-256', 'sha256'],
+    ['SHA-384', 'sha384'],
+    ['SHA-512', 'sha512'],
+  ] as const) {
+    const viaDigestInfo = privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, digestInfo(hash, createHash(name).update(data).digest()));
+    assert.deepEqual(viaDigestInfo, sign(name, data, privateKey), hash);
+  }
+  // RFC 8017 §9.2 note 1, SHA-512: the DigestInfo prefix byte for byte
+  assert.equal(digestInfo('SHA-512', Buffer.alloc(64)).subarray(0, 19).toString('hex'), '3051300d060960864801650304020305000440');
 });

@@ -83,6 +83,24 @@ describe('Pkcs11KeyHandle on SoftHSM2', () => {
     assert.ok(verify('sha256', data, await rsa.publicKey(), sig));
   });
 
+  test('SHA-512 with EC P-256, EC P-384 and RSA-2048 token keys: each signature verifies with sha512 (CKM_ECDSA over the digest, RSA PKCS#1 v1.5)', async () => {
+    const data = Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1');
+    const algorithms = [
+      { type: 'ec', curve: 'P-256' },
+      { type: 'ec', curve: 'P-384' },
+      { type: 'rsa', bits: 2048 },
+    ] as const;
+    for (const [i, algorithm] of algorithms.entries()) {
+      const key = await Pkcs11KeyHandle.generate({ module: softhsmModule, uri: `pkcs11:token=unit;object=sha512-${i}`, pin: { pinFile }, algorithm });
+      const pub = await key.publicKey();
+      const sig = await key.sign(data, 'SHA-512');
+      assert.ok(verifies(pub, data, sig, 'sha512'), key.describe());
+      assert.ok(!verifies(pub, data, sig, 'sha256'), `${key.describe()}: not a SHA-256 signature`);
+      // RSASSA-PKCS1-v1_5 is deterministic: the same input gives the same bytes
+      if (algorithm.type === 'rsa') assert.deepEqual(await key.sign(data, 'SHA-512'), sig);
+    }
+  });
+
   test('the CSR built through the token verifies and carries the token key', async () => {
     const key = await Pkcs11KeyHandle.generate({
       module: softhsmModule,
