@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentError } from '../core/errors.js';
 import { decodeTss2Pem, encodeTss2Pem, type Tss2Key } from './tpm-tss2.js';
-import type { KeyAlgorithm, KeyHandle } from './types.js';
+import { hashName, type KeyAlgorithm, type KeyHandle, type SignHash } from './types.js';
 
 /**
  * A TPM 2.0 key at a persistent handle, driven through tpm2-tools (there is no well-kept Node TPM library, and
@@ -90,6 +90,8 @@ interface Subject {
   pcrs?: string;
   handle?: string;
   file?: { path: string; key: Tss2Key };
+  /** the hash a signature was asked for, when the tool signs */
+  hash?: SignHash;
 }
 
 /** Runs a tool and turns its failure into one named error; `what` says what the agent was doing. */
@@ -101,7 +103,8 @@ async function must(o: Subject, name: string, args: string[], what: string): Pro
 
 const where = (o: Subject) => (o.file ? `the key file ${o.file.path}` : `the key at ${o.handle}`);
 
-function toolError(o: Subject, stderr: string, what: string): AgentError {
+/** A tool's failure (its stderr) as one named error; exported for the tests, which feed it a real TPM's answers. */
+export function toolError(o: Subject, stderr: string, what: string): AgentError {
   if (/Could not load tcti|Cannot connect|Failed to connect|No such file or directory.*tpm/i.test(stderr)) {
     return new AgentError({
       code: 'KEY_TPM_UNREACHABLE',
@@ -147,6 +150,25 @@ function toolError(o: Subject, stderr: string, what: string): AgentError {
       component: COMPONENT,
       message: `${where(o)} can only be used through its policy (it was made with a PCR policy), and none was given`,
       hint: 'the key reference lost its pcrs: re-enrol (iamra-agent renew --force) with key.tpm.pcrs set',
+    });
+  }
+  // tpm2_sign reads the key's public area first and refuses a hash other than the one its scheme fixes (rsassa-sha256)
+  const fixed = o.hash && /object only supports signature hash alg sha(\d+)/.exec(stderr)?.[1];
+  if (fixed) {
+    return new AgentError({
+      code: 'KEY_TPM_HASH',
+      component: COMPONENT,
+      message: `${where(o)} signs with SHA-${fixed} only (its signing scheme fixes the hash), not ${o.hash}`,
+      hint: `sign with SHA-${fixed} (sign-string --digest SHA${fixed}), or use a key made without a fixed scheme (tpm2_create -G rsa2048:null, as the agent makes its RSA keys)`,
+    });
+  }
+  // TPM_RC_HASH: not every TPM implements SHA-512
+  if (o.hash && /hash algorithm not supported/i.test(stderr)) {
+    return new AgentError({
+      code: 'KEY_TPM_HASH',
+      component: COMPONENT,
+      message: `the TPM at ${o.tcti} cannot sign with ${o.hash} (${where(o)}): it does not implement that hash`,
+      hint: 'sign with SHA-256 (sign-string --digest SHA256); tpm2_getcap algorithms lists the hashes this TPM has',
     });
   }
   if (/authoriz|0x98e|0x9a2/i.test(stderr)) {
@@ -224,6 +246,22 @@ export async function readTss2File(file: string): Promise<{ path: string; key: T
   return { path: file, key: decodeTss2Pem(pem, file), pem };
 }
 
+/**
+ * What the TPM is given to sign `data` with `hash`. ECDSA signs the digest cut to the curve's size (FIPS 186-5
+ * §6.4.1; a shorter one is the same number zero-padded), so an EC key gets that and the hash of the curve's size,
+ * the one its scheme fixes (ecdsa-sha256 on P-256): every hash then works, and the TPM never computes SHA-512
+ * itself. The AWS helper does the same. RSASSA's DigestInfo names the hash, so there the TPM must sign with it.
+ */
+function tpmDigest(alg: KeyAlgorithm, hash: SignHash, data: Uint8Array): { digest: Buffer; tpmHash: string } {
+  const digest = createHash(hashName(hash)).update(data).digest();
+  if (alg.type === 'rsa') return { digest, tpmHash: hashName(hash) };
+  const size = alg.curve === 'P-256' ? 32 : 48;
+  return {
+    digest: digest.length >= size ? digest.subarray(0, size) : Buffer.concat([Buffer.alloc(size - digest.length), digest]),
+    tpmHash: size === 32 ? 'sha256' : 'sha384',
+  };
+}
+
 export class TpmKeyHandle implements KeyHandle {
   readonly kind = 'tpm' as const;
   readonly algorithm: KeyAlgorithm;
@@ -267,7 +305,9 @@ export class TpmKeyHandle implements KeyHandle {
             await flush(o.tcti);
           }
           const a = o.algorithm;
-          const alg = a.type === 'ec' ? `ecc${a.curve === 'P-256' ? 256 : 384}:ecdsa-sha${a.curve === 'P-256' ? 256 : 384}` : `rsa${a.bits}:rsassa-sha256`;
+          // RSA: no scheme in the key (null), so each signature names its hash (SHA-256, -384 or -512: RSASSA's DigestInfo
+          // carries it); ECDSA keys keep the curve's hash, which sign() works with whatever hash was asked for
+          const alg = a.type === 'ec' ? `ecc${a.curve === 'P-256' ? 256 : 384}:ecdsa-sha${a.curve === 'P-256' ? 256 : 384}` : `rsa${a.bits}:null`;
           const auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
           let policy: string[] = [];
           if (o.pcrs) {
@@ -313,18 +353,14 @@ export class TpmKeyHandle implements KeyHandle {
     return this.pub;
   }
 
-  sign(data: Uint8Array, hash: 'SHA-256' | 'SHA-384' = 'SHA-256'): Promise<Buffer> {
+  sign(data: Uint8Array, hash: SignHash = 'SHA-256'): Promise<Buffer> {
     const o = this.o;
+    const { digest: toSign, tpmHash } = tpmDigest(this.algorithm, hash, data);
     return serialized(o.tcti, () =>
       withTemp(async (dir) => {
         const digest = path.join(dir, 'digest');
         const sig = path.join(dir, 'sig');
-        await fsp.writeFile(
-          digest,
-          createHash(hash === 'SHA-256' ? 'sha256' : 'sha384')
-            .update(data)
-            .digest(),
-        );
+        await fsp.writeFile(digest, toSign);
         const scheme = this.algorithm.type === 'ec' ? 'ecdsa' : 'rsassa';
         let auth = o.authFile ? ['-p', `file:${o.authFile}`] : [];
         const session = path.join(dir, 'session.ctx');
@@ -337,9 +373,9 @@ export class TpmKeyHandle implements KeyHandle {
           }
           // -d: the input is a digest made here; -f plain: DER ECDSA-Sig-Value (RSA: the raw signature)
           await must(
-            o,
+            { ...o, hash },
             'tpm2_sign',
-            ['-c', ctx, ...auth, '-g', hash === 'SHA-256' ? 'sha256' : 'sha384', '-s', scheme, '-f', 'plain', '-d', '-o', sig, digest],
+            ['-c', ctx, ...auth, '-g', tpmHash, '-s', scheme, '-f', 'plain', '-d', '-o', sig, digest],
             `signing with ${this.describeWhere()}`,
           );
         } finally {

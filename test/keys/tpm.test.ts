@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { verify } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, verify } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { systemClock } from '../../src/core/clock.js';
@@ -9,7 +9,7 @@ import { AgentError } from '../../src/core/errors.js';
 import { buildCsr } from '../../src/keys/csr.js';
 import { generateKey, openKey } from '../../src/keys/factory.js';
 import { parseKeyRef } from '../../src/keys/ref.js';
-import { readTss2File, TpmKeyHandle } from '../../src/keys/tpm.js';
+import { readTss2File, TpmKeyHandle, toolError } from '../../src/keys/tpm.js';
 import { decodeTss2Pem, encodeTss2Pem } from '../../src/keys/tpm-tss2.js';
 import { type Swtpm, startSwtpm } from '../../src/sandbox/swtpm.js';
 import { tempDir } from '../helpers/paths.js';
@@ -24,6 +24,14 @@ after(async () => {
 });
 
 const code = (c: string, re: RegExp) => (e: unknown) => e instanceof AgentError && e.code === c && re.test(e.message) && !!e.hint;
+
+/** a tpm2-tools program against the test's swtpm */
+const tpm2 = (name: string, args: string[]) =>
+  new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(`/usr/bin/${name}`, args, { env: { ...process.env, TPM2TOOLS_TCTI: tpm.tcti } }, (e, _out, stderr) =>
+      resolve({ code: e ? 1 : 0, stderr: String(stderr) }),
+    ),
+  );
 
 test('generates an EC P-256 key inside the TPM at a persistent handle; signatures verify; reopening finds it', async () => {
   const key = await TpmKeyHandle.generate({ tcti: tpm.tcti, handle: '0x81000010', algorithm: { type: 'ec', curve: 'P-256' } });
@@ -45,6 +53,67 @@ test('RSA-2048 in the TPM', async () => {
   const key = await TpmKeyHandle.generate({ tcti: tpm.tcti, handle: '0x81000011', algorithm: { type: 'rsa', bits: 2048 } });
   const data = Buffer.from('x');
   assert.ok(verify('sha256', data, await key.publicKey(), await key.sign(data)));
+});
+
+test('SHA-256, SHA-384 and SHA-512 with EC P-256, EC P-384 and RSA-2048 TPM keys (key files): every signature verifies with its hash', async () => {
+  const data = Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1');
+  const algorithms = [
+    { type: 'ec', curve: 'P-256' },
+    { type: 'ec', curve: 'P-384' },
+    { type: 'rsa', bits: 2048 },
+  ] as const;
+  for (const algorithm of algorithms) {
+    // key files, not handles: swtpm's NV has room for few persistent objects
+    const key = await TpmKeyHandle.generate({ tcti: tpm.tcti, keyPath: 'hashes.tpm.pem', algorithm });
+    const pub = { key: await key.publicKey(), dsaEncoding: 'der' as const };
+    for (const [hash, name] of [
+      ['SHA-256', 'sha256'],
+      ['SHA-384', 'sha384'],
+      ['SHA-512', 'sha512'],
+    ] as const) {
+      const sig = await key.sign(data, hash);
+      assert.ok(verify(name, data, pub, sig), `${key.describe()} ${hash}`);
+      if (hash !== 'SHA-256') assert.ok(!verify('sha256', data, pub, sig), `${key.describe()} ${hash} is not a SHA-256 signature`);
+    }
+  }
+});
+
+test('SHA-512 the TPM cannot give: an RSA key whose scheme fixes SHA-256, a hash the TPM lacks; each KEY_TPM_HASH with a hint', async () => {
+  // made by tpm2-tools with rsassa-sha256 in its scheme, under the storage key the agent's keys use
+  await TpmKeyHandle.generate({ tcti: tpm.tcti, keyPath: 'parent.tpm.pem', algorithm: { type: 'ec', curve: 'P-256' } });
+  const dir = tempDir('tpm-fixed-scheme');
+  const [pub, priv] = [path.join(dir, 'k.pub'), path.join(dir, 'k.priv')];
+  const attrs = 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign|noda';
+  const made = await tpm2('tpm2_create', ['-Q', '-C', '0x81000001', '-G', 'rsa2048:rsassa-sha256', '-a', attrs, '-u', pub, '-r', priv]);
+  assert.equal(made.code, 0, made.stderr);
+  await tpm2('tpm2_flushcontext', ['-t']);
+  const file = { path: 'fixed.tpm.pem', key: { parent: '0x81000001', emptyAuth: true, pub: readFileSync(pub), priv: readFileSync(priv) } };
+  const key = await TpmKeyHandle.open({ tcti: tpm.tcti, file });
+  const data = Buffer.from('x');
+  assert.ok(verify('sha256', data, await key.publicKey(), await key.sign(data)));
+  await assert.rejects(
+    key.sign(data, 'SHA-512'),
+    (e: unknown) =>
+      code('KEY_TPM_HASH', /^the key file fixed\.tpm\.pem signs with SHA-256 only \(its signing scheme fixes the hash\), not SHA-512$/)(e) &&
+      /sign-string --digest SHA256/.test((e as AgentError).hint ?? ''),
+  );
+
+  // swtpm has SHA-512; it lacks SM3, so its answer to SM3 is the TPM_RC_HASH a TPM without SHA-512 gives
+  const rsa = await TpmKeyHandle.generate({ tcti: tpm.tcti, handle: '0x81000013', algorithm: { type: 'rsa', bits: 2048 } });
+  const digest = path.join(dir, 'digest');
+  writeFileSync(digest, createHash('sha256').update(data).digest());
+  const r = await tpm2('tpm2_sign', ['-c', '0x81000013', '-g', 'sm3_256', '-s', 'rsassa', '-f', 'plain', '-d', '-o', path.join(dir, 'sig'), digest]);
+  await tpm2('tpm2_flushcontext', ['-t']);
+  assert.equal(r.code, 1);
+  assert.ok(
+    code(
+      'KEY_TPM_HASH',
+      /^the TPM at .* cannot sign with SHA-512 \(the key at 0x81000013\): it does not implement that hash$/,
+    )(toolError({ tcti: tpm.tcti, handle: '0x81000013', hash: 'SHA-512' }, r.stderr, 'signing')),
+    r.stderr,
+  );
+  // the agent's own RSA keys fix no hash: SHA-512 signs
+  assert.ok(verify('sha512', data, await rsa.publicKey(), await rsa.sign(data, 'SHA-512')));
 });
 
 test('faults: no key at the handle, TPM unreachable', async () => {
