@@ -8,7 +8,7 @@
 import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { AgentError } from '../core/errors.js';
-import type { KeyHandle } from '../keys/types.js';
+import type { KeyHandle, SignHash } from '../keys/types.js';
 import { dropInKey, type DropInFlags, pinSource, refuseArgvSecrets } from './dropin.js';
 
 const fail = (message: string, hint: string) => new AgentError({ code: 'DROPIN_INVALID', component: 'cli', message, hint });
@@ -134,6 +134,7 @@ export function fixedStringToSign(pub: KeyObject): Buffer {
 
 export type SignFormat = 'json' | 'text' | 'bin';
 export type SignDigest = 'SHA256' | 'SHA384' | 'SHA512';
+const SIGN_HASH: Record<SignDigest, SignHash> = { SHA256: 'SHA-256', SHA384: 'SHA-384', SHA512: 'SHA-512' };
 
 /** `sign-string`: the signature of the fixed string, as hex in a JSON string, plain hex, or raw bytes. */
 export async function signString(
@@ -143,9 +144,6 @@ export async function signString(
 ): Promise<Buffer> {
   refuseArgvSecrets(f);
   if (f.privateKey === undefined) throw fail('sign-string needs --private-key (a file, a pkcs11: URI or handle:0x…)', 'e.g. --private-key /etc/pki/host.key');
-  if (o.digest === 'SHA512') {
-    throw fail('--digest SHA512 is not supported: the agent signs with SHA-256 or SHA-384', 'use --digest SHA256 (the default) or SHA384');
-  }
   const key: KeyHandle = await dropInKey(f, env);
   const pub = await key.publicKey();
   // The helper needs the certificate to sign with a file key (and without one a token key's signature covers the
@@ -159,7 +157,7 @@ export async function signString(
       );
     }
   }
-  const sig = await key.sign(fixedStringToSign(pub), o.digest === 'SHA384' ? 'SHA-384' : 'SHA-256');
+  const sig = await key.sign(fixedStringToSign(pub), SIGN_HASH[o.digest]);
   const hex = sig.toString('hex');
   return o.format === 'bin' ? sig : Buffer.from(o.format === 'json' ? JSON.stringify(hex) : hex);
 }

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync, verify } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli } from '../../src/cli/index.js';
+import { fixedStringToSign } from '../../src/compose/helper-diagnostics.js';
 import type { CliDeps } from '../../src/cli/context.js';
 import { fixedClock } from '../../src/core/clock.js';
 import { AgentError } from '../../src/core/errors.js';
@@ -184,5 +186,25 @@ test('read-certificate-data and sign-string: usage errors and secrets on argv st
   await refused(['sign-string', '--private-key', 'handle:0x81000001', '--tpm-key-password', 's3cret'], /--tpm-key-password puts a secret.*key\.tpm\.authFile/);
   await refused(['sign-string', '--private-key', 'pkcs11:token=t;object=k?pin-value=1234'], /--private-key carries a PIN.*--pin-file FILE/);
   await refused(['read-certificate-data', '--certificate', 'pkcs11:token=t?pin-value=1234'], /--certificate carries a PIN.*--pin-file FILE/);
-  await refused(['sign-string', '--private-key', '/nonexistent/k.pem', '--digest', 'SHA512'], /--digest SHA512 is not supported.*SHA384/);
+});
+
+test('sign-string --digest SHA512 signs the fixed string with a file key (EC P-256, RSA-2048): the hex verifies with sha512', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-sign-'));
+  try {
+    for (const [name, { privateKey, publicKey }] of [
+      ['ec', generateKeyPairSync('ec', { namedCurve: 'P-256' })],
+      ['rsa', generateKeyPairSync('rsa', { modulusLength: 2048 })],
+    ] as const) {
+      const file = path.join(dir, `${name}.pem`);
+      writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const h = harness();
+      assert.equal(await runCli(['sign-string', '--private-key', file, '--digest', 'SHA512', '--format', 'text'], h.deps), 0, h.err());
+      assert.match(h.out(), /^[0-9a-f]+$/);
+      const sig = Buffer.from(h.out(), 'hex');
+      assert.ok(verify('sha512', fixedStringToSign(publicKey), { key: publicKey, dsaEncoding: 'der' }, sig), name);
+      assert.ok(!verify('sha256', fixedStringToSign(publicKey), { key: publicKey, dsaEncoding: 'der' }, sig), `${name}: not SHA-256`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,6 +16,7 @@ import { helperFlags, livePkcs11Key, serveWith } from '../helpers/aws-helper.js'
 import { makeCa, makeLeaf } from '../helpers/pki.js';
 import { awsHelperBin, cliPath } from '../helpers/paths.js';
 import { cleanEnv, startSandbox, type E2eSandbox } from '../helpers/sandbox.js';
+import { runInPty } from '../helpers/pty.js';
 import { pkcs11Tool, softhsmModule } from '../helpers/softhsm.js';
 import { ASSUMED_ROLE, imdsCredentials, startServe } from './credentials-support.js';
 
@@ -167,8 +168,8 @@ function signature(format: string, out: Buffer): Buffer {
 
 /** ECDSA is randomized: both signatures are checked with the certificate's public key, not compared. */
 function assertSigned(cert: X509Certificate, digest: string, sig: Buffer, who: string): void {
-  const hash = digest === 'SHA384' ? 'sha384' : 'sha256';
-  assert.ok(verify(hash, fixedStringToSign(cert.publicKey), cert.publicKey, sig), `${who}: the signature verifies with the certificate's key`);
+  const hash = digest.toLowerCase();
+  assert.ok(verify(hash, fixedStringToSign(cert.publicKey), cert.publicKey, sig), `${who}: the signature verifies with the certificate's key (${hash})`);
 }
 
 describe("read-certificate-data and sign-string: the helper's output, file key and certificate", () => {
@@ -184,7 +185,7 @@ describe("read-certificate-data and sign-string: the helper's output, file key a
   });
 
   for (const format of ['json', 'text', 'bin']) {
-    for (const digest of ['SHA256', 'SHA384']) {
+    for (const digest of ['SHA256', 'SHA384', 'SHA512']) {
       it(`sign-string --format ${format} --digest ${digest}: both signatures verify with the certificate key`, async () => {
         const cert = new X509Certificate(readFileSync(path.join(live(), 'cert.pem')));
         // the helper needs --certificate beside a file key; the agent checks it belongs to the key
@@ -228,8 +229,8 @@ describe('read-certificate-data and sign-string with an RSA file key (PKCS#1 in 
     assert.deepEqual((JSON.parse(a.stdout) as { supportedAlgorithms: string[] }).supportedAlgorithms, ['RSASHA256', 'RSASHA384', 'RSASHA512']);
   });
 
-  for (const digest of ['SHA256', 'SHA384']) {
-    it(`sign-string --digest ${digest}: both RSA signatures verify with the certificate key`, async () => {
+  for (const digest of ['SHA256', 'SHA384', 'SHA512']) {
+    it(`sign-string --digest ${digest}: both RSA signatures verify with the certificate key, byte for byte the same`, async () => {
       const cert = new X509Certificate(readFileSync(path.join(dir, 'cert.pem')));
       const args = [
         'sign-string',
@@ -305,24 +306,26 @@ describe('read-certificate-data and sign-string with a SoftHSM2 token key and ce
     assert.equal(a.stdout, 'No matching identities\n');
   });
 
-  it('sign-string with the token key: both signatures verify with the certificate key', async () => {
-    const cert = new X509Certificate(readFileSync(path.join(live(), 'cert.pem')));
-    const key = livePkcs11Key(hsm);
-    // the certificate from the token too: without one the helper signs the text alone, not the key digest
-    const certUri = 'pkcs11:token=iamra;object=host-cert;type=cert';
-    const common = ['sign-string', '--pkcs11-lib', softhsmModule, '--format', 'text'];
-    const [h, a] = await Promise.all([
-      runRaw([awsHelperBin], [...common, '--private-key', `${key.uri}?pin-value=${key.pin}`, '--certificate', `${certUri}?pin-value=${key.pin}`], env()),
-      runRaw(AGENT, [...common, '--private-key', key.uri, '--certificate', certUri, '--pin-file', pinFile()], env()),
-    ]);
-    assertSigned(cert, 'SHA256', signature('text', h), 'helper');
-    assertSigned(cert, 'SHA256', signature('text', a), 'agent');
-  });
+  for (const digest of ['SHA256', 'SHA512']) {
+    it(`sign-string --digest ${digest} with the token key: both signatures verify with the certificate key`, async () => {
+      const cert = new X509Certificate(readFileSync(path.join(live(), 'cert.pem')));
+      const key = livePkcs11Key(hsm);
+      // the certificate from the token too: without one the helper signs the text alone, not the key digest
+      const certUri = 'pkcs11:token=iamra;object=host-cert;type=cert';
+      const common = ['sign-string', '--pkcs11-lib', softhsmModule, '--format', 'text', '--digest', digest];
+      const [h, a] = await Promise.all([
+        runRaw([awsHelperBin], [...common, '--private-key', `${key.uri}?pin-value=${key.pin}`, '--certificate', `${certUri}?pin-value=${key.pin}`], env()),
+        runRaw(AGENT, [...common, '--private-key', key.uri, '--certificate', certUri, '--pin-file', pinFile()], env()),
+      ]);
+      assertSigned(cert, digest, signature('text', h), 'helper');
+      assertSigned(cert, digest, signature('text', a), 'agent');
+    });
+  }
 });
 
-// The helper is not run on the TPM key here: v1.4.0 opens /dev/tty before every TPM signature (test/e2e/tpm.test.ts
-// runs it on a pty), which a credential_process child of the AWS CLI does not have. The agent takes its handle:0x…
-// form through $TPM2TOOLS_TCTI.
+// The helper's credential_process is not run on the TPM key here: v1.4.0 opens /dev/tty before every TPM signature
+// (test/e2e/tpm.test.ts runs it on a pty), which a credential_process child of the AWS CLI does not have; its
+// sign-string runs on a pty below. The agent takes its handle:0x… form through $TPM2TOOLS_TCTI.
 describe('a TPM key (swtpm) at a persistent handle: --private-key handle:0x… --no-tpm-key-password', () => {
   const live = () => path.join(tpm.dir, 'state', 'live');
   const handle = () => `handle:${(JSON.parse(readFileSync(path.join(live(), 'key.ref'), 'utf8')) as { handle: string }).handle}`;
@@ -341,6 +344,16 @@ describe('a TPM key (swtpm) at a persistent handle: --private-key handle:0x… -
     const args = ['sign-string', '--private-key', handle(), '--no-tpm-key-password', '--certificate', path.join(live(), 'cert.pem'), '--format', 'json'];
     const out = await runRaw(AGENT, args, { ...cleanEnv(), ...tcti() });
     assertSigned(cert, 'SHA256', signature('json', out), 'agent');
+  });
+
+  it('sign-string --digest SHA512 with the TPM handle: the agent and the helper (on a pty, the TPM at $TPM_DEVICE) both verify', async () => {
+    const cert = new X509Certificate(readFileSync(path.join(live(), 'cert.pem')));
+    const args = ['sign-string', '--private-key', handle(), '--no-tpm-key-password', '--certificate', path.join(live(), 'cert.pem'), '--format', 'json'];
+    const sha512 = [...args, '--digest', 'SHA512'];
+    assertSigned(cert, 'SHA512', signature('json', await runRaw(AGENT, sha512, { ...cleanEnv(), ...tcti() })), 'agent');
+    const h = await runInPty(awsHelperBin, sha512, { ...cleanEnv(), TPM_DEVICE: tpm.env.TPM_DEVICE });
+    assert.equal(h.code, 0, h.output);
+    assertSigned(cert, 'SHA512', signature('json', Buffer.from(h.output.trim())), 'helper');
   });
 });
 
