@@ -54,7 +54,18 @@ export function helperOptions<T>(y: Argv<T>, o: { arnOverrides: boolean }): Argv
       .option('debug', { type: 'boolean', group: GROUP, describe: 'same as --log-level debug' })
       // --no-tpm-key-password (a key without password) parses as false; a value is a secret on argv and refused
       .option('tpm-key-password', { type: 'string', hidden: true, describe: 'refused: a secret on argv' })
+      // The helper's Windows/macOS certificate-store flags. The helper cannot use a store on Linux either ("unable to
+      // use cert store signer on linux"), and refuses --system-store-name beside --certificate: no working line on
+      // this platform has them, so a line that does is told what to use instead, not "Unknown argument".
+      .option('cert-selector', { type: 'string', hidden: true, describe: 'refused: the Windows/macOS certificate store' })
+      .option('system-store-name', { type: 'string', hidden: true, describe: 'refused: the Windows certificate store' })
       .check((argv) => {
+        const store = (['cert-selector', 'system-store-name'] as const).filter((k) => argv[k] !== undefined);
+        if (store.length > 0) {
+          throw new Error(
+            `${store.map((k) => `--${k}`).join(' and ')} name${store.length === 1 ? 's' : ''} a certificate in the Windows or macOS certificate store, which the agent does not read (nor does the AWS helper on Linux): give the certificate as --certificate FILE and its key as --private-key (a PEM file, a pkcs11: URI or handle:0x…)`,
+          );
+        }
         if (argv.certificate !== undefined) return true;
         const given = [...IDENTITY_FLAGS, ...(o.arnOverrides ? [] : ARN_FLAGS)].filter((k) => argv[k] !== undefined);
         if (given.length === 0) return true;

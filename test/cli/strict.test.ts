@@ -142,6 +142,20 @@ test('helper identity flags without --certificate are usage errors (the config f
   await usageFailure(['serve', '--certificate', '/c.pem', '--listen', '127.0.0.1:1'], 1, /--listen and --socket need a config file/);
 });
 
+test("the helper's certificate-store flags are usage errors naming the file and token options (the helper cannot use a store on Linux either)", async () => {
+  const instead = /in the Windows or macOS certificate store, which the agent does not read.*--certificate FILE.*--private-key \(a PEM file, a pkcs11: URI or handle:0x…\)/;
+  for (const command of ['credential-process', 'serve', 'update']) {
+    const arns = ['--trust-anchor-arn', 'a', '--profile-arn', 'b', '--role-arn', 'c'];
+    await usageFailure([command, '--cert-selector', 'Key=x509Subject,Value=CN=host1', ...arns], 1, new RegExp(`^iamra-agent: --cert-selector names a certificate ${instead.source}`));
+    await usageFailure(
+      [command, '--cert-selector', 'Key=x509Serial,Value=01', '--system-store-name', 'MY', ...arns],
+      1,
+      new RegExp(`--cert-selector and --system-store-name name a certificate ${instead.source}`),
+    );
+    await usageFailure([command, '--certificate', '/c.pem', '--system-store-name', 'MY'], 1, new RegExp(`--system-store-name names a certificate ${instead.source}`));
+  }
+});
+
 test('credential-process still takes the ARNs as overrides of a config file', async () => {
   const h = harness();
   assert.equal(await runCli(['credential-process', '--role-arn', 'arn:aws:iam::111122223333:role/r'], h.deps), 1);
