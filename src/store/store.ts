@@ -35,8 +35,8 @@ export interface StoreOptions {
   lockFile?: string;
   /**
    * a process that reads the live identity once and exits (credential-process): live() reads synchronously, as
-   * StateFile's oneShot writes. Each asynchronous read is a thread-pool round trip, and a one-shot process has
-   * nothing to overlap them with (~3 ms measured for the six reads of live()).
+   * that process also writes its CreateSession record and credential cache. Each asynchronous read is a thread-pool
+   * round trip, and a one-shot process has nothing to overlap them with (~3 ms measured for the six reads of live()).
    */
   oneShot?: boolean;
 }

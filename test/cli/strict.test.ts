@@ -143,16 +143,25 @@ test('helper identity flags without --certificate are usage errors (the config f
 });
 
 test("the helper's certificate-store flags are usage errors naming the file and token options (the helper cannot use a store on Linux either)", async () => {
-  const instead = /in the Windows or macOS certificate store, which the agent does not read.*--certificate FILE.*--private-key \(a PEM file, a pkcs11: URI or handle:0x…\)/;
+  const instead =
+    /in the Windows or macOS certificate store, which the agent does not read.*--certificate FILE.*--private-key \(a PEM file, a pkcs11: URI or handle:0x…\)/;
   for (const command of ['credential-process', 'serve', 'update']) {
     const arns = ['--trust-anchor-arn', 'a', '--profile-arn', 'b', '--role-arn', 'c'];
-    await usageFailure([command, '--cert-selector', 'Key=x509Subject,Value=CN=host1', ...arns], 1, new RegExp(`^iamra-agent: --cert-selector names a certificate ${instead.source}`));
+    await usageFailure(
+      [command, '--cert-selector', 'Key=x509Subject,Value=CN=host1', ...arns],
+      1,
+      new RegExp(`^iamra-agent: --cert-selector names a certificate ${instead.source}`),
+    );
     await usageFailure(
       [command, '--cert-selector', 'Key=x509Serial,Value=01', '--system-store-name', 'MY', ...arns],
       1,
       new RegExp(`--cert-selector and --system-store-name name a certificate ${instead.source}`),
     );
-    await usageFailure([command, '--certificate', '/c.pem', '--system-store-name', 'MY'], 1, new RegExp(`--system-store-name names a certificate ${instead.source}`));
+    await usageFailure(
+      [command, '--certificate', '/c.pem', '--system-store-name', 'MY'],
+      1,
+      new RegExp(`--system-store-name names a certificate ${instead.source}`),
+    );
   }
 });
 
