@@ -2,21 +2,10 @@ import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import { test } from 'node:test';
 import { FileKeyHandle } from '../../src/keys/file.js';
-import type { KeyAlgorithm, SignHash } from '../../src/keys/types.js';
-
-const HASHES: [SignHash, string][] = [
-  ['SHA-256', 'sha256'],
-  ['SHA-384', 'sha384'],
-  ['SHA-512', 'sha512'],
-];
-const ALGORITHMS: KeyAlgorithm[] = [
-  { type: 'ec', curve: 'P-256' },
-  { type: 'ec', curve: 'P-384' },
-  { type: 'rsa', bits: 2048 },
-];
+import { SIGN_ALGORITHMS as ALGORITHMS, SIGN_DATA, SIGN_HASHES as HASHES } from './sign-cases.js';
 
 test('a file key signs with SHA-256, SHA-384 and SHA-512 (EC P-256, P-384, RSA-2048): each verifies with that hash only', async () => {
-  const data = Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1');
+  const data = SIGN_DATA;
   for (const alg of ALGORITHMS) {
     const key = FileKeyHandle.generate(alg);
     const pub = { key: await key.publicKey(), dsaEncoding: 'der' as const };

@@ -8,6 +8,7 @@ import { buildCsr } from '../../src/keys/csr.js';
 import { Pkcs11KeyHandle } from '../../src/keys/pkcs11.js';
 import { tempDir } from '../helpers/paths.js';
 import { makeNoSignKey, type SoftHsm, softHsm, softhsmModule } from '../helpers/softhsm.js';
+import { SIGN_ALGORITHMS, SIGN_DATA } from './sign-cases.js';
 
 /**
  * Pkcs11KeyHandle against a real SoftHSM2 token in a temp dir. SoftHSM reads SOFTHSM2_CONF once, at C_Initialize,
@@ -84,13 +85,8 @@ describe('Pkcs11KeyHandle on SoftHSM2', () => {
   });
 
   test('SHA-512 with EC P-256, EC P-384 and RSA-2048 token keys: each signature verifies with sha512 (CKM_ECDSA over the digest, RSA PKCS#1 v1.5)', async () => {
-    const data = Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1');
-    const algorithms = [
-      { type: 'ec', curve: 'P-256' },
-      { type: 'ec', curve: 'P-384' },
-      { type: 'rsa', bits: 2048 },
-    ] as const;
-    for (const [i, algorithm] of algorithms.entries()) {
+    const data = SIGN_DATA;
+    for (const [i, algorithm] of SIGN_ALGORITHMS.entries()) {
       const key = await Pkcs11KeyHandle.generate({ module: softhsmModule, uri: `pkcs11:token=unit;object=sha512-${i}`, pin: { pinFile }, algorithm });
       const pub = await key.publicKey();
       const sig = await key.sign(data, 'SHA-512');

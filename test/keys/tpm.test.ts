@@ -13,6 +13,7 @@ import { readTss2File, TpmKeyHandle, toolError } from '../../src/keys/tpm.js';
 import { decodeTss2Pem, encodeTss2Pem } from '../../src/keys/tpm-tss2.js';
 import { type Swtpm, startSwtpm } from '../../src/sandbox/swtpm.js';
 import { tempDir } from '../helpers/paths.js';
+import { SIGN_ALGORITHMS, SIGN_DATA, SIGN_HASHES } from './sign-cases.js';
 
 /** TpmKeyHandle against a real swtpm (TPM 2.0 simulator) driven by tpm2-tools. */
 let tpm: Swtpm;
@@ -56,21 +57,12 @@ test('RSA-2048 in the TPM', async () => {
 });
 
 test('SHA-256, SHA-384 and SHA-512 with EC P-256, EC P-384 and RSA-2048 TPM keys (key files): every signature verifies with its hash', async () => {
-  const data = Buffer.from('AWS Roles Anywhere Credential Helper Signing Test1');
-  const algorithms = [
-    { type: 'ec', curve: 'P-256' },
-    { type: 'ec', curve: 'P-384' },
-    { type: 'rsa', bits: 2048 },
-  ] as const;
-  for (const algorithm of algorithms) {
+  const data = SIGN_DATA;
+  for (const algorithm of SIGN_ALGORITHMS) {
     // key files, not handles: swtpm's NV has room for few persistent objects
     const key = await TpmKeyHandle.generate({ tcti: tpm.tcti, keyPath: 'hashes.tpm.pem', algorithm });
     const pub = { key: await key.publicKey(), dsaEncoding: 'der' as const };
-    for (const [hash, name] of [
-      ['SHA-256', 'sha256'],
-      ['SHA-384', 'sha384'],
-      ['SHA-512', 'sha512'],
-    ] as const) {
+    for (const [hash, name] of SIGN_HASHES) {
       const sig = await key.sign(data, hash);
       assert.ok(verify(name, data, pub, sig), `${key.describe()} ${hash}`);
       if (hash !== 'SHA-256') assert.ok(!verify('sha256', data, pub, sig), `${key.describe()} ${hash} is not a SHA-256 signature`);
